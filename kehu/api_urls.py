@@ -1,0 +1,4 @@
+"""/api/v1/: every module's API endpoints."""
+
+
+urlpatterns: list = []

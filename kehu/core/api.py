@@ -1,0 +1,121 @@
+"""API building blocks: pagination, error handling, permission and data-scope mixins."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, permissions, serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from kehu.core.exceptions import ServiceError
+from kehu.core.fields import FieldAccess, apply_field_policy, field_policy_for
+from kehu.core.permissions import has_perm
+from kehu.core.scope import visible_to
+
+
+class StandardPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def exception_handler(exc, context):
+    """Service errors become 400/403/409 with field messages; out of scope is 404."""
+    if isinstance(exc, ServiceError):
+        return Response(exc.as_dict(), status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        detail = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+        return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    return drf_exception_handler(exc, context)
+
+
+ACTION_FOR_VIEW = {
+    "list": "view",
+    "retrieve": "view",
+    "create": "add",
+    "update": "change",
+    "partial_update": "change",
+    "destroy": "delete",
+}
+
+
+class ModulePermission(permissions.BasePermission):
+    """Maps a viewset action onto ``<module>.<action>``; custom actions set ``perm_action``."""
+
+    def has_permission(self, request, view) -> bool:
+        module = getattr(view, "module", None)
+        if module is None:
+            return True
+        action = getattr(view, "perm_action", None) or ACTION_FOR_VIEW.get(
+            view.action or "", "view"
+        )
+        return has_perm(request.user, f"{module}.{action}")
+
+
+class ScopedQuerysetMixin:
+    """Every list and detail goes through the data-scope filter."""
+
+    module: str | None = None
+    permission_classes = [permissions.IsAuthenticated, ModulePermission]
+
+    def get_queryset(self):
+        queryset = super().get_queryset()  # type: ignore[misc]
+        return visible_to(queryset, self.request.user)  # type: ignore[attr-defined]
+
+
+class FieldPolicySerializerMixin:
+    """Hide, mask or freeze fields the way the requesting user's roles say."""
+
+    def _policy(self):
+        request = self.context.get("request")  # type: ignore[attr-defined]
+        user = getattr(request, "user", None)
+        return field_policy_for(user, self.Meta.model)  # type: ignore[attr-defined]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)  # type: ignore[misc]
+        policy = self._policy()
+        model = self.Meta.model  # type: ignore[attr-defined]
+        for name in list(data):
+            access = policy.get(name)
+            if access == FieldAccess.HIDDEN:
+                data.pop(name)
+            elif access == FieldAccess.MASKED:
+                data[name] = apply_field_policy(model, policy, name, data[name])
+        return data
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)  # type: ignore[misc]
+        policy = self._policy()
+        frozen = [name for name in attrs if policy.get(name, FieldAccess.EDIT) != FieldAccess.EDIT]
+        if frozen:
+            raise serializers.ValidationError(
+                {name: [_("You may not change this field.")] for name in frozen}
+            )
+        return attrs
+
+
+class VersionField(serializers.IntegerField):
+    """The version the client read; required on update, ignored on create."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault(
+            "help_text",
+            _("The version you read. An update with an older version is refused with 409."),
+        )
+        super().__init__(**kwargs)
+
+
+def expected_version(serializer) -> int:
+    version = serializer.validated_data.pop("version", None)
+    if version is None:
+        raise serializers.ValidationError({"version": [_("This field is required.")]})
+    return version

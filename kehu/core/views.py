@@ -1,0 +1,314 @@
+"""Shared views: the list / form pattern modules build on, home, search, health, language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import check_for_language
+from django.utils.translation import gettext_lazy as _
+from django.views import View
+from django.views.decorators.http import require_GET, require_POST
+from django.views.generic import ListView
+
+from kehu.core.exceptions import ServiceError
+from kehu.core.exports import ExportColumn, export_response
+from kehu.core.fields import apply_field_policy, field_policy_for
+from kehu.core.permissions import has_perm
+from kehu.core.search import search_all
+from kehu.core.todos import todos_for
+
+
+def is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+@dataclass
+class Column:
+    """One column of a list page: the attribute shown and, optionally, how to sort by it."""
+
+    field: str
+    label: Any
+    sort: str | None = None
+    link: bool = False
+    template: str | None = None
+
+
+class ModulePermissionMixin(LoginRequiredMixin):
+    module: str = ""
+    perm_action: str = "view"
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if self.module and not has_perm(request.user, f"{self.module}.{self.perm_action}"):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+
+class KehuListView(ModulePermissionMixin, ListView):
+    """A list page: server-side filters, sort, pagination, export and bulk actions.
+
+    Subclasses give ``selector`` (scoped queryset for a user), ``columns``, optionally a
+    ``filterset_class`` and ``bulk_actions``. Requests from htmx get only the results.
+    """
+
+    template_name = "core/list.html"
+    results_template_name = "core/_list_results.html"
+    paginate_by = 20
+    columns: list[Column] = []
+    export_columns: list[ExportColumn] = []
+    filterset_class = None
+    default_sort = "-id"
+    title: Any = ""
+    create_url_name: str | None = None
+    bulk_actions: list[tuple[str, Any]] = []
+    search_placeholder: Any = _("Search")
+
+    def selector(self, user):
+        raise NotImplementedError
+
+    def get_template_names(self):
+        if is_htmx(self.request) and not self.request.headers.get("HX-Boosted"):
+            return [self.results_template_name]
+        return [self.template_name]
+
+    def sort_options(self) -> dict[str, str]:
+        return {c.field: c.sort for c in self.columns if c.sort}
+
+    def get_queryset(self):
+        queryset = self.selector(self.request.user)
+        self.filterset = None
+        if self.filterset_class is not None:
+            self.filterset = self.filterset_class(
+                self.request.GET or None, queryset=queryset, request=self.request
+            )
+            queryset = self.filterset.qs if self.filterset.is_bound else queryset
+        sort = self.request.GET.get("sort", "")
+        key = sort.lstrip("-")
+        options = self.sort_options()
+        if key in options:
+            order = options[key]
+            queryset = queryset.order_by(f"-{order}" if sort.startswith("-") else order, "-pk")
+        else:
+            queryset = queryset.order_by(self.default_sort)
+        return queryset
+
+    def get(self, request, *args, **kwargs):
+        fmt = request.GET.get("export")
+        if fmt:
+            return export_response(
+                user=request.user,
+                module=self.module,
+                model=self.selector(request.user).model,
+                queryset=self.get_queryset().iterator(chunk_size=2000),
+                columns=self.export_columns,
+                fmt=fmt,
+                filename=str(self.get_title()),
+            )
+        return super().get(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        """Bulk actions: the chosen rows are re-read through the user's scope."""
+        action = request.POST.get("bulk_action", "")
+        if action not in dict(self.bulk_actions):
+            messages.error(request, _("Choose an action."))
+        else:
+            ids = [i for i in request.POST.getlist("selected") if i.isdigit()]
+            objects = list(self.selector(request.user).filter(pk__in=ids))
+            if not objects:
+                messages.error(request, _("Select at least one row."))
+            else:
+                try:
+                    count = self.perform_bulk_action(action, objects)
+                except ServiceError as exc:
+                    messages.error(request, str(exc.message))
+                else:
+                    messages.success(request, _("%(count)d rows updated.") % {"count": count})
+        return HttpResponseRedirect(request.get_full_path())
+
+    def perform_bulk_action(self, action: str, objects: list) -> int:
+        raise NotImplementedError
+
+    def get_title(self):
+        return self.title or self.selector(self.request.user).model._meta.verbose_name_plural
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        model = self.selector(self.request.user).model
+        policy = field_policy_for(self.request.user, model)
+        rows = []
+        for obj in context["object_list"]:
+            cells = []
+            for column in self.columns:
+                value = getattr(obj, column.field, "")
+                if callable(value) and not hasattr(value, "all"):
+                    value = value()
+                cells.append(
+                    {
+                        "column": column,
+                        "value": apply_field_policy(model, policy, column.field, value),
+                    }
+                )
+            rows.append({"object": obj, "cells": cells})
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(
+            {
+                "title": self.get_title(),
+                "columns": [c for c in self.columns if policy.get(c.field) != "hidden"],
+                "rows": rows,
+                "filterset": self.filterset,
+                "current_sort": self.request.GET.get("sort", ""),
+                "querystring": query.urlencode(),
+                "can_export": bool(self.export_columns)
+                and has_perm(self.request.user, f"{self.module}.export"),
+                "can_create": bool(self.create_url_name)
+                and has_perm(self.request.user, f"{self.module}.add"),
+                "create_url": reverse(self.create_url_name) if self.create_url_name else "",
+                "bulk_actions": self.bulk_actions,
+                "search_placeholder": self.search_placeholder,
+            }
+        )
+        return context
+
+
+class KehuFormView(ModulePermissionMixin, View):
+    """Create or edit through a service; errors come back inline (htmx swaps the form).
+
+    Subclasses set ``form_class`` and implement ``get_object`` (scoped, or None to create)
+    and ``save(form, obj)`` which calls the service and returns the saved object.
+    """
+
+    form_class: Any = None
+    template_name = "core/form.html"
+    title: Any = ""
+    success_url_name: str = ""
+    perm_action = "change"
+
+    def get_object(self):
+        return None
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and self.creating:
+            self.perm_action = "add"
+        return super().dispatch(request, *args, **kwargs)
+
+    @property
+    def creating(self) -> bool:
+        return "pk" not in self.kwargs
+
+    def get_form_kwargs(self, obj) -> dict:
+        kwargs: dict[str, Any] = {}
+        if obj is not None and hasattr(self.form_class, "_meta"):
+            kwargs["instance"] = obj
+        return kwargs
+
+    def render_form(self, form, obj, status=200):
+        template = "core/_form_body.html" if is_htmx(self.request) else self.template_name
+        context = {"form": form, "object": obj, "title": self.get_title(obj), "view": self}
+        context.update(self.extra_context(obj))
+        return render(self.request, template, context, status=status)
+
+    def extra_context(self, obj) -> dict:
+        return {}
+
+    def get_title(self, obj):
+        return self.title
+
+    def get(self, request, *args, **kwargs):
+        obj = self.get_object()
+        return self.render_form(self.form_class(**self.get_form_kwargs(obj)), obj)
+
+    def post(self, request, *args, **kwargs):
+        obj = self.get_object()
+        form = self.form_class(request.POST, request.FILES, **self.get_form_kwargs(obj))
+        if form.is_valid():
+            try:
+                saved = self.save(form, obj)
+            except ServiceError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))
+            else:
+                messages.success(request, _("Saved."))
+                url = self.get_success_url(saved)
+                if is_htmx(request):
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = url
+                    return response
+                return HttpResponseRedirect(url)
+        # 200 for htmx so the form with its errors is swapped in; 400 for plain posts.
+        return self.render_form(form, obj, status=200 if is_htmx(request) else 400)
+
+    def save(self, form, obj):
+        raise NotImplementedError
+
+    def get_success_url(self, obj) -> str:
+        return reverse(self.success_url_name)
+
+
+@login_required
+def home(request):
+    return render(request, "core/home.html", {"todo_groups": todos_for(request.user)})
+
+
+@login_required
+@require_GET
+def global_search(request):
+    query = request.GET.get("q", "").strip()[:100]
+    groups = search_all(user=request.user, query=query) if query else []
+    template = "core/_search_results.html" if is_htmx(request) else "core/search.html"
+    return render(request, template, {"query": query, "groups": groups})
+
+
+@require_GET
+def healthz(request):
+    """200 when the database answers, 503 otherwise; for load balancers and monitors."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception:  # noqa: BLE001 - any database failure means "not healthy"
+        return JsonResponse({"status": "unavailable"}, status=503)
+    return JsonResponse({"status": "ok"})
+
+
+@require_POST
+def set_language(request):
+    """Switch the interface language; remembered in a cookie and on the user."""
+    from django.conf import settings
+    from django.utils import translation
+
+    language = request.POST.get("language", "")
+    next_url = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = "/"
+    response = HttpResponseRedirect(next_url)
+    if language and check_for_language(language) and language in dict(settings.LANGUAGES):
+        translation.activate(language)
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600, samesite="Lax"
+        )
+        if request.user.is_authenticated and request.user.language != language:
+            type(request.user).objects.filter(pk=request.user.pk).update(language=language)
+    return response
+
+
+def error_404(request, exception=None):
+    return render(request, "404.html", status=404)
+
+
+def error_403(request, exception=None):
+    return render(request, "403.html", status=403)
+
+
+def error_500(request):
+    return render(request, "500.html", status=500)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Concat, Substr
+from django.utils.translation import gettext as _
+
+from kehu.core.exceptions import ServiceError
+from kehu.core.permissions import require_perm
+from kehu.core.services import model_create, versioned_update
+from kehu.hr.models import Department
+
+PATH_WIDTH = 8
+
+
+def _segment(pk: int) -> str:
+    return f"{pk:0{PATH_WIDTH}d}/"
+
+
+def department_create(*, actor, data: dict[str, Any]) -> Department:
+    require_perm(actor, "hr.add")
+    with transaction.atomic():
+        department = model_create(model=Department, user=actor, data=data)
+        parent_path = department.parent.path if department.parent_id else "/"
+        department.path = parent_path + _segment(department.pk)
+        department.save(update_fields=["path"])
+    return department
+
+
+def department_update(
+    *, actor, department: Department, expected_version: int, data: dict[str, Any]
+) -> Department:
+    """Rename, re-parent or re-manage a department; moving carries its subtree along."""
+    require_perm(actor, "hr.change")
+    new_parent = data.get("parent", department.parent)
+    if new_parent is not None and (
+        new_parent.pk == department.pk or new_parent.path.startswith(department.path)
+    ):
+        raise ServiceError(
+            _("A department cannot be moved under itself or one of its sub-departments."),
+            field="parent",
+        )
+    with transaction.atomic():
+        old_path = department.path
+        department = versioned_update(
+            instance=department, user=actor, expected_version=expected_version, data=data
+        )
+        new_path = (new_parent.path if new_parent else "/") + _segment(department.pk)
+        if new_path != old_path:
+            # Rewrite the prefix of every path in the subtree in one statement.
+            Department.objects.filter(path__startswith=old_path).update(
+                path=Concat(Value(new_path), Substr("path", len(old_path) + 1))
+            )
+            department.refresh_from_db()
+    return department
+
+
+def department_delete(*, actor, department: Department) -> None:
+    require_perm(actor, "hr.delete")
+    if department.children.exists():
+        raise ServiceError(_("Move or delete the sub-departments first."))
+    if department.users.exists():
+        raise ServiceError(_("This department still has users; move them first."))
+    from kehu.system.services import audit_log_record
+
+    with transaction.atomic():
+        audit_log_record(user=actor, action="delete", obj=department)
+        department.delete()

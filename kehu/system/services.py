@@ -1,0 +1,262 @@
+"""System management writes: operation log, notifications, users, roles, dictionaries, settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.forms import PasswordResetForm
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from kehu.core.audit import current_ip, diff, snapshot
+from kehu.core.exceptions import ServiceError
+from kehu.core.fields import FieldAccess
+from kehu.core.permissions import all_permission_codes, require_perm
+from kehu.core.services import model_create, versioned_update
+from kehu.system.models import (
+    AuditLog,
+    Dictionary,
+    DictionaryItem,
+    FieldPermission,
+    Notification,
+    Role,
+    SystemSettings,
+    User,
+)
+
+# --- operation log --------------------------------------------------------------------------
+
+
+def audit_log_record(
+    *,
+    user,
+    action: str,
+    obj=None,
+    changes: dict[str, Any] | None = None,
+    note: str = "",
+    username: str = "",
+    model: str = "",
+    ip_address: str | None = None,
+) -> AuditLog:
+    """Append one row to the operation log. The only way rows get there."""
+    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    return AuditLog.objects.create(
+        user=user if authenticated else None,
+        username=username or (user.get_username() if authenticated else ""),
+        action=action,
+        model=obj._meta.label_lower if obj is not None else model,
+        object_id=str(obj.pk) if obj is not None else "",
+        object_repr=str(obj)[:200] if obj is not None else "",
+        changes=changes or {},
+        ip_address=ip_address or current_ip.get(),
+        note=note[:500],
+    )
+
+
+# --- notifications --------------------------------------------------------------------------
+
+
+def notification_send(
+    *,
+    recipients: Iterable[User],
+    title: str,
+    body: str = "",
+    url: str = "",
+    level: str = "info",
+    email: bool = False,
+) -> list[Notification]:
+    """Notify users in the app and, when asked, by e-mail once the transaction commits."""
+    recipients = [r for r in recipients if r is not None and r.is_active]
+    notes = Notification.objects.bulk_create(
+        [
+            Notification(recipient=r, title=title, body=body, url=url, level=level)
+            for r in recipients
+        ]
+    )
+    if email:
+        addresses = [r.email for r in recipients if r.email]
+        if addresses:
+            transaction.on_commit(
+                lambda: send_mail(title, body, None, addresses, fail_silently=True)
+            )
+    return notes
+
+
+def notification_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:
+    """Mark the user's notifications read (all of them when ``ids`` is None)."""
+    queryset = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if ids is not None:
+        queryset = queryset.filter(pk__in=list(ids))
+    return queryset.update(read_at=timezone.now())
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+def user_create(
+    *, actor: User, data: dict[str, Any], roles: Iterable[Role], password: str | None = None
+) -> User:
+    require_perm(actor, "system.add")
+    with transaction.atomic():
+        user = model_create(
+            model=User, user=actor, data={**data, "password": "!"}, m2m={"roles": roles}
+        )
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def user_update(
+    *, actor: User, user: User, expected_version: int, data: dict[str, Any], roles=None
+) -> User:
+    require_perm(actor, "system.change")
+    if user.pk == actor.pk and data.get("is_active") is False:
+        raise ServiceError(_("You cannot deactivate your own account."), field="is_active")
+    m2m = {"roles": list(roles)} if roles is not None else None
+    return versioned_update(
+        instance=user, user=actor, expected_version=expected_version, data=data, m2m=m2m
+    )
+
+
+def user_set_active(*, actor: User, user: User, active: bool, expected_version: int) -> User:
+    require_perm(actor, "system.change")
+    if user.pk == actor.pk and not active:
+        raise ServiceError(_("You cannot deactivate your own account."), field="is_active")
+    return versioned_update(
+        instance=user,
+        user=actor,
+        expected_version=expected_version,
+        data={"is_active": active},
+        action="status",
+    )
+
+
+def user_set_password(*, actor: User, user: User, password: str) -> None:
+    """An administrator sets a user's password; validated by Django's validators."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    require_perm(actor, "system.change")
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ServiceError(" ".join(exc.messages), field="password") from exc
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit_log_record(
+            user=actor, action="change", obj=user, changes={"password": ["***", "***"]}
+        )
+
+
+def user_send_password_reset(*, actor: User, user: User, request=None) -> None:
+    require_perm(actor, "system.change")
+    if not user.email:
+        raise ServiceError(_("This user has no e-mail address."), field="email")
+    form = PasswordResetForm({"email": user.email})
+    form.is_valid()
+    form.save(request=request, use_https=bool(request and request.is_secure()))
+
+
+# --- roles ----------------------------------------------------------------------------------
+
+
+def _clean_permissions(permissions: Iterable[str]) -> list[str]:
+    known = set(all_permission_codes())
+    chosen = sorted(set(permissions))
+    unknown = [code for code in chosen if code not in known]
+    if unknown:
+        raise ServiceError(
+            _("Unknown permission: %(codes)s") % {"codes": ", ".join(unknown)}, field="permissions"
+        )
+    return chosen
+
+
+def role_create(*, actor: User, data: dict[str, Any]) -> Role:
+    require_perm(actor, "system.add")
+    data = {**data, "permissions": _clean_permissions(data.get("permissions", []))}
+    return model_create(model=Role, user=actor, data=data)
+
+
+def role_update(*, actor: User, role: Role, expected_version: int, data: dict[str, Any]) -> Role:
+    require_perm(actor, "system.change")
+    if "permissions" in data:
+        data = {**data, "permissions": _clean_permissions(data["permissions"])}
+    return versioned_update(instance=role, user=actor, expected_version=expected_version, data=data)
+
+
+def role_delete(*, actor: User, role: Role) -> None:
+    require_perm(actor, "system.delete")
+    if role.is_system:
+        raise ServiceError(_("Built-in roles cannot be deleted."))
+    if role.users.exists():
+        raise ServiceError(_("This role is still held by users; remove it from them first."))
+    with transaction.atomic():
+        audit_log_record(user=actor, action="delete", obj=role, changes=diff(snapshot(role), {}))
+        role.delete()
+
+
+def role_set_field_permissions(
+    *, actor: User, role: Role, model: str, rules: dict[str, str]
+) -> None:
+    """Replace the role's field rules for one model; fields absent from ``rules`` revert."""
+    require_perm(actor, "system.change")
+    valid = set(FieldAccess.values)
+    bad = [f for f, access in rules.items() if access not in valid]
+    if bad:
+        raise ServiceError(_("Unknown field access."), field=bad[0])
+    with transaction.atomic():
+        before = dict(
+            FieldPermission.objects.filter(role=role, model=model).values_list("field", "access")
+        )
+        FieldPermission.objects.filter(role=role, model=model).delete()
+        FieldPermission.objects.bulk_create(
+            [FieldPermission(role=role, model=model, field=f, access=a) for f, a in rules.items()]
+        )
+        changes = diff(
+            {f"{model}.{k}": v for k, v in before.items()},
+            {f"{model}.{k}": v for k, v in rules.items()},
+        )
+        if changes:
+            audit_log_record(user=actor, action="change", obj=role, changes=changes)
+
+
+# --- dictionaries ---------------------------------------------------------------------------
+
+
+def dictionary_item_create(
+    *, actor: User, dictionary: Dictionary, data: dict[str, Any]
+) -> DictionaryItem:
+    require_perm(actor, "system.change")
+    return model_create(model=DictionaryItem, user=actor, data={**data, "dictionary": dictionary})
+
+
+def dictionary_item_update(
+    *, actor: User, item: DictionaryItem, expected_version: int, data: dict[str, Any]
+) -> DictionaryItem:
+    require_perm(actor, "system.change")
+    data = {k: v for k, v in data.items() if k != "dictionary"}
+    return versioned_update(instance=item, user=actor, expected_version=expected_version, data=data)
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def system_settings_get() -> SystemSettings:
+    settings_row, _created = SystemSettings.objects.get_or_create(pk=1)
+    return settings_row
+
+
+def system_settings_update(
+    *, actor: User, expected_version: int, data: dict[str, Any]
+) -> SystemSettings:
+    require_perm(actor, "system.change")
+    return versioned_update(
+        instance=system_settings_get(), user=actor, expected_version=expected_version, data=data
+    )

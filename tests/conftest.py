@@ -1,0 +1,76 @@
+import pytest
+from django.test import Client
+
+from kehu.system.models import Role
+from tests.factories import DepartmentFactory, UserFactory
+
+DEMO_PASSWORD = "kehu-demo-2026"
+
+
+@pytest.fixture(autouse=True)
+def _english_by_default(settings):
+    """Tests read English messages unless they switch language on purpose."""
+    settings.LANGUAGE_CODE = "en"
+
+
+def role(code: str) -> Role:
+    return Role.objects.get(code=code)
+
+
+@pytest.fixture
+def org(db):
+    """A company three levels deep: 总经办 → 销售部 → 销售一部 / 销售二部, plus 财务部.
+
+    Returns a namespace with departments and one user per default role.
+    """
+    head = DepartmentFactory(name="总经办")
+    sales = DepartmentFactory(name="销售部", parent=head)
+    sales1 = DepartmentFactory(name="销售一部", parent=sales)
+    sales2 = DepartmentFactory(name="销售二部", parent=sales)
+    finance_dept = DepartmentFactory(name="财务部", parent=head)
+
+    class Org:
+        pass
+
+    o = Org()
+    o.head, o.sales, o.sales1, o.sales2, o.finance_dept = head, sales, sales1, sales2, finance_dept
+    o.admin = UserFactory(username="admin", department=head, roles=[role("admin")])
+    o.manager = UserFactory(username="manager", department=head, roles=[role("general_manager")])
+    o.salesdirector = UserFactory(
+        username="salesdirector", department=sales, roles=[role("sales_manager")]
+    )
+    o.salesmgr1 = UserFactory(
+        username="salesmgr1", department=sales1, roles=[role("sales_manager")]
+    )
+    o.sales1 = UserFactory(username="sales1", department=sales1, roles=[role("salesperson")])
+    o.sales2 = UserFactory(username="sales2", department=sales1, roles=[role("salesperson")])
+    o.sales3 = UserFactory(username="sales3", department=sales2, roles=[role("salesperson")])
+    o.finance = UserFactory(username="finance", department=finance_dept, roles=[role("finance")])
+    o.hr = UserFactory(username="hr", department=head, roles=[role("hr")])
+    o.warehouse = UserFactory(username="warehouse", department=head, roles=[role("warehouse")])
+    return o
+
+
+@pytest.fixture
+def client_for():
+    """``client_for(user)``: a test client logged in as ``user``."""
+
+    def make(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_for():
+    """``api_for(user)``: a DRF API client authenticated as ``user``."""
+    from rest_framework.test import APIClient
+
+    def make(user) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return make
