@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ class ExportColumn:
         raw = self.value(obj) if self.value else getattr(obj, self.field, "")
         if raw is None:
             return ""
-        if hasattr(raw, "isoformat") and hasattr(raw, "tzinfo") and raw.tzinfo is not None:
+        if isinstance(raw, datetime.datetime) and raw.tzinfo is not None:
             return timezone.localtime(raw).strftime("%Y-%m-%d %H:%M")
         return raw
 
@@ -56,7 +57,7 @@ class _Echo:
 
 def export_response(
     *, user, module: str, model, queryset, columns: list[ExportColumn], fmt: str, filename: str
-) -> HttpResponse:
+) -> HttpResponse | StreamingHttpResponse:
     """Stream ``queryset`` as CSV (UTF-8 with BOM, so Excel opens Chinese right) or XLSX."""
     require_perm(user, f"{module}.export")
     if fmt not in FORMATS:
@@ -77,7 +78,9 @@ def export_response(
             for row in rows:
                 yield writer.writerow(row)
 
-        response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+        response: HttpResponse | StreamingHttpResponse = StreamingHttpResponse(
+            stream(), content_type="text/csv; charset=utf-8"
+        )
     else:
         from openpyxl import Workbook
 

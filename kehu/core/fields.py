@@ -19,7 +19,7 @@ class FieldAccess(models.TextChoices):
     EDIT = "edit", _("Edit")
 
 
-ACCESS_RANK = {
+ACCESS_RANK: dict[str, int] = {
     FieldAccess.HIDDEN: 0,
     FieldAccess.MASKED: 1,
     FieldAccess.READ: 2,

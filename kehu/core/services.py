@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, models, transaction
@@ -43,7 +42,7 @@ def versioned_update(
     user,
     expected_version: int | None,
     data: dict[str, Any],
-    m2m: dict[str, Iterable] | None = None,
+    m2m: dict[str, Any] | None = None,
     action: str = "change",
 ) -> M:
     """Apply ``data`` to ``instance`` if nobody changed it since ``expected_version``.
@@ -62,7 +61,7 @@ def versioned_update(
         for key, value in data.items():
             setattr(current, key, value)
         if hasattr(current, "updated_by_id") and user is not None and user.is_authenticated:
-            current.updated_by = user
+            current.updated_by = user  # type: ignore[attr-defined]
         current.full_clean(validate_unique=True, validate_constraints=True)
         update_fields = {
             f.attname: getattr(current, f.attname)

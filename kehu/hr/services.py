@@ -23,7 +23,7 @@ def department_create(*, actor, data: dict[str, Any]) -> Department:
     require_perm(actor, "hr.add")
     with transaction.atomic():
         department = model_create(model=Department, user=actor, data=data)
-        parent_path = department.parent.path if department.parent_id else "/"
+        parent_path = department.parent.path if department.parent else "/"
         department.path = parent_path + _segment(department.pk)
         department.save(update_fields=["path"])
     return department

@@ -61,7 +61,7 @@ class User(AbstractUser):
     )
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
 
-    objects = UserManager()
+    objects = UserManager()  # type: ignore[misc]
 
     class Meta:
         verbose_name = _("user")
