@@ -13,11 +13,7 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("search/", core_views.global_search, name="search"),
     path("i18n/setlang/", core_views.set_language, name="set_language"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/login/", core_views.KehuLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/change/",

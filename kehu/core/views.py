@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
@@ -281,10 +284,24 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+class KehuLoginView(LoginView):
+    """The login page; a user's saved language follows them to any browser."""
+
+    redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        language = form.get_user().language
+        if language:
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600, samesite="Lax"
+            )
+        return response
+
+
 @require_POST
 def set_language(request):
     """Switch the interface language; remembered in a cookie and on the user."""
-    from django.conf import settings
     from django.utils import translation
 
     language = request.POST.get("language", "")
@@ -298,7 +315,7 @@ def set_language(request):
             settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600, samesite="Lax"
         )
         if request.user.is_authenticated and request.user.language != language:
-            type(request.user).objects.filter(pk=request.user.pk).update(language=language)
+            get_user_model().objects.filter(pk=request.user.pk).update(language=language)
     return response
 
 
