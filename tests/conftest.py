@@ -33,7 +33,9 @@ def org(db):
         pass
 
     o = Org()
-    o.head, o.sales, o.sales1, o.sales2, o.finance_dept = head, sales, sales1, sales2, finance_dept
+    o.head, o.sales, o.finance_dept = head, sales, finance_dept
+    # ``o.sales1`` / ``o.sales2`` are the users below; their departments are these two.
+    o.sales1_dept, o.sales2_dept = sales1, sales2
     o.admin = UserFactory(username="admin", department=head, roles=[role("admin")])
     o.manager = UserFactory(username="manager", department=head, roles=[role("general_manager")])
     o.salesdirector = UserFactory(

@@ -8,6 +8,9 @@ os.environ.setdefault("KEHU_PLAIN_STATIC", "true")
 
 from kehu.settings import *  # noqa: E402,F403
 
+# A scoped business model for testing the core mechanisms; never part of kehu.settings.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
