@@ -1,0 +1,76 @@
+# Kehu: `make demo` serves a demo company, `make test` runs every check CI runs.
+# Set-up steps are stamped, so a second run only redoes what changed.
+
+PORT ?= 8000
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+CHROMIUM := /usr/bin/chromium
+PYTEST_ARGS ?=
+# Two xdist workers; set PYTEST_WORKERS=0 for a serial run.
+PYTEST_WORKERS ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo serve test lint pytest messages migrate clean
+
+help:
+	@echo "make demo   set up, load the demo company and serve it on http://127.0.0.1:$(PORT)"
+	@echo "make test   set up and run ruff, migrations check, mypy and the test suite"
+	@echo "make lint   ruff, migrations check and mypy only"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Python packages, reinstalled when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# Front-end packages (served as static files), reinstalled when the lockfile changes.
+node_modules/.installed: package.json $(wildcard package-lock.json)
+	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; \
+	else npm install --no-audit --no-fund; fi
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed messages
+
+# Compiled translations are build output (*.mo is gitignored).
+messages: $(VENV)/.installed
+	@if find kehu -name '*.po' | grep -q .; then \
+		DEBUG=1 $(MANAGE) compilemessages -v0 --ignore=.venv --ignore=node_modules; \
+	fi
+
+migrate: setup
+	DEBUG=1 $(MANAGE) migrate --no-input -v0
+
+demo: migrate
+	DEBUG=1 KEHU_DEMO=1 $(MANAGE) demo_data
+	@echo ""
+	@echo "Kehu demo: http://127.0.0.1:$(PORT)/"
+	@echo "  logins:   admin, manager, salesmgr1, sales1, sales2, sales3, finance, hr, warehouse"
+	@echo "  password: kehu-demo-2026"
+	@echo ""
+	@export DEBUG=1 KEHU_DEMO=1; \
+	$(MANAGE) worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(MANAGE) runserver 127.0.0.1:$(PORT)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DEBUG=1 $(MANAGE) makemigrations --check --dry-run
+	$(VENV)/bin/mypy
+
+pytest: setup
+	@# tests/browser/conftest.py skips the browser tests itself; say so plainly here.
+	@[ -x $(CHROMIUM) ] || echo "Chromium not found: browser tests skipped"
+	@if [ "$(PYTEST_WORKERS)" != "0" ]; then workers="-n $(PYTEST_WORKERS)"; else workers=""; fi; \
+	echo "$(VENV)/bin/pytest $$workers $(PYTEST_ARGS)"; \
+	$(VENV)/bin/pytest $$workers $(PYTEST_ARGS)
+
+test: setup lint pytest
+
+clean:
+	rm -rf $(VENV) node_modules var test-artifacts .mypy_cache .ruff_cache
