@@ -1,4 +1,32 @@
 """/api/v1/: every module's API endpoints."""
 
+from django.urls import path
+from rest_framework.routers import DefaultRouter
 
-urlpatterns: list = []
+from kehu.hr.api import DepartmentViewSet
+from kehu.system.api import (
+    AuditLogViewSet,
+    AuthTokenView,
+    DictionaryItemViewSet,
+    DictionaryViewSet,
+    MeView,
+    NotificationViewSet,
+    RoleViewSet,
+    UserViewSet,
+)
+
+router = DefaultRouter()
+router.register("users", UserViewSet, basename="user")
+router.register("roles", RoleViewSet, basename="role")
+router.register("departments", DepartmentViewSet, basename="department")
+router.register("dictionaries", DictionaryViewSet, basename="dictionary")
+router.register("dictionary-items", DictionaryItemViewSet, basename="dictionary-item")
+router.register("audit-logs", AuditLogViewSet, basename="audit-log")
+router.register("notifications", NotificationViewSet, basename="notification")
+
+app_name = "api"
+urlpatterns = [
+    path("auth/token/", AuthTokenView.as_view(), name="auth_token"),
+    path("me/", MeView.as_view(), name="me"),
+    *router.urls,
+]
