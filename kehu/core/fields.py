@@ -80,13 +80,19 @@ def field_policy_for(user, model) -> dict[str, str]:
     sensitive = getattr(model, "sensitive_fields", {})
     policy: dict[str, str] = {name: FieldAccess.MASKED for name in sensitive}
     if user is not None and user.is_authenticated and not user.is_superuser:
-        granted: dict[str, str] = {}
-        for field_name, access in FieldPermission.objects.filter(
+        rules: dict[str, dict[int, str]] = {}
+        for role_id, field_name, access in FieldPermission.objects.filter(
             role__in=user.roles.all(), model=label
-        ).values_list("field", "access"):
-            if field_name not in granted or ACCESS_RANK[access] > ACCESS_RANK[granted[field_name]]:
-                granted[field_name] = access
-        policy.update(granted)
+        ).values_list("role_id", "field", "access"):
+            rules.setdefault(field_name, {})[role_id] = access
+        role_count = user.roles.count() if rules else 0
+        for field_name, by_role in rules.items():
+            candidates = list(by_role.values())
+            if len(by_role) < role_count:
+                # A role without a rule for this field grants the field's default access,
+                # so one role hiding a field cannot narrow what another role shows.
+                candidates.append(policy.get(field_name, FieldAccess.EDIT))
+            policy[field_name] = max(candidates, key=lambda a: ACCESS_RANK[FieldAccess(a)])
     elif user is not None and user.is_superuser:
         policy = {}
     cache[label] = policy
