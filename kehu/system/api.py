@@ -7,9 +7,12 @@ and every queryset goes through the data scope or a selector.
 from __future__ import annotations
 
 import django_filters
+from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, permissions, status, viewsets
 from rest_framework.authtoken.models import Token
@@ -69,6 +72,16 @@ class LoginRateThrottle(ScopedRateThrottle):
     """Rate-limits token requests per client address (DEFAULT_THROTTLE_RATES["login"])."""
 
 
+def _locked_out_message() -> str:
+    """The lockout page's message, so the API and the login page say the same thing."""
+    minutes = max(int(settings.AXES_COOLOFF_TIME.total_seconds() // 60), 1)
+    return ngettext(
+        "Too many failed logins. Try again in %(minutes)s minute, or ask an administrator.",
+        "Too many failed logins. Try again in %(minutes)s minutes, or ask an administrator.",
+        minutes,
+    ) % {"minutes": minutes}
+
+
 class AuthTokenView(APIView):
     """Obtain or revoke an API token."""
 
@@ -105,16 +118,14 @@ class AuthTokenView(APIView):
             password=serializer.validated_data["password"],
         )
         if getattr(request, "axes_locked_out", False):
-            raise exceptions.PermissionDenied(
-                _(
-                    "This account is locked after too many failed logins. "
-                    "Try again later or ask an administrator."
-                )
-            )
+            raise exceptions.PermissionDenied(_locked_out_message())
         if user is None or not user.is_active:
-            raise exceptions.ValidationError(
-                {"non_field_errors": [_("Wrong user name or password.")]}
-            )
+            # The login page's own message (translated by Django), without telling an
+            # inactive account apart from a wrong password.
+            message = AuthenticationForm.error_messages["invalid_login"] % {
+                "username": User._meta.get_field("username").verbose_name
+            }
+            raise exceptions.ValidationError({"non_field_errors": [message]})
         token, _created = Token.objects.get_or_create(user=user)
         services.audit_log_record(user=user, action=AuditAction.LOGIN, note="API token")
         return Response({"token": token.key})

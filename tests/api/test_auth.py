@@ -30,7 +30,12 @@ def test_token_obtain_returns_a_token_that_authenticates(org):
 def test_bad_password_is_400_and_logged(org):
     response = APIClient().post(URL, {"username": "sales1", "password": "nope"}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"non_field_errors": ["Wrong user name or password."]}
+    assert response.json() == {
+        "non_field_errors": [
+            "Please enter a correct username and password. "
+            "Note that both fields may be case-sensitive."
+        ]
+    }
     assert not Token.objects.exists()
     row = AuditLog.objects.get(action="login_failed")
     assert row.username == "sales1"
@@ -58,7 +63,9 @@ def test_lockout_after_failure_limit_even_with_right_password(org):
         assert response.status_code in (400, 403)
     response = client.post(URL, {"username": "sales2", "password": DEMO_PASSWORD}, format="json")
     assert response.status_code == 403
-    assert "locked" in response.json()["detail"]
+    assert response.json()["detail"] == (
+        "Too many failed logins. Try again in 15 minutes, or ask an administrator."
+    )
     assert not Token.objects.filter(user=org.sales2).exists()
     assert AuditLog.objects.filter(action="login_failed", username="sales2").count() >= 4
     # Another account from the same client is not locked (lockout is per user and address).
