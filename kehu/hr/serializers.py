@@ -10,7 +10,7 @@ from kehu.hr.models import Department
 
 
 class DepartmentSerializer(serializers.ModelSerializer):
-    parent = serializers.PrimaryKeyRelatedField(
+    parent = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]
         queryset=Department.objects.all(), allow_null=True, required=False
     )
     manager = serializers.PrimaryKeyRelatedField(

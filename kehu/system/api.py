@@ -13,11 +13,12 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, permissions, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
-from rest_framework.filters import SearchFilter
+from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
@@ -171,7 +172,7 @@ class UserFilter(django_filters.FilterSet):
     update=extend_schema(responses={200: UserSerializer, **_errors(400, 403, 404, 409)}),
     partial_update=extend_schema(responses={200: UserSerializer, **_errors(400, 403, 404, 409)}),
 )
-class UserViewSet(
+class UserViewSet(  # type: ignore[misc]  # mixin narrows permission_classes
     ScopedQuerysetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -186,10 +187,7 @@ class UserViewSet(
     queryset = User.objects.select_related("department").prefetch_related("roles")
     serializer_class = UserSerializer
     filterset_class = UserFilter
-    filter_backends = [
-        *viewsets.GenericViewSet.filter_backends,
-        SearchFilter,
-    ]
+    filter_backends = [DjangoFilterBackend, OrderingFilter, SearchFilter]
     search_fields = ["username", "display_name", "email"]
     ordering_fields = ["username", "display_name", "date_joined", "last_login", "id"]
     ordering = ["username"]
