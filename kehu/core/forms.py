@@ -37,7 +37,7 @@ class BootstrapFormMixin:
                 existing = field.widget.attrs.get("class", "")
                 field.widget.attrs["class"] = f"{existing} {css}".strip()
             if self.is_bound and name in self.errors:  # type: ignore[attr-defined]
-                field.widget.attrs["class"] += " is-invalid"
+                field.widget.attrs["class"] = f"{field.widget.attrs.get('class', '')} is-invalid"
                 field.widget.attrs["aria-invalid"] = "true"
 
 

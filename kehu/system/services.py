@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.forms import PasswordResetForm
+from django.core.files.uploadedfile import UploadedFile
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
@@ -14,7 +15,8 @@ from django.utils.translation import gettext as _
 from kehu.core.audit import current_ip, diff, snapshot
 from kehu.core.exceptions import ServiceError
 from kehu.core.fields import FieldAccess
-from kehu.core.permissions import all_permission_codes, require_perm
+from kehu.core.permissions import all_permission_codes, require_perm, user_permissions
+from kehu.core.scope import SCOPE_RANK, DataScope, scope_q, user_data_scope
 from kehu.core.services import model_create, versioned_update
 from kehu.system.models import (
     AuditLog,
@@ -96,10 +98,39 @@ def notification_mark_read(*, user: User, ids: Iterable[int] | None = None) -> i
 # --- users ----------------------------------------------------------------------------------
 
 
+def _check_grantable(*, actor: User, roles: Iterable[Role], department=None) -> None:
+    """Nobody hands out more than they hold: no role with a permission or a data scope
+    wider than the actor's own, no user placed in a department outside the actor's scope."""
+    if actor.is_superuser:
+        return
+    held = user_permissions(actor)
+    actor_scope = user_data_scope(actor)
+    for role in roles:
+        if not set(role.permissions or []) <= held or (
+            SCOPE_RANK[DataScope(role.data_scope)] > SCOPE_RANK[actor_scope]
+        ):
+            raise ServiceError(
+                _("You cannot grant the role “%(role)s”: it has rights you do not hold.")
+                % {"role": role.name},
+                field="roles",
+            )
+    if department is not None and actor_scope != DataScope.ALL:
+        from kehu.hr.models import Department
+
+        allowed = Department.objects.filter(scope_q(Department, actor, prefix=""))
+        if actor_scope == DataScope.OWN or not allowed.filter(pk=department.pk).exists():
+            raise ServiceError(
+                _("You may only place users in departments within your data scope."),
+                field="department",
+            )
+
+
 def user_create(
     *, actor: User, data: dict[str, Any], roles: Iterable[Role], password: str | None = None
 ) -> User:
     require_perm(actor, "system.add")
+    roles = list(roles)
+    _check_grantable(actor=actor, roles=roles, department=data.get("department"))
     with transaction.atomic():
         user = model_create(
             model=User, user=actor, data={**data, "password": "!"}, m2m={"roles": roles}
@@ -119,6 +150,15 @@ def user_update(
     if user.pk == actor.pk and data.get("is_active") is False:
         raise ServiceError(_("You cannot deactivate your own account."), field="is_active")
     m2m = {"roles": list(roles)} if roles is not None else None
+    added_roles = (
+        [r for r in roles if r.pk not in {x.pk for x in user.roles.all()}] if roles else []
+    )
+    new_department = data.get("department", user.department)
+    _check_grantable(
+        actor=actor,
+        roles=added_roles,
+        department=new_department if new_department != user.department else None,
+    )
     return versioned_update(
         instance=user, user=actor, expected_version=expected_version, data=data, m2m=m2m
     )
@@ -159,7 +199,14 @@ def user_send_password_reset(*, actor: User, user: User, request=None) -> None:
     require_perm(actor, "system.change")
     if not user.email:
         raise ServiceError(_("This user has no e-mail address."), field="email")
-    form = PasswordResetForm({"email": user.email})
+
+    class _OneUserResetForm(PasswordResetForm):
+        # Django's form skips users without a usable password, but a new user invited to
+        # "set a password by e-mail" has none yet; and only this user should get the mail.
+        def get_users(self, email):
+            return [user] if user.is_active else []
+
+    form = _OneUserResetForm({"email": user.email})
     form.is_valid()
     form.save(request=request, use_https=bool(request and request.is_secure()))
 
@@ -181,6 +228,7 @@ def _clean_permissions(permissions: Iterable[str]) -> list[str]:
 def role_create(*, actor: User, data: dict[str, Any]) -> Role:
     require_perm(actor, "system.add")
     data = {**data, "permissions": _clean_permissions(data.get("permissions", []))}
+    _check_grantable(actor=actor, roles=[Role(**data)])
     return model_create(model=Role, user=actor, data=data)
 
 
@@ -188,6 +236,16 @@ def role_update(*, actor: User, role: Role, expected_version: int, data: dict[st
     require_perm(actor, "system.change")
     if "permissions" in data:
         data = {**data, "permissions": _clean_permissions(data["permissions"])}
+    _check_grantable(
+        actor=actor,
+        roles=[
+            Role(
+                name=role.name,
+                data_scope=data.get("data_scope", role.data_scope),
+                permissions=data.get("permissions", role.permissions),
+            )
+        ],
+    )
     return versioned_update(instance=role, user=actor, expected_version=expected_version, data=data)
 
 
@@ -257,6 +315,59 @@ def system_settings_update(
     *, actor: User, expected_version: int, data: dict[str, Any]
 ) -> SystemSettings:
     require_perm(actor, "system.change")
-    return versioned_update(
-        instance=system_settings_get(), user=actor, expected_version=expected_version, data=data
-    )
+    instance = system_settings_get()
+    stored = None
+    logo = data.get("logo")
+    if logo is False:  # the "clear" box of the file input
+        data = {**data, "logo": ""}
+    elif isinstance(logo, UploadedFile):
+        # versioned_update writes with UPDATE, which never stores files: store it first.
+        field = SystemSettings._meta.get_field("logo")
+        stored = field.storage.save(field.generate_filename(instance, logo.name), logo)
+        data = {**data, "logo": stored}
+    elif "logo" in data:  # the file already stored (or none): unchanged
+        data = {k: v for k, v in data.items() if k != "logo"}
+    try:
+        return versioned_update(
+            instance=instance, user=actor, expected_version=expected_version, data=data
+        )
+    except Exception:
+        if stored:
+            SystemSettings._meta.get_field("logo").storage.delete(stored)
+        raise
+
+
+def user_bulk_set_active(*, actor: User, users: Iterable[User], active: bool) -> int:
+    """Activate or deactivate several users at once; all or nothing."""
+    require_perm(actor, "system.change")
+    users = list(users)
+    if not active and any(u.pk == actor.pk for u in users):
+        raise ServiceError(_("You cannot deactivate your own account."), field="is_active")
+    with transaction.atomic():
+        for user in users:
+            if user.is_active != active:
+                user_set_active(
+                    actor=actor, user=user, active=active, expected_version=user.version
+                )
+    return len(users)
+
+
+def role_save(
+    *,
+    actor: User,
+    data: dict[str, Any],
+    field_rules: dict[str, dict[str, str]],
+    role: Role | None = None,
+    expected_version: int | None = None,
+) -> Role:
+    """Create or update a role together with its field rules (model label → field → access)."""
+    with transaction.atomic():
+        if role is None:
+            role = role_create(actor=actor, data=data)
+        else:
+            role = role_update(
+                actor=actor, role=role, expected_version=expected_version or 0, data=data
+            )
+        for model, rules in field_rules.items():
+            role_set_field_permissions(actor=actor, role=role, model=model, rules=rules)
+    return role
