@@ -70,7 +70,13 @@ pytest: setup
 	echo "$(VENV)/bin/pytest $$workers $(PYTEST_ARGS)"; \
 	$(VENV)/bin/pytest $$workers $(PYTEST_ARGS)
 
-test: setup lint pytest
+# Lint and tests both run, so one report shows every problem; either failing fails.
+test: setup
+	@status=0; \
+	$(MAKE) --no-print-directory lint || status=1; \
+	$(MAKE) --no-print-directory pytest || status=1; \
+	if [ $$status -ne 0 ]; then echo "make test: FAILED"; else echo "make test: passed"; fi; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) node_modules var test-artifacts .mypy_cache .ruff_cache

@@ -13,7 +13,9 @@ def run_manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.Co
     base = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "KEHU_DEMO"}
+        # DJANGO_ALLOW_ASYNC_UNSAFE comes from the browser tests' conftest in this process.
+        if key
+        not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "KEHU_DEMO", "DJANGO_ALLOW_ASYNC_UNSAFE"}
         and not key.startswith(("SECURE_", "SESSION_", "CSRF_", "KEHU_PLAIN"))
     }
     base.update(DJANGO_SETTINGS_MODULE="kehu.settings", KEHU_VAR_DIR=str(tmp_path / "var"), **env)
