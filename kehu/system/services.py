@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.files.uploadedfile import UploadedFile
-from django.core.mail import send_mail
+from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -82,7 +82,10 @@ def notification_send(
         addresses = [r.email for r in recipients if r.email]
         if addresses:
             transaction.on_commit(
-                lambda: send_mail(title, body, None, addresses, fail_silently=True)
+                # One message per recipient: a shared To line would show everyone's address.
+                lambda: send_mass_mail(
+                    [(title, body, None, [address]) for address in addresses], fail_silently=True
+                )
             )
     return notes
 
