@@ -31,12 +31,19 @@ class BootstrapFormMixin:
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)  # type: ignore[call-arg]
-        for name, field in self.fields.items():  # type: ignore[attr-defined]
+        for field in self.fields.values():  # type: ignore[attr-defined]
             css = _css_class(field.widget)
             if css:
                 existing = field.widget.attrs.get("class", "")
                 field.widget.attrs["class"] = f"{existing} {css}".strip()
-            if self.is_bound and name in self.errors:  # type: ignore[attr-defined]
+
+    def full_clean(self):
+        # Marked after validation, not in __init__: reading ``errors`` there would validate
+        # before a subclass's __init__ has finished setting up its fields (choices, querysets).
+        super().full_clean()  # type: ignore[misc]
+        for name in self._errors or {}:  # type: ignore[attr-defined]
+            field = self.fields.get(name)  # type: ignore[attr-defined]
+            if field is not None:
                 field.widget.attrs["class"] = f"{field.widget.attrs.get('class', '')} is-invalid"
                 field.widget.attrs["aria-invalid"] = "true"
 

@@ -12,7 +12,10 @@ class SystemConfig(AppConfig):
 
         from kehu.core.permissions import MenuItem, register_menu
 
-        from . import signals  # noqa: F401  (login / logout audit)
+        from . import search, signals, todos  # noqa: F401  (signals: login / logout audit)
+
+        search.register()
+        todos.register()
 
         post_migrate.connect(_seed_after_migrate, sender=self)
 
