@@ -7,6 +7,7 @@ django-tasks-db's own worker in batch mode (which claims each task under a lock,
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from types import FrameType
@@ -44,6 +45,9 @@ class Command(BaseCommand):
         self.current: Worker | None = None
         self.worker_id = get_random_string(32)
         verbosity = options.get("verbosity", 1)
+        if verbosity < 2:
+            # django-tasks-db's batch worker logs its start and stop on every tick.
+            logging.getLogger("django_tasks_db").setLevel(logging.WARNING)
         autodiscover()
         if verbosity:
             names = ", ".join(job.name for job in periodic_jobs()) or "none"
