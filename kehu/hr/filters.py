@@ -14,9 +14,17 @@ class DepartmentFilter(django_filters.FilterSet):
         lookup_expr="icontains",
         widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Department name")}),
     )
-    is_active = django_filters.BooleanFilter(label=_("Active"))
+    is_active = django_filters.ChoiceFilter(
+        label=_("Status"),
+        choices=(("true", _("Active")), ("false", _("Inactive"))),
+        method="filter_active",
+        empty_label=_("All"),
+    )
 
     class Meta:
         model = Department
         fields: list[str] = []
         form = KehuForm
+
+    def filter_active(self, queryset, name, value):
+        return queryset.filter(is_active=value == "true")

@@ -9,6 +9,7 @@ from django import forms
 from django.apps import apps
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from kehu.core.fields import FieldAccess, field_policy_for
@@ -57,7 +58,12 @@ class UserFilter(django_filters.FilterSet):
 
 def _model_choices() -> list[tuple[str, str]]:
     return sorted(
-        ((m._meta.label_lower, str(m._meta.verbose_name)) for m in apps.get_models()),
+        # Kehu's own records only; library tables (sessions, tokens, axes) are noise here.
+        (
+            (m._meta.label_lower, capfirst(str(m._meta.verbose_name)))
+            for m in apps.get_models()
+            if m.__module__.startswith("kehu.")
+        ),
         key=lambda c: c[1],
     )
 
