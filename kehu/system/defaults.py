@@ -24,6 +24,7 @@ DEFAULT_ROLES: list[dict] = [
         "description": "Administrator: every module and setting.",
         "data_scope": DataScope.ALL,
         "permissions": "__all__",
+        "field_rules": {"system.user": {"phone": "edit", "email": "edit"}},
     },
     {
         "code": "general_manager",
@@ -84,6 +85,7 @@ DEFAULT_ROLES: list[dict] = [
         "description": "HR: departments, positions, employees.",
         "data_scope": DataScope.ALL,
         "permissions": [*_codes("hr", *ALL_ACTIONS)],
+        "field_rules": {"system.user": {"phone": "read", "email": "read"}},
     },
     {
         "code": "warehouse",
@@ -187,7 +189,13 @@ DEFAULT_DICTIONARIES: list[tuple[str, str, str, list[tuple[str, str, str]]]] = [
 
 def seed_defaults() -> None:
     """Create the default roles, dictionaries and settings row where they are missing."""
-    from kehu.system.models import Dictionary, DictionaryItem, Role, SystemSettings
+    from kehu.system.models import (
+        Dictionary,
+        DictionaryItem,
+        FieldPermission,
+        Role,
+        SystemSettings,
+    )
 
     with transaction.atomic():
         existing_roles = set(Role.objects.values_list("code", flat=True))
@@ -197,13 +205,20 @@ def seed_defaults() -> None:
             permissions = spec["permissions"]
             if permissions == "__all__":
                 permissions = all_permission_codes()
-            Role.objects.create(
+            role = Role.objects.create(
                 code=spec["code"],
                 name=spec["name"],
                 description=spec["description"],
                 data_scope=spec["data_scope"],
                 permissions=sorted(permissions),
                 is_system=True,
+            )
+            # Sensitive fields are masked unless a role says otherwise; seeded once, with
+            # the role, so an administrator's later changes are never overwritten.
+            FieldPermission.objects.bulk_create(
+                FieldPermission(role=role, model=model, field=field, access=access)
+                for model, rules in spec.get("field_rules", {}).items()
+                for field, access in rules.items()
             )
         for code, name, name_en, items in DEFAULT_DICTIONARIES:
             dictionary, created = Dictionary.objects.get_or_create(
