@@ -55,7 +55,8 @@ def versioned_update(
         raise ServiceError(field="version", code="required")
     with transaction.atomic():
         current = model._base_manager.select_for_update().filter(pk=instance.pk).first()
-        if current is None:
+        if current is None or getattr(current, "version", None) != expected_version:
+            # Stale first: a conflict is news the user needs before any field error.
             raise ConflictError()
         before = snapshot(current)
         for key, value in data.items():
@@ -87,13 +88,15 @@ def versioned_update(
 
 
 def soft_delete(*, instance: models.Model, user) -> None:
+    now = timezone.now()
     with transaction.atomic():
         updated = (
             type(instance)
             ._base_manager.filter(pk=instance.pk, deleted_at__isnull=True)
-            .update(deleted_at=timezone.now(), deleted_by=user)
+            .update(deleted_at=now, deleted_by=user)
         )
         if updated:
+            instance.deleted_at, instance.deleted_by = now, user  # type: ignore[attr-defined]
             _audit(user=user, action="delete", obj=instance)
 
 
@@ -105,6 +108,7 @@ def soft_restore(*, instance: models.Model, user) -> None:
             .update(deleted_at=None, deleted_by=None)
         )
         if updated:
+            instance.deleted_at, instance.deleted_by = None, None  # type: ignore[attr-defined]
             _audit(user=user, action="restore", obj=instance)
 
 

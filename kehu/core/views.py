@@ -70,7 +70,7 @@ class KehuListView(ModulePermissionMixin, ListView):
     paginate_by = 20
     columns: list[Column] = []
     export_columns: list[ExportColumn] = []
-    filterset_class = None
+    filterset_class: Any = None
     default_sort = "-id"
     title: Any = ""
     create_url_name: str | None = None

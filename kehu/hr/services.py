@@ -35,19 +35,26 @@ def department_update(
     """Rename, re-parent or re-manage a department; moving carries its subtree along."""
     require_perm(actor, "hr.change")
     new_parent = data.get("parent", department.parent)
-    if new_parent is not None and (
-        new_parent.pk == department.pk or new_parent.path.startswith(department.path)
-    ):
-        raise ServiceError(
-            _("A department cannot be moved under itself or one of its sub-departments."),
-            field="parent",
-        )
     with transaction.atomic():
-        old_path = department.path
+        # Lock both rows (in id order, so two moves cannot deadlock) and check the cycle
+        # against paths read under the lock: two simultaneous moves cannot make a loop.
+        locked = {
+            d.pk: d
+            for d in Department.objects.select_for_update()
+            .filter(pk__in=[department.pk, getattr(new_parent, "pk", None)])
+            .order_by("pk")
+        }
+        old_path = locked[department.pk].path
+        parent_path = locked[new_parent.pk].path if new_parent is not None else "/"
+        if new_parent is not None and parent_path.startswith(old_path):
+            raise ServiceError(
+                _("A department cannot be moved under itself or one of its sub-departments."),
+                field="parent",
+            )
         department = versioned_update(
             instance=department, user=actor, expected_version=expected_version, data=data
         )
-        new_path = (new_parent.path if new_parent else "/") + _segment(department.pk)
+        new_path = parent_path + _segment(department.pk)
         if new_path != old_path:
             # Rewrite the prefix of every path in the subtree in one statement.
             Department.objects.filter(path__startswith=old_path).update(

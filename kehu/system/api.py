@@ -7,12 +7,10 @@ and every queryset goes through the data scope or a selector.
 from __future__ import annotations
 
 import django_filters
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, permissions, status, viewsets
@@ -27,6 +25,7 @@ from kehu.core.api import ModulePermission, ScopedQuerysetMixin, expected_versio
 from kehu.core.permissions import has_perm
 from kehu.core.scope import scope_q
 from kehu.system import selectors, services
+from kehu.system.lockout import lockout_message
 from kehu.system.models import (
     AuditAction,
     AuditLog,
@@ -73,16 +72,6 @@ class LoginRateThrottle(ScopedRateThrottle):
     """Rate-limits token requests per client address (DEFAULT_THROTTLE_RATES["login"])."""
 
 
-def _locked_out_message() -> str:
-    """The lockout page's message, so the API and the login page say the same thing."""
-    minutes = max(int(settings.AXES_COOLOFF_TIME.total_seconds() // 60), 1)
-    return ngettext(
-        "Too many failed logins. Try again in %(minutes)s minute, or ask an administrator.",
-        "Too many failed logins. Try again in %(minutes)s minutes, or ask an administrator.",
-        minutes,
-    ) % {"minutes": minutes}
-
-
 class AuthTokenView(APIView):
     """Obtain or revoke an API token."""
 
@@ -119,7 +108,7 @@ class AuthTokenView(APIView):
             password=serializer.validated_data["password"],
         )
         if getattr(request, "axes_locked_out", False):
-            raise exceptions.PermissionDenied(_locked_out_message())
+            raise exceptions.PermissionDenied(lockout_message())
         if user is None or not user.is_active:
             # The login page's own message (translated by Django), without telling an
             # inactive account apart from a wrong password.

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.contrib.auth.password_validation import validate_password
+from django.http import QueryDict
 from django.utils.dates import MONTHS
 from django.utils.translation import gettext_lazy as _
 
@@ -16,7 +19,7 @@ from kehu.system.models import DictionaryItem, FieldPermission, Role, SystemSett
 LOGO_MAX_BYTES = 2 * 1024 * 1024
 
 # The fields whose access a role can narrow, per model (the role editor's second table).
-FIELD_PERMISSION_TARGETS: list[tuple[type, tuple[str, ...]]] = [(User, ("phone", "email"))]
+FIELD_PERMISSION_TARGETS: list[tuple[Any, tuple[str, ...]]] = [(User, ("phone", "email"))]
 
 
 def _check_password_pair(form: forms.Form, user: User) -> str:
@@ -59,9 +62,12 @@ class UserForm(KehuModelForm):
 
     def __init__(self, *args, policy: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["department"].queryset = Department.objects.order_by("path")
-        self.fields["department"].label_from_instance = _indented
-        for name, access in (policy or {}).items():
+        policy = policy or {}
+        department = self.fields["department"]
+        assert isinstance(department, forms.ModelChoiceField)
+        department.queryset = Department.objects.order_by("path")
+        department.label_from_instance = _indented  # type: ignore[assignment]
+        for name, access in policy.items():
             if name not in self.fields or access == FieldAccess.EDIT:
                 continue
             if access == FieldAccess.MASKED and not self.instance.pk:
@@ -204,7 +210,7 @@ class RoleForm(KehuModelForm):
     def permission_matrix(self) -> dict:
         """Rows = modules in menu order, columns = actions; a cell only where it applies."""
         if self.is_bound:
-            chosen = set(self.data.getlist("permissions"))
+            chosen = set(cast(QueryDict, self.data).getlist("permissions"))
         else:
             chosen = set(self.initial.get("permissions") or [])
         modules = sorted(registry.modules.values(), key=lambda m: m.order)

@@ -147,6 +147,8 @@ class AuditLog(models.Model):
         verbose_name = _("operation log entry")
         verbose_name_plural = _("operation log")
         ordering = ["-at", "-id"]
+        # Even Django's internal manager refuses bulk update and delete.
+        base_manager_name = "objects"
         indexes = [
             models.Index(fields=["model", "object_id"], name="system_audit_object_idx"),
             models.Index(fields=["user", "at"], name="system_audit_user_at_idx"),

@@ -326,7 +326,7 @@ def system_settings_update(
     elif isinstance(logo, UploadedFile):
         # versioned_update writes with UPDATE, which never stores files: store it first.
         field = SystemSettings._meta.get_field("logo")
-        stored = field.storage.save(field.generate_filename(instance, logo.name), logo)
+        stored = field.storage.save(field.generate_filename(instance, logo.name or "logo"), logo)
         data = {**data, "logo": stored}
     elif "logo" in data:  # the file already stored (or none): unchanged
         data = {k: v for k, v in data.items() if k != "logo"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpResponseRedirect
@@ -64,7 +66,7 @@ class UserListView(KehuListView):
 
     def perform_bulk_action(self, action: str, objects: list) -> int:
         return services.user_bulk_set_active(
-            actor=self.request.user, users=objects, active=action == "activate"
+            actor=cast(User, self.request.user), users=objects, active=action == "activate"
         )
 
     def get_context_data(self, **kwargs):

@@ -221,3 +221,13 @@ def test_notifications_in_app_and_by_mail_after_commit(org, django_capture_on_co
     assert notification_mark_read(user=org.sales1) == 1
     assert Notification.objects.filter(recipient=org.sales1, read_at__isnull=True).count() == 0
     assert Notification.objects.filter(recipient=org.sales2, read_at__isnull=True).count() == 1
+
+
+def test_operation_log_base_manager_refuses_bulk_changes(org):
+    from kehu.system.models import AuditLog
+
+    AuditLog.objects.create(action="login", username="x")
+    with pytest.raises(TypeError):
+        AuditLog._base_manager.filter(username="x").update(username="y")
+    with pytest.raises(TypeError):
+        AuditLog._base_manager.all().delete()

@@ -82,7 +82,7 @@ def test_user_create(org, client_for):
         "username": "newbie",
         "display_name": "New Bie",
         "email": "newbie@example.com",
-        "department": org.sales1.pk,
+        "department": org.sales1_dept.pk,
         "roles": [Role.objects.get(code="salesperson").pk],
         "is_active": "on",
         "password1": "Tr1cky-horse-battery",
