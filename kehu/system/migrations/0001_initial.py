@@ -137,6 +137,7 @@ class Migration(migrations.Migration):
                 'verbose_name': 'operation log entry',
                 'verbose_name_plural': 'operation log',
                 'ordering': ['-at', '-id'],
+                'base_manager_name': 'objects',
                 'indexes': [models.Index(fields=['model', 'object_id'], name='system_audit_object_idx'), models.Index(fields=['user', 'at'], name='system_audit_user_at_idx'), models.Index(fields=['action', 'at'], name='system_audit_action_at_idx')],
             },
         ),
