@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
 from kehu.core.permissions import has_perm, registry
@@ -31,14 +32,20 @@ def sidebar_for(user) -> list[dict]:
 
 
 def shell(request):
+    # Language names stay in their own language ("English" is never "英语") so anyone can
+    # find their way back.
+    context: dict = {"language_choices": settings.LANGUAGES}
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {}
+        return context
     from kehu.system.selectors import notification_unread_count
     from kehu.system.services import system_settings_get
 
-    return {
-        "sidebar": sidebar_for(user),
-        "unread_notifications": notification_unread_count(user=user),
-        "company": system_settings_get(),
-    }
+    context.update(
+        {
+            "sidebar": sidebar_for(user),
+            "unread_notifications": notification_unread_count(user=user),
+            "company": system_settings_get(),
+        }
+    )
+    return context

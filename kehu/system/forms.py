@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.http import QueryDict
 from django.utils.dates import MONTHS
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from kehu.core.fields import FieldAccess, apply_field_policy
@@ -67,6 +69,10 @@ class UserForm(KehuModelForm):
         assert isinstance(department, forms.ModelChoiceField)
         department.queryset = Department.objects.order_by("path")
         department.label_from_instance = _indented  # type: ignore[assignment]
+        if "language" in self.fields:
+            language = self.fields["language"]
+            assert isinstance(language, forms.ChoiceField)
+            language.choices = [("", _("Browser default")), *settings.LANGUAGES]
         for name, access in policy.items():
             if name not in self.fields or access == FieldAccess.EDIT:
                 continue
@@ -184,7 +190,7 @@ class RoleForm(KehuModelForm):
                 key = f"field__{label}__{name}"
                 default = FieldAccess.MASKED if name in sensitive else FieldAccess.EDIT
                 self.fields[key] = forms.ChoiceField(
-                    label=model._meta.get_field(name).verbose_name,
+                    label=capfirst(model._meta.get_field(name).verbose_name),
                     choices=FieldAccess.choices,
                     initial=existing.get((label, name), default),
                     widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
@@ -204,7 +210,7 @@ class RoleForm(KehuModelForm):
     def _model_name(label: str) -> str:
         for model, _names in FIELD_PERMISSION_TARGETS:
             if model._meta.label_lower == label:
-                return str(model._meta.verbose_name)
+                return capfirst(model._meta.verbose_name)
         return label
 
     def permission_matrix(self) -> dict:
