@@ -3,7 +3,9 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from kehu.customers import api as customers_api
 from kehu.hr.api import DepartmentViewSet
+from kehu.products import api as products_api
 from kehu.system.api import (
     AuditLogViewSet,
     AuthTokenView,
@@ -23,10 +25,14 @@ router.register("dictionaries", DictionaryViewSet, basename="dictionary")
 router.register("dictionary-items", DictionaryItemViewSet, basename="dictionary-item")
 router.register("audit-logs", AuditLogViewSet, basename="audit-log")
 router.register("notifications", NotificationViewSet, basename="notification")
+# Business modules register their own viewsets.
+customers_api.register(router)
+products_api.register(router)
 
 app_name = "api"
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth_token"),
     path("me/", MeView.as_view(), name="me"),
+    *customers_api.extra_urls(),
     *router.urls,
 ]

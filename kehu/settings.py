@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "kehu.core",
     "kehu.system",
     "kehu.hr",
+    "kehu.customers",
+    "kehu.products",
 ]
 
 MIDDLEWARE = [

@@ -122,3 +122,152 @@ class PeriodicJobRun(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CustomFieldType(models.TextChoices):
+    TEXT = "text", _("Text")
+    NUMBER = "number", _("Number")
+    DATE = "date", _("Date")
+    CHOICE = "choice", _("Choice")
+
+
+class CustomFieldDefinition(TimeStampedModel, VersionedModel):
+    """An extra field administrators add to a model without a migration.
+
+    Values live in the model's ``custom_fields`` JSON column under ``key``.
+    """
+
+    model = models.CharField(_("record type"), max_length=100, db_index=True)
+    key = models.SlugField(_("key"), max_length=50)
+    label = models.CharField(_("label"), max_length=100)
+    label_en = models.CharField(_("English label"), max_length=100, blank=True)
+    field_type = models.CharField(
+        _("type"), max_length=10, choices=CustomFieldType.choices, default=CustomFieldType.TEXT
+    )
+    choices = models.JSONField(
+        _("choices"), default=list, blank=True, help_text=_("For choice fields: the options.")
+    )
+    required = models.BooleanField(_("required"), default=False)
+    sort_order = models.PositiveIntegerField(_("order"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("custom field")
+        verbose_name_plural = _("custom fields")
+        ordering = ["model", "sort_order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "key"], name="core_customfield_model_key_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Attachment(models.Model):
+    """A file attached to any record (follow-up, contract scan, expense receipt …)."""
+
+    content_type = models.ForeignKey(
+        "contenttypes.ContentType", on_delete=models.PROTECT, related_name="+"
+    )
+    object_id = models.CharField(max_length=64)
+    file = models.FileField(_("file"), upload_to="attachments/%Y/%m/")
+    original_name = models.CharField(_("file name"), max_length=255)
+    content_type_name = models.CharField(_("file type"), max_length=100, blank=True)
+    size = models.PositiveBigIntegerField(_("size"), default=0)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("uploaded by"),
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+    )
+    uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        ordering = ["uploaded_at", "id"]
+        indexes = [
+            models.Index(fields=["content_type", "object_id"], name="core_attach_object_idx")
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class SavedView(models.Model):
+    """A user's saved filters and sort for one list page."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    view = models.CharField(_("list"), max_length=100)
+    name = models.CharField(_("name"), max_length=100)
+    querystring = models.CharField(_("filters"), max_length=2000, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("saved view")
+        verbose_name_plural = _("saved views")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "view", "name"], name="core_savedview_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Finished")
+    FAILED = "failed", _("Failed")
+
+
+class ImportJob(models.Model):
+    """One upload being imported: its options, progress and per-row errors."""
+
+    class Mode(models.TextChoices):
+        ALL_OR_NOTHING = "all_or_nothing", _("All or nothing")
+        GOOD_ROWS = "good_rows", _("Import the good rows only")
+
+    class DuplicatePolicy(models.TextChoices):
+        SKIP = "skip", _("Skip duplicates")
+        UPDATE = "update", _("Update duplicates")
+        CREATE = "create", _("Create anyway")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.PROTECT, related_name="+"
+    )
+    importer = models.CharField(_("import type"), max_length=100)
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    original_name = models.CharField(_("file name"), max_length=255)
+    mode = models.CharField(_("mode"), max_length=20, choices=Mode.choices)
+    duplicate_policy = models.CharField(
+        _("duplicates"),
+        max_length=10,
+        choices=DuplicatePolicy.choices,
+        default=DuplicatePolicy.SKIP,
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=ImportStatus.choices, default=ImportStatus.PENDING
+    )
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    processed_rows = models.PositiveIntegerField(_("processed"), default=0)
+    created_count = models.PositiveIntegerField(_("created"), default=0)
+    updated_count = models.PositiveIntegerField(_("updated"), default=0)
+    skipped_count = models.PositiveIntegerField(_("skipped"), default=0)
+    error_count = models.PositiveIntegerField(_("errors"), default=0)
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    message = models.CharField(_("message"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.original_name
