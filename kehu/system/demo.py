@@ -8,6 +8,7 @@ creates nothing and leaves administrators' edits alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 
 from django.conf import settings
 from django.db import transaction
@@ -79,7 +80,16 @@ def demo_data_load() -> dict[str, int]:
         users = _users_ensure(admin, departments, created)
         _managers_ensure(admin, departments, users)
         _notifications_ensure(users, created)
+        # Each business module adds its own demo rows (kehu/<app>/demo.py: demo_load).
+        for module_name in DEMO_MODULES:
+            module = import_module(module_name)
+            for key, count in module.demo_load(admin=admin, users=users).items():
+                created[key] = created.get(key, 0) + count
     return created
+
+
+# In dependency order: HR (employees) before customers, products before sales.
+DEMO_MODULES: list[str] = []
 
 
 def _admin_ensure(created: dict[str, int]) -> User:
