@@ -61,11 +61,32 @@ def model_label(model) -> str:
     return model._meta.label_lower
 
 
+def _sensitive_spec(model, name: str) -> tuple[str, str]:
+    """(masker, default access) of a sensitive field.
+
+    ``sensitive_fields`` maps a field to its masker name (``"phone"``: masked by default)
+    or to ``(masker, default_access)`` when the field needs another default, e.g.
+    ``{"base_salary": ("text", "hidden")}`` for a value most roles must not see at all.
+    """
+    spec = getattr(model, "sensitive_fields", {}).get(name, "text")
+    if isinstance(spec, tuple):
+        return spec[0], spec[1]
+    return spec, FieldAccess.MASKED
+
+
+def sensitive_default_access(model, name: str) -> str:
+    """What a role without a rule gets on ``name``: edit unless the field is sensitive."""
+    if name not in getattr(model, "sensitive_fields", {}):
+        return FieldAccess.EDIT
+    return _sensitive_spec(model, name)[1]
+
+
 def field_policy_for(user, model) -> dict[str, str]:
     """Field name → access for ``user`` on ``model``; fields not listed are editable.
 
     The model's ``sensitive_fields`` (``{"phone": "phone"}``: field → masker) are masked
-    unless a role grants read or edit; role rules combine as the widest.
+    (or get the default they declare) unless a role grants more; role rules combine as
+    the widest.
     """
     from kehu.system.models import FieldPermission
 
@@ -78,7 +99,7 @@ def field_policy_for(user, model) -> dict[str, str]:
     if label in cache:
         return cache[label]
     sensitive = getattr(model, "sensitive_fields", {})
-    policy: dict[str, str] = {name: FieldAccess.MASKED for name in sensitive}
+    policy: dict[str, str] = {name: _sensitive_spec(model, name)[1] for name in sensitive}
     if user is not None and user.is_authenticated and not user.is_superuser:
         rules: dict[str, dict[int, str]] = {}
         for role_id, field_name, access in FieldPermission.objects.filter(
@@ -105,7 +126,7 @@ def apply_field_policy(model, policy: dict[str, str], field_name: str, value):
     if access == FieldAccess.HIDDEN:
         return None
     if access == FieldAccess.MASKED and value not in (None, ""):
-        masker = MASKERS[getattr(model, "sensitive_fields", {}).get(field_name, "text")]
+        masker = MASKERS[_sensitive_spec(model, field_name)[0]]
         return masker(str(value))
     return value
 

@@ -24,7 +24,10 @@ DEFAULT_ROLES: list[dict] = [
         "description": "Administrator: every module and setting.",
         "data_scope": DataScope.ALL,
         "permissions": "__all__",
-        "field_rules": {"system.user": {"phone": "edit", "email": "edit"}},
+        "field_rules": {
+            "system.user": {"phone": "edit", "email": "edit"},
+            "hr.employee": {"id_number": "edit", "base_salary": "edit"},
+        },
     },
     {
         "code": "general_manager",
@@ -85,7 +88,10 @@ DEFAULT_ROLES: list[dict] = [
         "description": "HR: departments, positions, employees.",
         "data_scope": DataScope.ALL,
         "permissions": [*_codes("hr", *ALL_ACTIONS)],
-        "field_rules": {"system.user": {"phone": "read", "email": "read"}},
+        "field_rules": {
+            "system.user": {"phone": "read", "email": "read"},
+            "hr.employee": {"id_number": "edit", "base_salary": "edit"},
+        },
     },
     {
         "code": "warehouse",

@@ -12,7 +12,7 @@ from django.utils.dates import MONTHS
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from kehu.core.fields import FieldAccess, apply_field_policy
+from kehu.core.fields import FieldAccess, apply_field_policy, sensitive_default_access
 from kehu.core.forms import KehuForm, KehuModelForm
 from kehu.core.permissions import Action, registry
 from kehu.hr.models import Department
@@ -185,10 +185,9 @@ class RoleForm(KehuModelForm):
         self.field_rule_names: list[tuple[str, str, str]] = []
         for model, names in FIELD_PERMISSION_TARGETS:
             label = model._meta.label_lower
-            sensitive = getattr(model, "sensitive_fields", {})
             for name in names:
                 key = f"field__{label}__{name}"
-                default = FieldAccess.MASKED if name in sensitive else FieldAccess.EDIT
+                default = sensitive_default_access(model, name)
                 self.fields[key] = forms.ChoiceField(
                     label=capfirst(model._meta.get_field(name).verbose_name),
                     choices=FieldAccess.choices,
@@ -288,6 +287,7 @@ class SystemSettingsForm(KehuModelForm):
             "pool_reclaim_block_days",
             "pool_daily_claim_limit",
             "pool_max_owned_customers",
+            "allow_negative_stock",
         ]
         widgets = {
             "logo": forms.ClearableFileInput(

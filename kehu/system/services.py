@@ -167,8 +167,17 @@ def user_update(
     )
 
 
-def user_set_active(*, actor: User, user: User, active: bool, expected_version: int) -> User:
-    require_perm(actor, "system.change")
+def user_set_active(
+    *,
+    actor: User,
+    user: User,
+    active: bool,
+    expected_version: int,
+    permission: str = "system.change",
+) -> User:
+    # ``permission``: another module's service that has already checked its own right
+    # (HR's resignation handover deactivates the leaver's login with hr.assign).
+    require_perm(actor, permission)
     if user.pk == actor.pk and not active:
         raise ServiceError(_("You cannot deactivate your own account."), field="is_active")
     return versioned_update(
