@@ -191,6 +191,11 @@ class SystemSettings(VersionedModel):
     pool_max_owned_customers = models.PositiveIntegerField(
         _("maximum customers owned per user"), default=500
     )
+    allow_negative_stock = models.BooleanField(
+        _("allow negative stock"),
+        default=False,
+        help_text=_("Let stock issues and shipments go below zero (goods sold before received)."),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
