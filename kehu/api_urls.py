@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from kehu.customers import api as customers_api
+from kehu.customers import api_opportunities
 from kehu.hr.api import DepartmentViewSet
 from kehu.products import api as products_api
 from kehu.system.api import (
@@ -27,6 +28,7 @@ router.register("audit-logs", AuditLogViewSet, basename="audit-log")
 router.register("notifications", NotificationViewSet, basename="notification")
 # Business modules register their own viewsets.
 customers_api.register(router)
+api_opportunities.register(router)
 products_api.register(router)
 
 app_name = "api"

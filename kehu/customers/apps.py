@@ -8,7 +8,11 @@ class CustomersConfig(AppConfig):
     verbose_name = _("Customers")
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from kehu.core.permissions import MenuItem, register_menu
+
+        post_migrate.connect(_seed_pipeline_after_migrate, sender=self)
 
         register_menu(
             MenuItem(
@@ -21,3 +25,9 @@ class CustomersConfig(AppConfig):
             ),
             MenuItem("customers", _("Opportunities"), "customers:opportunity_board", "kanban", 105),
         )
+
+
+def _seed_pipeline_after_migrate(sender, using="default", **kwargs) -> None:
+    from kehu.customers.services_opportunities import pipeline_stages_ensure_defaults
+
+    pipeline_stages_ensure_defaults()
