@@ -1,0 +1,535 @@
+"""The shared import mechanism, driven through a small importer of the test app's Widget."""
+
+import codecs
+import datetime
+import io
+import re
+import zipfile
+from decimal import Decimal
+
+import openpyxl
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kehu.core.exceptions import PermissionRefused, ServiceError
+from kehu.core.imports import (
+    ColumnType,
+    ImportColumn,
+    Importer,
+    ImportFileError,
+    RowError,
+    get_importer,
+    import_job_create,
+    import_job_get_for,
+    import_job_preview,
+    import_job_start,
+    import_run,
+    import_template_rows,
+    read_table,
+    register_importer,
+)
+from kehu.core.models import CustomFieldDefinition, ImportJob
+from kehu.core.services import model_create, versioned_update
+from kehu.system.models import AuditLog
+from tests.testapp.factories import WidgetFactory
+from tests.testapp.models import Widget
+
+
+@register_importer
+class WidgetImporter(Importer):
+    name = "test_widgets"
+    model = Widget
+    module = "customers"
+    columns = [
+        ImportColumn("name", "Name", required=True, max_length=100, example="Widget A"),
+        ImportColumn("amount", "Amount", type=ColumnType.DECIMAL, example="12.50"),
+        ImportColumn("phone", "Phone", type=ColumnType.PHONE),
+        ImportColumn("count", "Count", type=ColumnType.INT),
+        ImportColumn("day", "Day", type=ColumnType.DATE),
+        ImportColumn("mail", "E-mail", type=ColumnType.EMAIL),
+        ImportColumn(
+            "size", "Size", type=ColumnType.CHOICE, choices=[("s", "Small"), ("l", "Large")]
+        ),
+        ImportColumn("notes", "Notes"),
+    ]
+    with_custom_fields = False
+    seen: list[dict] = []
+
+    def find_duplicate(self, row):
+        return Widget.objects.filter(name=row["name"]).first()
+
+    def clean_row(self, row):
+        if row["name"] == "forbidden":
+            raise RowError("This name is not allowed.", column="name")
+
+    def create(self, row, *, actor):
+        WidgetImporter.seen.append(row)
+        if row["name"] == "service-refuses":
+            raise ServiceError("The service refused.", field="phone")
+        return model_create(
+            model=Widget,
+            user=actor,
+            data={
+                "name": row["name"],
+                "owner": actor,
+                "amount": row["amount"] or Decimal("0"),
+                "phone": row["phone"] or "",
+            },
+        )
+
+    def update(self, obj, row, *, actor):
+        return versioned_update(
+            instance=obj,
+            user=actor,
+            expected_version=obj.version,
+            data={"amount": row["amount"] or obj.amount, "phone": row["phone"] or obj.phone},
+        )
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def importer(user, policy="skip"):
+    return WidgetImporter(user=user, duplicate_policy=policy)
+
+
+def csv_bytes(text: str, encoding="utf-8") -> bytes:
+    return text.encode(encoding)
+
+
+def xlsx_bytes(rows) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def run(user, data, mode="all_or_nothing", policy="skip", dry_run=False, filename="f.csv"):
+    return import_run(
+        importer=importer(user, policy), data=data, filename=filename, mode=mode, dry_run=dry_run
+    )
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        csv_bytes("Name,Amount\n华为技术,1.5\n"),
+        codecs.BOM_UTF8 + csv_bytes("Name,Amount\n华为技术,1.5\n"),
+        csv_bytes("Name,Amount\r\n华为技术,1.5\r\n", "gbk"),
+        csv_bytes("Name,Amount\n华为技术,1.5\n", "gb18030"),
+        csv_bytes("Name\tAmount\n华为技术\t1.5\n"),
+    ],
+    ids=["utf8", "utf8-bom", "gbk", "gb18030", "tab"],
+)
+def test_csv_encodings(data):
+    table = read_table(data)
+    assert table.header == ["Name", "Amount"]
+    assert table.rows == [(2, ["华为技术", "1.5"])]
+
+
+def test_xlsx_cells():
+    data = xlsx_bytes(
+        [
+            ["Name", "Day", "Amount"],
+            ["甲", datetime.datetime(2026, 3, 1), 0.1],
+            [None, None],
+            ["乙"],
+        ]
+    )
+    table = read_table(data, "a.xlsx")
+    assert table.rows[0] == (2, ["甲", datetime.datetime(2026, 3, 1), 0.1])
+    assert table.rows[1][0] == 4  # the blank line 3 is skipped, numbering is kept
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"Name,Amount\n", "no data rows"),
+        (b"Name,Amount\n,\n\n", "no data rows"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a CSV"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, ".xls"),
+        (b"caf\xe9 au lait\xff\xfe", "encoding"),
+        (b'Name\n"unclosed quote\n', "malformed"),
+        (b'Name\n"a"b\n', "malformed"),
+        (b"PK\x03\x04garbage", "cannot be read"),
+    ],
+    ids=["empty", "header-only", "blank-rows", "png", "xls", "latin1", "unclosed", "quote", "zip"],
+)
+def test_file_level_errors(data, message):
+    with pytest.raises(ImportFileError) as info:
+        read_table(data)
+    assert message in str(info.value)
+
+
+def test_xlsx_extension_but_not_a_workbook():
+    with pytest.raises(ImportFileError, match="not a valid Excel"):
+        read_table(b"Name\nx\n", "customers.xlsx")
+
+
+def test_size_and_row_limits(settings):
+    settings.KEHU_IMPORT_MAX_BYTES = 100
+    with pytest.raises(ImportFileError, match="larger than"):
+        read_table(b"Name\n" + b"x\n" * 100)
+    settings.KEHU_IMPORT_MAX_BYTES = 20 * 1024 * 1024
+    settings.KEHU_IMPORT_MAX_ROWS = 3
+    with pytest.raises(ImportFileError, match="more than 3 rows"):
+        read_table(b"Name\na\nb\nc\nd\n")
+    assert len(read_table(b"Name\na\nb\nc\n").rows) == 3
+
+
+def test_header_matching_unknown_and_missing(org):
+    imp = importer(org.sales1)
+    columns = imp.match_header([" name * ", "AMOUNT", "count", ""])
+    assert [c.key if c else None for c in columns] == ["name", "amount", "count", None]
+    with pytest.raises(ImportFileError, match="Unknown columns: “Colour”"):
+        imp.match_header(["Name", "Colour"])
+    with pytest.raises(ImportFileError, match="Required columns are missing: Name"):
+        imp.match_header(["Amount"])
+    with pytest.raises(ImportFileError, match="appears twice"):
+        imp.match_header(["Name", "name"])
+
+
+# --- cells ------------------------------------------------------------------------------------
+
+
+def test_row_errors_name_line_and_column(org):
+    data = csv_bytes(
+        "Name,Amount,Phone,Count,Day,E-mail,Size\n"
+        "ok,1.10,13800138000,3,2026/01/31,a@b.cn,Large\n"
+        ",x,12,1.5,2026-02-30,not-mail,huge\n"
+    )
+    result = run(org.sales1, data, dry_run=True)
+    assert result.total_rows == 2
+    by_column = {e["column"]: e for e in result.errors}
+    assert set(by_column) == {"Name", "Amount", "Phone", "Count", "Day", "E-mail", "Size"}
+    assert all(e["line"] == 3 for e in result.errors)
+    assert "required" in by_column["Name"]["message"]
+    assert "not one of the choices" in by_column["Size"]["message"]
+    assert result.preview[0][:7] == ["ok", "1.10", "13800138000", "3", "2026-01-31", "a@b.cn", "l"]
+
+
+def test_decimals_are_exact_and_excel_dates_parse(org):
+    data = xlsx_bytes(
+        [
+            ["Name", "Amount", "Day", "Count", "Phone"],
+            ["a", 0.1, datetime.datetime(2026, 5, 4), 7.0, 13800138000],
+            ["b", "1,234.56", 46000, "8", "021-5555 1234"],
+        ]
+    )
+    imp = importer(org.sales1)
+    table = read_table(data, "x.xlsx")
+    columns = imp.match_header(table.header)
+    first, errors = imp.parse_row(columns, table.rows[0][1], 2)
+    assert errors == []
+    assert first["amount"] == Decimal("0.1") and isinstance(first["amount"], Decimal)
+    assert first["day"] == datetime.date(2026, 5, 4)
+    assert first["count"] == 7 and first["phone"] == "13800138000"
+    second, errors = imp.parse_row(columns, table.rows[1][1], 3)
+    assert errors == []
+    assert second["amount"] == Decimal("1234.56")
+    assert second["day"] == datetime.date(2025, 12, 9)  # Excel serial 46000
+
+
+def test_huge_cell_is_a_row_error(org):
+    data = csv_bytes("Name,Notes\nok,short\nbig," + "长" * 10_001 + "\n")
+    result = run(org.sales1, data, mode="good_rows")
+    assert result.created == 1
+    assert result.errors == [
+        {"line": 3, "column": "Notes", "message": "The cell is longer than 10000 characters."}
+    ]
+
+
+def test_extra_cells_are_a_row_error(org):
+    result = run(org.sales1, csv_bytes("Name\nok\nbad,extra\n"), mode="good_rows")
+    assert result.created == 1
+    assert result.errors[0]["line"] == 3 and "more cells" in result.errors[0]["message"]
+
+
+def test_formula_without_cached_value_is_a_row_error(org):
+    data = xlsx_bytes([["Name", "Amount"], ["a", "=1+1"], ["b", 2]])
+    result = run(org.sales1, data, mode="good_rows", filename="f.xlsx")
+    assert result.created == 1
+    assert result.errors[0]["line"] == 2 and result.errors[0]["column"] == "Amount"
+    assert "formula" in result.errors[0]["message"]
+
+
+def test_formula_with_cached_value_uses_the_value(org):
+    data = xlsx_bytes([["Name", "Amount"], ["a", "=1+1"]])
+    # Give the formula the cached value Excel would have saved with it.
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                content = re.sub(rb"<f>1\+1</f><v\s*/?>(</v>)?", b"<f>1+1</f><v>2</v>", content)
+            target.writestr(item, content)
+    result = run(org.sales1, out.getvalue(), filename="f.xlsx")
+    assert result.errors == []
+    assert Widget.objects.get(name="a").amount == Decimal("2")
+
+
+# --- modes and policies -----------------------------------------------------------------------
+
+
+def test_all_or_nothing_writes_nothing_when_one_row_is_bad(org):
+    data = csv_bytes("Name,Amount\na,1\nb,oops\nc,3\n")
+    result = run(org.sales1, data)
+    assert result.status == "failed"
+    assert result.created == 0
+    assert [e["line"] for e in result.errors] == [3]
+    assert not Widget.objects.exists()
+
+
+def test_all_or_nothing_rolls_back_when_a_service_refuses(org):
+    data = csv_bytes("Name,Amount\na,1\nservice-refuses,2\n")
+    result = run(org.sales1, data)
+    assert result.status == "failed"
+    assert result.errors == [{"line": 3, "column": "Phone", "message": "The service refused."}]
+    assert not Widget.objects.exists()
+
+
+def test_all_or_nothing_writes_everything_when_clean(org):
+    result = run(org.sales1, csv_bytes("Name,Amount\na,1\nb,2\n"))
+    assert (result.status, result.created, result.errors) == ("done", 2, [])
+    assert Widget.objects.count() == 2
+    assert AuditLog.objects.filter(action="create", model="testapp.widget").count() == 2
+
+
+def test_good_rows_writes_the_good_ones_and_reports_bad_lines(org):
+    data = csv_bytes("Name,Amount\na,1\nb,oops\nforbidden,1\nservice-refuses,1\nc,3\n")
+    result = run(org.sales1, data, mode="good_rows")
+    assert result.status == "done"
+    assert result.created == 2
+    assert [e["line"] for e in result.errors] == [3, 4, 5]
+    assert result.errors[1] == {"line": 4, "column": "Name", "message": "This name is not allowed."}
+    assert sorted(Widget.objects.values_list("name", flat=True)) == ["a", "c"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "created", "updated", "skipped", "amount"),
+    [("skip", 1, 0, 1, "5.00"), ("update", 1, 1, 0, "9.00"), ("create", 2, 0, 0, "5.00")],
+)
+def test_duplicate_policies(org, policy, created, updated, skipped, amount):
+    WidgetFactory(name="dup", owner=org.sales1, amount=Decimal("5"))
+    result = run(org.sales1, csv_bytes("Name,Amount\ndup,9\nnew,1\n"), policy=policy)
+    assert (result.created, result.updated, result.skipped) == (created, updated, skipped)
+    assert str(Widget.objects.filter(name="dup").order_by("id").first().amount) == amount
+
+
+def test_dry_run_writes_nothing_but_reports_what_would_happen(org):
+    WidgetFactory(name="dup", owner=org.sales1)
+    audit_before = AuditLog.objects.count()
+    result = run(org.sales1, csv_bytes("Name\ndup\nnew\nservice-refuses\n"), dry_run=True)
+    assert result.status == "preview"
+    assert (result.created, result.skipped) == (1, 1)
+    assert [e["line"] for e in result.errors] == [4]
+    assert Widget.objects.count() == 1
+    assert AuditLog.objects.count() == audit_before
+
+
+def test_permission_refused_writes_nothing(org):
+    with pytest.raises(PermissionRefused):
+        run(org.finance, csv_bytes("Name\na\n"))
+    # Updating duplicates needs the change permission as well as add.
+    role = org.sales1.roles.get()
+    role.permissions = [p for p in role.permissions if p != "customers.change"]
+    role.save()
+    org.sales1.__dict__.pop("_kehu_perms", None)
+    with pytest.raises(PermissionRefused):
+        run(org.sales1, csv_bytes("Name\na\n"), policy="update")
+    assert not Widget.objects.exists()
+
+
+def test_custom_fields_are_extra_columns(org):
+    CustomFieldDefinition.objects.create(
+        model="testapp.widget",
+        key="colour",
+        label="颜色",
+        label_en="Colour",
+        field_type="choice",
+        choices=["red", "blue"],
+    )
+    CustomFieldDefinition.objects.create(
+        model="testapp.widget", key="since", label="起始", label_en="Since", field_type="date"
+    )
+
+    class WithCustom(WidgetImporter):
+        with_custom_fields = True
+
+    imp = WithCustom(user=org.sales1)
+    table = read_table(
+        csv_bytes("名称,颜色,Since\nx,blue,2026/1/2\ny,green,\n".replace("名称", "Name"))
+    )
+    columns = imp.match_header(table.header)
+    row, errors = imp.parse_row(columns, table.rows[0][1], 2)
+    assert errors == [] and row["custom_fields"] == {"colour": "blue", "since": "2026-01-02"}
+    _row, errors = imp.parse_row(columns, table.rows[1][1], 3)
+    assert errors[0]["column"] == "Colour"
+    assert [c.key for c in imp.get_columns()][-2:] == ["cf_colour", "cf_since"]
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+
+def upload(data, name="widgets.csv"):
+    return SimpleUploadedFile(name, data, content_type="text/csv")
+
+
+def test_job_inline_records_counts_errors_and_an_audit_row(org):
+    job = import_job_create(
+        user=org.sales1,
+        importer="test_widgets",
+        file=upload(b"Name,Amount\na,1\n,2\n"),
+        mode="good_rows",
+        duplicate_policy="skip",
+    )
+    preview = import_job_preview(job=job)
+    assert preview.status == "preview" and not Widget.objects.exists()
+    job = import_job_start(job=job)
+    assert job.status == "done"
+    assert (job.total_rows, job.created_count, job.error_count) == (2, 1, 1)
+    assert job.errors == [{"line": 3, "column": "Name", "message": "This column is required."}]
+    note = AuditLog.objects.get(model="testapp.widget", object_id="", action="create")
+    assert "created 1" in note.note and "errors 1" in note.note
+    with pytest.raises(ServiceError, match="already been started"):
+        import_job_start(job=job)
+
+
+def test_job_background_path_reports_progress(org, settings, django_capture_on_commit_callbacks):
+    settings.KEHU_IMPORT_BACKGROUND_ROWS = 3
+    rows = "".join(f"w{i},{i}\n" for i in range(1200))
+    job = import_job_create(
+        user=org.sales1,
+        importer="test_widgets",
+        file=upload(("Name,Amount\n" + rows).encode()),
+        mode="good_rows",
+        duplicate_policy="skip",
+    )
+    seen: list[int] = []
+    original = ImportJob.objects.filter
+
+    def spy(*args, **kwargs):
+        queryset = original(*args, **kwargs)
+        update = queryset.update
+
+        def tracking_update(**fields):
+            if "processed_rows" in fields and "status" not in fields:
+                seen.append(fields["processed_rows"])
+            return update(**fields)
+
+        queryset.update = tracking_update
+        return queryset
+
+    ImportJob.objects.filter = spy
+    try:
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            queued = import_job_start(job=job)
+            assert queued.status == "running" and queued.message == "Queued"
+            assert not Widget.objects.exists()
+    finally:
+        del ImportJob.objects.filter
+    assert len(callbacks) == 1
+    job.refresh_from_db()
+    assert job.status == "done"
+    assert (job.total_rows, job.processed_rows, job.created_count) == (1200, 1200, 1200)
+    assert seen[:3] == [500, 1000, 1200]
+    assert Widget.objects.count() == 1200
+
+
+def test_job_file_level_error_fails_the_job(org):
+    job = import_job_create(
+        user=org.sales1,
+        importer="test_widgets",
+        file=upload(b"Colour\nred\n"),
+        mode="all_or_nothing",
+        duplicate_policy="skip",
+    )
+    assert "Unknown columns" in import_job_preview(job=job).message
+    job = import_job_start(job=job)
+    assert job.status == "failed" and "Unknown columns" in job.message
+
+
+def test_job_refused_before_the_file_is_stored(org, tmp_path):
+    with pytest.raises(PermissionRefused):
+        import_job_create(
+            user=org.finance,
+            importer="test_widgets",
+            file=upload(b"Name\na\n"),
+            mode="good_rows",
+            duplicate_policy="skip",
+        )
+    assert not ImportJob.objects.exists()
+    assert not any(tmp_path.rglob("*.csv"))
+    with pytest.raises(ImportFileError, match="empty"):
+        import_job_create(
+            user=org.sales1,
+            importer="test_widgets",
+            file=upload(b""),
+            mode="good_rows",
+            duplicate_policy="skip",
+        )
+
+
+def test_another_users_job_is_404(org):
+    from django.http import Http404
+
+    job = import_job_create(
+        user=org.sales1,
+        importer="test_widgets",
+        file=upload(b"Name\na\n"),
+        mode="good_rows",
+        duplicate_policy="skip",
+    )
+    assert import_job_get_for(user=org.sales1, pk=job.pk) == job
+    with pytest.raises(Http404):
+        import_job_get_for(user=org.admin, pk=job.pk)
+
+
+def test_registry_and_template(org):
+    assert get_importer("test_widgets") is WidgetImporter
+    assert get_importer("nope") is None
+    header, example = import_template_rows(importer(org.sales1))
+    assert header[:2] == ["Name *", "Amount"]
+    assert example[:2] == ["Widget A", "12.50"]
+    # The template itself imports cleanly.
+    data = xlsx_bytes([header, example])
+    assert run(org.sales1, data, filename="t.xlsx").created == 1
+
+
+# --- robustness -------------------------------------------------------------------------------
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.one_of(
+        st.binary(max_size=2048),
+        st.binary(max_size=512).map(lambda b: b"PK\x03\x04" + b),
+        st.binary(max_size=512).map(lambda b: b"Name,Amount\n" + b),
+        st.text(max_size=300).map(lambda t: ("Name,Amount\n" + t).encode("utf-8")),
+    ),
+    mode=st.sampled_from(["all_or_nothing", "good_rows"]),
+)
+def test_random_bytes_never_crash_and_never_write(org, data, mode):
+    try:
+        result = run(org.sales1, data, mode=mode, dry_run=True)
+    except ImportFileError as exc:
+        assert str(exc.message)
+    else:
+        assert result.status == "preview"
+        for error in result.errors:
+            assert set(error) == {"line", "column", "message"}
+    assert not Widget.objects.exists()
