@@ -13,6 +13,12 @@ class CustomersConfig(AppConfig):
         from kehu.core.permissions import MenuItem, register_menu
 
         post_migrate.connect(_seed_pipeline_after_migrate, sender=self)
+        post_migrate.connect(_seed_customers_after_migrate, sender=self)
+
+        from . import search, todos
+
+        search.register()
+        todos.register()
 
         register_menu(
             MenuItem(
@@ -31,3 +37,9 @@ def _seed_pipeline_after_migrate(sender, using="default", **kwargs) -> None:
     from kehu.customers.services_opportunities import pipeline_stages_ensure_defaults
 
     pipeline_stages_ensure_defaults()
+
+
+def _seed_customers_after_migrate(sender, using="default", **kwargs) -> None:
+    from kehu.customers.services import customers_seed_defaults
+
+    customers_seed_defaults()

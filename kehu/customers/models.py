@@ -65,6 +65,9 @@ class Customer(BusinessModel):
     name_pinyin = models.CharField(max_length=600, editable=False, default="")
     phone = models.CharField(_("phone"), max_length=30, blank=True, db_index=True)
     mobile = models.CharField(_("mobile"), max_length=30, blank=True, db_index=True)
+    # Digits only (no +86), derived by services: duplicate checks and phone search.
+    phone_digits = models.CharField(max_length=30, editable=False, db_index=True, default="")
+    mobile_digits = models.CharField(max_length=30, editable=False, db_index=True, default="")
     email = models.EmailField(_("e-mail"), blank=True, db_index=True)
     website = models.URLField(_("website"), blank=True)
     province = models.CharField(_("province"), max_length=50, blank=True)
@@ -136,7 +139,37 @@ class CustomerEventKind(models.TextChoices):
     AUTO_RETURNED = "auto_returned", _("Returned to the pool automatically")
     CLAIMED = "claimed", _("Claimed from the pool")
     MERGED = "merged", _("Merged")
+    UNMERGED = "unmerged", _("Merge reverted")
     STAGE = "stage", _("Stage changed")
+
+
+class PoolRule(models.Model):
+    """When owned customers fall back into the pool; one row per customer level.
+
+    The row without a level is the default. Empty day counts follow the company settings
+    (``SystemSettings.pool_no_followup_days`` / ``pool_no_deal_days``); 0 switches the rule off.
+    """
+
+    level = models.OneToOneField(
+        "system.DictionaryItem",
+        verbose_name=_("customer level"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    no_followup_days = models.PositiveIntegerField(
+        _("days without follow-up"), null=True, blank=True
+    )
+    no_deal_days = models.PositiveIntegerField(_("days without a deal"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("pool rule")
+        verbose_name_plural = _("pool rules")
+        ordering = ["level_id"]
+
+    def __str__(self) -> str:
+        return str(self.level) if self.level_id else str(_("Default"))
 
 
 class CustomerEvent(models.Model):

@@ -17,6 +17,13 @@ def _codes(module: str, *actions: str) -> list[str]:
 
 ALL_ACTIONS = ("view", "add", "change", "delete", "export", "approve", "assign")
 
+# Sales roles see and edit the numbers of the customers in their scope (they call them);
+# roles without a rule (finance …) see them masked.
+CUSTOMER_FIELD_RULES = {
+    "customers.customer": {"phone": "edit", "mobile": "edit", "email": "edit"},
+    "customers.contact": {"phone": "edit", "mobile": "edit", "email": "edit", "wechat": "edit"},
+}
+
 DEFAULT_ROLES: list[dict] = [
     {
         "code": "admin",
@@ -27,6 +34,7 @@ DEFAULT_ROLES: list[dict] = [
         "field_rules": {
             "system.user": {"phone": "edit", "email": "edit"},
             "hr.employee": {"id_number": "edit", "base_salary": "edit"},
+            **CUSTOMER_FIELD_RULES,
         },
     },
     {
@@ -42,6 +50,7 @@ DEFAULT_ROLES: list[dict] = [
             *_codes("hr", "view", "export", "approve"),
             *_codes("analytics", "view", "export"),
         ],
+        "field_rules": CUSTOMER_FIELD_RULES,
     },
     {
         "code": "sales_manager",
@@ -56,6 +65,7 @@ DEFAULT_ROLES: list[dict] = [
             *_codes("hr", "view"),
             *_codes("analytics", "view", "export"),
         ],
+        "field_rules": CUSTOMER_FIELD_RULES,
     },
     {
         "code": "salesperson",
@@ -68,6 +78,7 @@ DEFAULT_ROLES: list[dict] = [
             *_codes("finance", "view", "add"),
             *_codes("products", "view"),
         ],
+        "field_rules": CUSTOMER_FIELD_RULES,
     },
     {
         "code": "finance",

@@ -1,0 +1,267 @@
+"""Customer reads: scoped lists, the pool, search, due follow-ups, the 360° timeline.
+
+Everything goes through the one data-scope mechanism: an out-of-scope customer is a 404.
+Pool customers are the exception on reads: anyone with customers.view may look at them
+(that is how a salesperson decides to claim one), but they are listed separately.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from kehu.core.fields import FieldAccess, field_policy_for
+from kehu.core.permissions import has_perm, require_perm
+from kehu.core.scope import scope_q, visible_to
+from kehu.customers.models import (
+    Contact,
+    Customer,
+    CustomerEvent,
+    FollowUp,
+    Opportunity,
+    StageKind,
+)
+from kehu.customers.normalize import phone_normalize
+
+LIST_RELATED = ("owner", "department", "industry", "source", "level")
+
+
+def _with_related(queryset: QuerySet[Customer]) -> QuerySet[Customer]:
+    return queryset.select_related(*LIST_RELATED).prefetch_related("tags")
+
+
+def customer_list_visible_to(*, user) -> QuerySet[Customer]:
+    """Owned customers in the user's data scope (the pool is ``pool_list``)."""
+    require_perm(user, "customers.view")
+    return _with_related(visible_to(Customer.objects.filter(in_pool=False), user))
+
+
+def pool_list(*, user) -> QuerySet[Customer]:
+    """Every customer in the public pool, for anyone with customers.view."""
+    require_perm(user, "customers.view")
+    return _with_related(Customer.objects.filter(in_pool=True)).order_by("-pool_entered_at", "-id")
+
+
+def customer_readable_q(user) -> Q:
+    """In the user's scope, or in the pool."""
+    return scope_q(Customer, user) | Q(in_pool=True)
+
+
+def customer_get_for(*, user, pk) -> Customer:
+    """One customer the user may read; out of scope and missing are the same 404."""
+    require_perm(user, "customers.view")
+    try:
+        return _with_related(Customer.objects.filter(customer_readable_q(user))).get(pk=pk)
+    except (Customer.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404(_("Not found.")) from exc
+
+
+def customer_get_for_change(*, user, pk) -> Customer:
+    """One customer in the user's scope (not merely readable from the pool)."""
+    require_perm(user, "customers.view")
+    try:
+        return _with_related(visible_to(Customer.objects.all(), user)).get(pk=pk)
+    except (Customer.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404(_("Not found.")) from exc
+
+
+def pool_customer_get_for_claim(*, user, pk) -> Customer:
+    """A pool customer by id, for claiming; anything else (owned by anyone) is a 404."""
+    require_perm(user, "customers.view")
+    try:
+        return Customer.objects.get(pk=pk, in_pool=True)
+    except (Customer.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404(_("Not found.")) from exc
+
+
+# --- search ---------------------------------------------------------------------------------
+
+_LATIN = re.compile(r"^[a-z]+$")
+
+
+def customer_search_q(*, user, query: str) -> Q:
+    """Substring on name and short name, pinyin initials or full pinyin, phone digits,
+    e-mail and contact name. Phone and e-mail only match for users who may see them, so
+    a search cannot reveal a masked number."""
+    query = (query or "").strip()
+    if not query:
+        return Q()
+    q = Q(name__icontains=query) | Q(short_name__icontains=query) | Q(code__iexact=query)
+    lowered = query.lower().replace(" ", "")
+    if _LATIN.match(lowered):
+        q |= Q(name_initials__contains=lowered)
+        if len(lowered) >= 2:
+            q |= Q(name_pinyin__contains=lowered)
+    policy = field_policy_for(user, Customer)
+    readable = (FieldAccess.READ, FieldAccess.EDIT)
+    digits = phone_normalize(query) if re.fullmatch(r"[\d\s+()\-]+", query) else ""
+    if len(digits) >= 3:
+        if policy.get("phone", FieldAccess.EDIT) in readable:
+            q |= Q(phone_digits__contains=digits)
+        if policy.get("mobile", FieldAccess.EDIT) in readable:
+            q |= Q(mobile_digits__contains=digits)
+    if "@" in query and policy.get("email", FieldAccess.EDIT) in readable:
+        q |= Q(email__icontains=query)
+    q |= Q(Exists(Contact.objects.filter(customer=OuterRef("pk"), name__icontains=query)))
+    return q
+
+
+def customer_search(*, user, query: str) -> QuerySet[Customer]:
+    return customer_list_visible_to(user=user).filter(customer_search_q(user=user, query=query))
+
+
+# --- contacts and follow-ups ----------------------------------------------------------------
+
+
+def _readable_related_q(user) -> Q:
+    return scope_q(Contact, user) | Q(customer__in_pool=True)
+
+
+def contact_list_visible_to(*, user) -> QuerySet[Contact]:
+    require_perm(user, "customers.view")
+    return Contact.objects.filter(_readable_related_q(user)).select_related("customer")
+
+
+def contact_get_for(*, user, pk) -> Contact:
+    try:
+        return contact_list_visible_to(user=user).get(pk=pk)
+    except (Contact.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404(_("Not found.")) from exc
+
+
+def contacts_of(*, user, customer: Customer) -> QuerySet[Contact]:
+    """A customer's contacts, primary first; ``customer`` came from ``customer_get_for``."""
+    require_perm(user, "customers.view")
+    return Contact.objects.filter(customer=customer).order_by("-is_primary", "id")
+
+
+def followup_list_visible_to(*, user) -> QuerySet[FollowUp]:
+    require_perm(user, "customers.view")
+    return FollowUp.objects.filter(_readable_related_q(user)).select_related(
+        "customer", "contact", "method", "author"
+    )
+
+
+def followup_get_for(*, user, pk) -> FollowUp:
+    try:
+        return followup_list_visible_to(user=user).get(pk=pk)
+    except (FollowUp.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404(_("Not found.")) from exc
+
+
+def followups_of(*, user, customer: Customer) -> QuerySet[FollowUp]:
+    require_perm(user, "customers.view")
+    return FollowUp.objects.filter(customer=customer).select_related("contact", "method", "author")
+
+
+def _day_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
+    start = timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+    return start, start + datetime.timedelta(days=1)
+
+
+def followups_due(*, user, day: datetime.date | None = None) -> QuerySet[Customer]:
+    """The user's own customers whose next follow-up falls on ``day`` (default today)."""
+    start, end = _day_bounds(day or timezone.localdate())
+    return (
+        Customer.objects.filter(
+            owner=user, in_pool=False, next_followup_at__gte=start, next_followup_at__lt=end
+        )
+        .only("id", "name", "next_followup_at")
+        .order_by("next_followup_at", "id")
+    )
+
+
+def followups_overdue(*, user, now: datetime.datetime | None = None) -> QuerySet[Customer]:
+    """The user's own customers whose planned follow-up is before today and still open.
+
+    A planned follow-up counts as done once a later follow-up was recorded.
+    """
+    start, _end = _day_bounds(timezone.localdate(now or timezone.now()))
+    return (
+        Customer.objects.filter(owner=user, in_pool=False, next_followup_at__lt=start)
+        .filter(Q(last_followup_at__isnull=True) | Q(last_followup_at__lt=F("next_followup_at")))
+        .only("id", "name", "next_followup_at")
+        .order_by("next_followup_at", "id")
+    )
+
+
+# --- 360° view ------------------------------------------------------------------------------
+
+
+@dataclass
+class TimelineEntry:
+    kind: str  # "event", "followup" or "opportunity"
+    at: datetime.datetime
+    obj: Any
+    attachments: list = field(default_factory=list)
+
+
+def customer_timeline(*, customer: Customer, limit: int = 200) -> list[TimelineEntry]:
+    """Events, follow-ups (with attachments) and opportunities, newest first; a fixed
+    number of queries however long the history is."""
+    from kehu.core.attachments import attachments_for
+
+    events = list(
+        CustomerEvent.objects.filter(customer=customer).select_related(
+            "from_owner", "to_owner", "actor"
+        )[:limit]
+    )
+    followups = list(
+        FollowUp.objects.filter(customer=customer).select_related("contact", "method", "author")[
+            :limit
+        ]
+    )
+    opportunities = list(
+        Opportunity.objects.filter(customer=customer)
+        .select_related("stage", "owner")
+        .order_by("-created_at")[:limit]
+    )
+    files = attachments_for(followups)
+    entries = [TimelineEntry("event", e.at, e) for e in events]
+    entries += [
+        TimelineEntry("followup", f.happened_at, f, files.get(str(f.pk), [])) for f in followups
+    ]
+    entries += [TimelineEntry("opportunity", o.created_at, o) for o in opportunities]
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries[:limit]
+
+
+def customer_key_figures(*, customer: Customer) -> dict[str, Any]:
+    """Counts and sums for the 360° page header, in two queries."""
+    opportunities = Opportunity.objects.filter(customer=customer).aggregate(
+        open_count=Count("id", filter=Q(stage__kind=StageKind.OPEN)),
+        open_amount=Sum("amount", filter=Q(stage__kind=StageKind.OPEN)),
+        won_count=Count("id", filter=Q(stage__kind=StageKind.WON)),
+        won_amount=Sum("amount", filter=Q(stage__kind=StageKind.WON)),
+    )
+    counts = Customer.objects.filter(pk=customer.pk).aggregate(
+        contacts=Count("contacts", filter=Q(contacts__deleted_at__isnull=True), distinct=True),
+        followups=Count("followups", filter=Q(followups__deleted_at__isnull=True), distinct=True),
+    )
+    days_since = None
+    if customer.last_followup_at:
+        days_since = (timezone.now() - customer.last_followup_at).days
+    return {
+        "contacts": counts["contacts"],
+        "followups": counts["followups"],
+        "open_opportunities": opportunities["open_count"],
+        "open_amount": opportunities["open_amount"] or Decimal("0.00"),
+        "won_opportunities": opportunities["won_count"],
+        "won_amount": opportunities["won_amount"] or Decimal("0.00"),
+        "days_since_followup": days_since,
+    }
+
+
+def customer_can_change(*, user, customer: Customer) -> bool:
+    """Whether edit buttons should show (the services decide for real)."""
+    return has_perm(user, "customers.change") and (
+        Customer.objects.filter(scope_q(Customer, user), pk=customer.pk).exists()
+    )

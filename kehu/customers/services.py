@@ -1,0 +1,1224 @@
+"""Customer writes: create and edit, ownership and the public pool, merge, contacts, follow-ups.
+
+Every service checks the actor's permission (and, for an existing record, that it is in
+the actor's data scope) before it writes; a refused request changes nothing. Ownership
+moves write a ``CustomerEvent`` row, an operation-log row and notify the new owner.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Max, Q
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from kehu.core.audit import snapshot
+from kehu.core.customfields import custom_values_clean
+from kehu.core.exceptions import ServiceError
+from kehu.core.permissions import has_perm, require_perm
+from kehu.core.scope import scope_q
+from kehu.core.services import (
+    document_number_next,
+    model_create,
+    soft_delete,
+    soft_restore,
+    versioned_update,
+)
+from kehu.customers.models import (
+    Contact,
+    Customer,
+    CustomerEvent,
+    CustomerEventKind,
+    CustomerMerge,
+    CustomerTag,
+    FollowUp,
+    Opportunity,
+    PoolRule,
+    StageKind,
+)
+from kehu.customers.normalize import name_initials, name_normalize, name_pinyin, phone_normalize
+
+CUSTOMER_CODE_PREFIX = "KH"
+
+# Fields the server decides; never taken from a form or API payload.
+CUSTOMER_PROTECTED = {
+    "id",
+    "code",
+    "owner",
+    "owner_id",
+    "department",
+    "department_id",
+    "in_pool",
+    "pool_entered_at",
+    "assigned_at",
+    "last_followup_at",
+    "next_followup_at",
+    "last_deal_at",
+    "custom_fields",
+    "tags",
+    "version",
+    "name_normalized",
+    "name_initials",
+    "name_pinyin",
+    "phone_digits",
+    "mobile_digits",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+    "deleted_at",
+    "deleted_by",
+}
+CUSTOMER_EDITABLE = {
+    "kind",
+    "name",
+    "short_name",
+    "phone",
+    "mobile",
+    "email",
+    "website",
+    "province",
+    "city",
+    "district",
+    "street",
+    "industry",
+    "source",
+    "level",
+    "stage",
+    "notes",
+}
+# Dictionary each dictionary field must come from.
+DICTIONARY_FIELDS = {"industry": "industry", "source": "customer_source", "level": "customer_level"}
+
+CONTACT_EDITABLE = {
+    "name",
+    "title",
+    "phone",
+    "mobile",
+    "email",
+    "wechat",
+    "birthday",
+    "is_primary",
+    "notes",
+}
+FOLLOWUP_EDITABLE = {
+    "contact",
+    "method",
+    "content",
+    "happened_at",
+    "next_followup_at",
+    "next_action",
+}
+
+
+def _audit(**kwargs) -> None:
+    from kehu.system.services import audit_log_record
+
+    audit_log_record(**kwargs)
+
+
+def _notify(*, recipient, title: str, body: str = "", url: str = "", level: str = "info") -> None:
+    from kehu.system.services import notification_send
+
+    if recipient is not None:
+        notification_send(recipients=[recipient], title=title, body=body, url=url, level=level)
+
+
+def _settings():
+    from kehu.system.services import system_settings_get
+
+    return system_settings_get()
+
+
+def _ensure_visible(actor, customer: Customer) -> None:
+    """Out of scope looks like missing (404), never like forbidden."""
+    if not Customer.objects.filter(scope_q(Customer, actor), pk=customer.pk).exists():
+        raise Http404(_("Not found."))
+
+
+def _owner_display(user) -> str:
+    return str(user) if user is not None else _("the public pool")
+
+
+# --- derived fields and input ---------------------------------------------------------------
+
+
+def _derive(values: dict[str, Any]) -> dict[str, Any]:
+    derived: dict[str, Any] = {}
+    if "name" in values:
+        name = values["name"] or ""
+        derived.update(
+            name_normalized=name_normalize(name)[:200],
+            name_initials=name_initials(name)[:200],
+            name_pinyin=name_pinyin(name)[:600],
+        )
+    if "phone" in values:
+        derived["phone_digits"] = phone_normalize(values["phone"] or "")[:30]
+    if "mobile" in values:
+        derived["mobile_digits"] = phone_normalize(values["mobile"] or "")[:30]
+    return derived
+
+
+def _customer_data_clean(data: dict[str, Any]) -> dict[str, Any]:
+    """Only user-editable fields; dictionary values from the right dictionary."""
+    cleaned = {k: v for k, v in data.items() if k in CUSTOMER_EDITABLE}
+    for name in ("name", "short_name", "phone", "mobile", "email", "website"):
+        if isinstance(cleaned.get(name), str):
+            cleaned[name] = cleaned[name].strip()
+    if "email" in cleaned and cleaned["email"]:
+        cleaned["email"] = cleaned["email"].lower()
+    if "name" in cleaned and not cleaned["name"]:
+        raise ServiceError(_("This field is required."), field="name")
+    for field, code in DICTIONARY_FIELDS.items():
+        item = cleaned.get(field)
+        if item is not None and item.dictionary.code != code:
+            raise ServiceError(_("Choose a value from the list."), field=field)
+    return cleaned
+
+
+def customer_tags_resolve(tags: Iterable[CustomerTag | str]) -> list[CustomerTag]:
+    """Tags by object or by name; names that do not exist yet are created."""
+    result: list[CustomerTag] = []
+    names: list[str] = []
+    for tag in tags:
+        if isinstance(tag, CustomerTag):
+            result.append(tag)
+        elif str(tag).strip():
+            names.append(str(tag).strip()[:50])
+    if names:
+        existing = {t.name: t for t in CustomerTag.objects.filter(name__in=names)}
+        for name in dict.fromkeys(names):
+            result.append(existing.get(name) or CustomerTag.objects.get_or_create(name=name)[0])
+    return result
+
+
+# --- duplicates -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DuplicateHit:
+    """A customer matching a new one; out-of-scope ones reveal only who owns them."""
+
+    matched_on: str  # "name", "phone" or "email"
+    visible: bool
+    customer_id: int | None
+    name: str | None
+    owner: str  # display name of the owner, or "the public pool"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "matched_on": self.matched_on,
+            "visible": self.visible,
+            "id": self.customer_id,
+            "name": self.name,
+            "owner": self.owner,
+        }
+
+    def message(self) -> str:
+        if self.visible:
+            return _("“%(name)s” (owned by %(owner)s) has the same %(what)s.") % {
+                "name": self.name,
+                "owner": self.owner,
+                "what": MATCH_LABELS[self.matched_on],
+            }
+        return _("A customer with the same %(what)s exists, owned by %(owner)s.") % {
+            "what": MATCH_LABELS[self.matched_on],
+            "owner": self.owner,
+        }
+
+
+MATCH_LABELS = {
+    "name": gettext_lazy("name"),
+    "phone": gettext_lazy("phone number"),
+    "email": gettext_lazy("e-mail"),
+}
+
+
+class DuplicateCustomerError(ServiceError):
+    """A create or edit would duplicate existing customers; ``hits`` says which."""
+
+    def __init__(self, hits: list[DuplicateHit]):
+        self.hits = hits
+        message = " ".join([_("This customer may already exist."), *(h.message() for h in hits)])
+        super().__init__(message, field="name", code="duplicate")
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().as_dict()
+        data["duplicates"] = [h.as_dict() for h in self.hits]
+        return data
+
+
+def customer_find_duplicates(
+    *,
+    actor,
+    name: str = "",
+    phone: str = "",
+    mobile: str = "",
+    email: str = "",
+    exclude_id: int | None = None,
+    limit: int = 10,
+) -> list[DuplicateHit]:
+    """Customers (all of them, pool included) matching the normalised name, a phone or
+    mobile number in either field, or the e-mail. Out-of-scope matches reveal only
+    "exists, owned by X"; in-scope and pool ones their id and name."""
+    condition = Q()
+    normalized = name_normalize(name) if name else ""
+    if normalized:
+        condition |= Q(name_normalized=normalized)
+    numbers = [n for n in {phone_normalize(phone), phone_normalize(mobile)} if len(n) >= 5]
+    if numbers:
+        condition |= Q(phone_digits__in=numbers) | Q(mobile_digits__in=numbers)
+    email = (email or "").strip().lower()
+    if email:
+        condition |= Q(email__iexact=email)
+    if not condition:
+        return []
+    queryset = Customer.objects.filter(condition).select_related("owner")
+    if exclude_id is not None:
+        queryset = queryset.exclude(pk=exclude_id)
+    candidates = list(queryset.order_by("-id")[:limit])
+    visible_ids = set(
+        Customer.objects.filter(
+            scope_q(Customer, actor), pk__in=[c.pk for c in candidates]
+        ).values_list("pk", flat=True)
+    )
+    hits = []
+    for customer in candidates:
+        if normalized and customer.name_normalized == normalized:
+            matched = "name"
+        elif numbers and (customer.phone_digits in numbers or customer.mobile_digits in numbers):
+            matched = "phone"
+        else:
+            matched = "email"
+        # Pool customers are open to everyone with customers.view, so they show in full.
+        visible = customer.pk in visible_ids or (
+            customer.in_pool and has_perm(actor, "customers.view")
+        )
+        hits.append(
+            DuplicateHit(
+                matched_on=matched,
+                visible=visible,
+                customer_id=customer.pk if visible else None,
+                name=customer.name if visible else None,
+                owner=_owner_display(customer.owner),
+            )
+        )
+    return hits
+
+
+# --- create, change, delete -----------------------------------------------------------------
+
+
+def _owner_check(*, actor, owner) -> None:
+    """Assigning to someone else needs customers.assign and a user inside the actor's scope."""
+    from kehu.system.models import User
+
+    if owner is None:
+        raise ServiceError(_("Choose an owner."), field="owner")
+    if not owner.is_active:
+        raise ServiceError(_("This user is inactive."), field="owner")
+    if owner.pk == actor.pk:
+        return
+    require_perm(actor, "customers.assign")
+    if not User.objects.filter(scope_q(User, actor), pk=owner.pk).exists():
+        raise ServiceError(
+            _("You may only assign customers to users in your scope."), field="owner"
+        )
+
+
+def customer_create(
+    *,
+    actor,
+    data: dict[str, Any],
+    tags: Iterable[CustomerTag | str] = (),
+    custom_fields: dict[str, Any] | None = None,
+    owner=None,
+    allow_duplicate: bool = False,
+) -> Customer:
+    """Create a customer owned by ``owner`` (default: the actor), with its code and event.
+
+    Raises ``DuplicateCustomerError`` (a ServiceError, code "duplicate") when the name,
+    a phone number or the e-mail matches an existing customer, unless ``allow_duplicate``.
+    """
+    require_perm(actor, "customers.add")
+    owner = owner or actor
+    _owner_check(actor=actor, owner=owner)
+    values = _customer_data_clean(data)
+    if not values.get("name"):
+        raise ServiceError(_("This field is required."), field="name")
+    cleaned_custom = custom_values_clean(model=Customer, values=custom_fields)
+    if not allow_duplicate:
+        hits = customer_find_duplicates(
+            actor=actor,
+            name=values.get("name", ""),
+            phone=values.get("phone", ""),
+            mobile=values.get("mobile", ""),
+            email=values.get("email", ""),
+        )
+        if hits:
+            raise DuplicateCustomerError(hits)
+    now = timezone.now()
+    with transaction.atomic():
+        customer = model_create(
+            model=Customer,
+            user=actor,
+            data={
+                **values,
+                **_derive({"name": "", "phone": "", "mobile": "", **values}),
+                "code": document_number_next(prefix=CUSTOMER_CODE_PREFIX),
+                "owner": owner,
+                "department_id": owner.department_id,
+                "assigned_at": now,
+                "custom_fields": cleaned_custom,
+            },
+            m2m={"tags": customer_tags_resolve(tags)} if tags else None,
+        )
+        CustomerEvent.objects.create(
+            customer=customer, kind=CustomerEventKind.CREATED, to_owner=owner, actor=actor
+        )
+        if owner.pk != actor.pk:
+            _notify(
+                recipient=owner,
+                title=_("Customer assigned to you: %(name)s") % {"name": customer.name},
+                url=customer.get_absolute_url(),
+            )
+    return customer
+
+
+def customer_update(
+    *,
+    actor,
+    customer: Customer,
+    expected_version: int,
+    data: dict[str, Any],
+    tags: Iterable[CustomerTag | str] | None = None,
+    custom_fields: dict[str, Any] | None = None,
+    allow_duplicate: bool = False,
+) -> Customer:
+    """Edit a customer's details. Owner, department, pool state and code never change here.
+
+    A stale ``expected_version`` raises ``ConflictError``; a changed name, number or e-mail
+    matching another customer raises ``DuplicateCustomerError`` unless ``allow_duplicate``.
+    """
+    require_perm(actor, "customers.change")
+    _ensure_visible(actor, customer)
+    values = _customer_data_clean(data)
+    changed = {k: v for k, v in values.items() if getattr(customer, k) != v}
+    if not allow_duplicate and {"name", "phone", "mobile", "email"} & set(changed):
+        hits = customer_find_duplicates(
+            actor=actor,
+            name=changed.get("name", ""),
+            phone=changed.get("phone", ""),
+            mobile=changed.get("mobile", ""),
+            email=changed.get("email", ""),
+            exclude_id=customer.pk,
+        )
+        if hits:
+            raise DuplicateCustomerError(hits)
+    update = {**values, **_derive(values)}
+    if custom_fields is not None:
+        update["custom_fields"] = custom_values_clean(
+            model=Customer, values=custom_fields, existing=customer.custom_fields
+        )
+    old_stage = customer.stage
+    with transaction.atomic():
+        customer = versioned_update(
+            instance=customer,
+            user=actor,
+            expected_version=expected_version,
+            data=update,
+            m2m={"tags": customer_tags_resolve(tags)} if tags is not None else None,
+        )
+        if customer.stage != old_stage:
+            CustomerEvent.objects.create(
+                customer=customer,
+                kind=CustomerEventKind.STAGE,
+                actor=actor,
+                data={"from": old_stage, "to": customer.stage},
+            )
+    return customer
+
+
+def customer_delete(*, actor, customer: Customer) -> None:
+    require_perm(actor, "customers.delete")
+    _ensure_visible(actor, customer)
+    soft_delete(instance=customer, user=actor)
+
+
+def customer_restore(*, actor, customer: Customer) -> None:
+    """Bring back a soft-deleted customer (administrators: customers.delete and its scope)."""
+    require_perm(actor, "customers.delete")
+    if not Customer.all_objects.filter(scope_q(Customer, actor), pk=customer.pk).exists():
+        raise Http404(_("Not found."))
+    soft_restore(instance=customer, user=actor)
+
+
+# --- ownership and the pool -----------------------------------------------------------------
+
+
+def _move(
+    *,
+    actor,
+    customer: Customer,
+    kind: str,
+    to_owner,
+    reason: str = "",
+    now: datetime.datetime | None = None,
+    expect_in_pool: bool | None = None,
+) -> Customer:
+    """Move one customer to ``to_owner`` (None: the pool) inside the caller's transaction.
+
+    The UPDATE is conditional on the state read under lock, so two concurrent moves of the
+    same customer cannot both succeed; the loser gets a ServiceError.
+    """
+    now = now or timezone.now()
+    current = (
+        Customer.objects.select_for_update().select_related("owner").filter(pk=customer.pk).first()
+    )
+    if current is None:
+        raise Http404(_("Not found."))
+    if expect_in_pool is not None and current.in_pool != expect_in_pool:
+        if expect_in_pool:
+            raise ServiceError(
+                _("This customer is no longer in the public pool: someone claimed it first."),
+                code="not_in_pool",
+            )
+        raise ServiceError(_("This customer is already in the public pool."), code="in_pool")
+    from_owner = current.owner
+    if to_owner is not None and from_owner is not None and from_owner.pk == to_owner.pk:
+        raise ServiceError(_("This user already owns the customer."), field="owner")
+    values: dict[str, Any] = {
+        "owner": to_owner,
+        "department_id": to_owner.department_id if to_owner is not None else None,
+        "in_pool": to_owner is None,
+        "pool_entered_at": now if to_owner is None else None,
+        "assigned_at": now if to_owner is not None else None,
+    }
+    updated = Customer.objects.filter(
+        pk=current.pk, owner_id=current.owner_id, in_pool=current.in_pool
+    ).update(version=F("version") + 1, updated_at=now, updated_by=actor, **values)
+    if updated != 1:
+        raise ServiceError(
+            _("Someone else moved this customer at the same moment. Reload and try again."),
+            code="conflict",
+        )
+    CustomerEvent.objects.create(
+        customer=current,
+        kind=kind,
+        from_owner=from_owner,
+        to_owner=to_owner,
+        reason=reason[:500],
+        actor=actor,
+    )
+    _audit(
+        user=actor,
+        action="status",
+        obj=current,
+        changes={
+            "owner": [getattr(from_owner, "pk", None), getattr(to_owner, "pk", None)],
+            "in_pool": [current.in_pool, to_owner is None],
+        },
+        note=f"{kind}: {reason}"[:500],
+    )
+    if to_owner is not None and (actor is None or to_owner.pk != actor.pk):
+        _notify(
+            recipient=to_owner,
+            title=_("Customer assigned to you: %(name)s") % {"name": current.name},
+            body=reason,
+            url=current.get_absolute_url(),
+        )
+    current.refresh_from_db()
+    return current
+
+
+def _reason_required(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError(_("Give a reason."), field="reason")
+    return reason
+
+
+def customer_assign(*, actor, customer: Customer, owner, reason: str = "") -> Customer:
+    """Give a pool or unowned customer (or, as a transfer, an owned one) to ``owner``."""
+    require_perm(actor, "customers.assign")
+    if not customer.in_pool:
+        _ensure_visible(actor, customer)
+    _owner_check(actor=actor, owner=owner)
+    kind = CustomerEventKind.TRANSFERRED if customer.owner_id else CustomerEventKind.ASSIGNED
+    with transaction.atomic():
+        return _move(actor=actor, customer=customer, kind=kind, to_owner=owner, reason=reason)
+
+
+def customer_transfer(*, actor, customer: Customer, owner, reason: str) -> Customer:
+    """Move an owned customer to another salesperson (managers; a reason is required)."""
+    require_perm(actor, "customers.assign")
+    _ensure_visible(actor, customer)
+    reason = _reason_required(reason)
+    _owner_check(actor=actor, owner=owner)
+    with transaction.atomic():
+        return _move(
+            actor=actor,
+            customer=customer,
+            kind=CustomerEventKind.TRANSFERRED,
+            to_owner=owner,
+            reason=reason,
+            expect_in_pool=False,
+        )
+
+
+def customer_return_to_pool(*, actor, customer: Customer, reason: str) -> Customer:
+    """The owner (or someone with customers.assign over it) gives the customer up."""
+    if customer.owner_id != actor.pk:
+        require_perm(actor, "customers.assign")
+    require_perm(actor, "customers.view")
+    _ensure_visible(actor, customer)
+    reason = _reason_required(reason)
+    with transaction.atomic():
+        return _move(
+            actor=actor,
+            customer=customer,
+            kind=CustomerEventKind.RETURNED,
+            to_owner=None,
+            reason=reason,
+            expect_in_pool=False,
+        )
+
+
+def _today_start(now: datetime.datetime) -> datetime.datetime:
+    local = timezone.localtime(now)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def customer_claim(*, actor, customer: Customer, now: datetime.datetime | None = None) -> Customer:
+    """A salesperson takes a customer from the pool.
+
+    Refused when the actor already owns ``pool_max_owned_customers``, has claimed
+    ``pool_daily_claim_limit`` today, or returned this very customer less than
+    ``pool_reclaim_block_days`` ago. Claims by one user are serialised on the user's row,
+    and the customer row is locked, so two claimers never both win.
+    """
+    from kehu.system.models import User
+
+    require_perm(actor, "customers.change")
+    now = now or timezone.now()
+    settings = _settings()
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=actor.pk).first()
+        current = Customer.objects.select_for_update().filter(pk=customer.pk).first()
+        if current is None:
+            raise Http404(_("Not found."))
+        if not current.in_pool:
+            raise ServiceError(
+                _("This customer is no longer in the public pool: someone claimed it first."),
+                code="not_in_pool",
+            )
+        owned = Customer.objects.filter(owner=actor).count()
+        if owned >= settings.pool_max_owned_customers:
+            raise ServiceError(
+                _("You already own %(count)d customers, the most allowed.") % {"count": owned},
+                code="max_owned",
+            )
+        claimed_today = CustomerEvent.objects.filter(
+            to_owner=actor, kind=CustomerEventKind.CLAIMED, at__gte=_today_start(now)
+        ).count()
+        if claimed_today >= settings.pool_daily_claim_limit:
+            raise ServiceError(
+                _("You have reached today's limit of %(limit)d claims.")
+                % {"limit": settings.pool_daily_claim_limit},
+                code="daily_limit",
+            )
+        last_return = (
+            CustomerEvent.objects.filter(
+                customer=current,
+                kind__in=[CustomerEventKind.RETURNED, CustomerEventKind.AUTO_RETURNED],
+            )
+            .order_by("-at", "-id")
+            .first()
+        )
+        block = datetime.timedelta(days=settings.pool_reclaim_block_days)
+        if (
+            last_return is not None
+            and last_return.from_owner_id == actor.pk
+            and last_return.at > now - block
+        ):
+            raise ServiceError(
+                _("You gave this customer up on %(date)s; you may claim it again from %(until)s.")
+                % {
+                    "date": timezone.localtime(last_return.at).date().isoformat(),
+                    "until": timezone.localtime(last_return.at + block).date().isoformat(),
+                },
+                code="reclaim_blocked",
+            )
+        return _move(
+            actor=actor,
+            customer=current,
+            kind=CustomerEventKind.CLAIMED,
+            to_owner=actor,
+            now=now,
+            expect_in_pool=True,
+        )
+
+
+def customer_handover(*, actor, from_user, to_user, reason: str) -> int:
+    """Move all of ``from_user``'s customers and open opportunities to ``to_user``.
+
+    Used when an employee leaves (HR) or a manager reorganises (customers.assign). One
+    transaction: every customer gets its event and log row; ``to_user`` gets one notice.
+    Returns the number of customers moved.
+    """
+    if not (has_perm(actor, "customers.assign") or has_perm(actor, "hr.change")):
+        require_perm(actor, "customers.assign")
+    reason = _reason_required(reason)
+    if to_user is None or not to_user.is_active:
+        raise ServiceError(_("Choose an active user to hand over to."), field="to_user")
+    if from_user.pk == to_user.pk:
+        raise ServiceError(_("Choose a different user."), field="to_user")
+    now = timezone.now()
+    with transaction.atomic():
+        customers = list(
+            Customer.objects.select_for_update().filter(owner=from_user).order_by("pk")
+        )
+        ids = [c.pk for c in customers]
+        if ids:
+            Customer.objects.filter(pk__in=ids).update(
+                owner=to_user,
+                department_id=to_user.department_id,
+                assigned_at=now,
+                version=F("version") + 1,
+                updated_at=now,
+                updated_by=actor,
+            )
+            CustomerEvent.objects.bulk_create(
+                CustomerEvent(
+                    customer=c,
+                    kind=CustomerEventKind.TRANSFERRED,
+                    from_owner=from_user,
+                    to_owner=to_user,
+                    reason=reason[:500],
+                    actor=actor,
+                    data={"handover": True},
+                )
+                for c in customers
+            )
+            for c in customers:
+                _audit(
+                    user=actor,
+                    action="status",
+                    obj=c,
+                    changes={"owner": [from_user.pk, to_user.pk]},
+                    note=f"handover: {reason}"[:500],
+                )
+        opportunities = Opportunity.objects.filter(owner=from_user).exclude(
+            stage__kind__in=[StageKind.WON, StageKind.LOST]
+        )
+        opportunity_count = opportunities.update(
+            owner=to_user, department_id=to_user.department_id, updated_at=now
+        )
+        if ids or opportunity_count:
+            _notify(
+                recipient=to_user,
+                title=_("%(count)d customers handed over to you from %(user)s")
+                % {"count": len(ids), "user": from_user},
+                body=reason,
+            )
+    return len(ids)
+
+
+# --- automatic return to the pool -----------------------------------------------------------
+
+
+def has_active_contract(customer_ids: Iterable[int]) -> set[int]:
+    """Ids among ``customer_ids`` with a contract in force; they never fall into the pool.
+
+    A hook for the sales module: until it exists nobody has an active contract.
+    """
+    return set()
+
+
+def _pool_rule_q(at: datetime.datetime) -> Q:
+    """Customers that the pool rules would return at time ``at``."""
+    settings = _settings()
+    rules = list(PoolRule.objects.all())
+    default = next((r for r in rules if r.level_id is None), None)
+
+    def days(value, fallback) -> int:
+        return fallback if value is None else value
+
+    def condition(followup_days: int, deal_days: int) -> Q:
+        q = Q(pk__in=[])
+        if followup_days:
+            cutoff = at - datetime.timedelta(days=followup_days)
+            # Measured from the later of the last follow-up and when the owner got it.
+            q |= (
+                (Q(last_followup_at__isnull=True) | Q(last_followup_at__lt=cutoff))
+                & (Q(assigned_at__isnull=True) | Q(assigned_at__lt=cutoff))
+                & Q(created_at__lt=cutoff)
+            )
+        if deal_days:
+            cutoff = at - datetime.timedelta(days=deal_days)
+            q |= (
+                (Q(last_deal_at__isnull=True) | Q(last_deal_at__lt=cutoff))
+                & (Q(assigned_at__isnull=True) | Q(assigned_at__lt=cutoff))
+                & Q(created_at__lt=cutoff)
+            )
+        return q
+
+    default_followup = days(default and default.no_followup_days, settings.pool_no_followup_days)
+    default_deal = days(default and default.no_deal_days, settings.pool_no_deal_days)
+    level_rules = [r for r in rules if r.level_id is not None]
+    q = ~Q(level_id__in=[r.level_id for r in level_rules]) & condition(
+        default_followup, default_deal
+    )
+    for rule in level_rules:
+        q |= Q(level_id=rule.level_id) & condition(
+            days(rule.no_followup_days, default_followup), days(rule.no_deal_days, default_deal)
+        )
+    return Q(owner__isnull=False, in_pool=False) & q
+
+
+def _recycle_ids(at: datetime.datetime) -> list[int]:
+    ids = list(Customer.objects.filter(_pool_rule_q(at)).values_list("pk", flat=True))
+    protected = has_active_contract(ids)
+    return [pk for pk in ids if pk not in protected]
+
+
+def customers_recycle_to_pool(*, now: datetime.datetime | None = None) -> int:
+    """Return unattended customers to the pool (the daily job); returns how many moved."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = _recycle_ids(now)
+        if not ids:
+            return 0
+        customers = list(
+            Customer.objects.select_for_update()
+            .filter(pk__in=ids, owner__isnull=False, in_pool=False)
+            .select_related("owner")
+        )
+        ids = [c.pk for c in customers]
+        Customer.objects.filter(pk__in=ids).update(
+            owner=None,
+            department=None,
+            in_pool=True,
+            pool_entered_at=now,
+            assigned_at=None,
+            version=F("version") + 1,
+            updated_at=now,
+        )
+        reason = _("No follow-up or deal within the pool rules.")
+        CustomerEvent.objects.bulk_create(
+            CustomerEvent(
+                customer=c,
+                kind=CustomerEventKind.AUTO_RETURNED,
+                from_owner=c.owner,
+                reason=reason,
+            )
+            for c in customers
+        )
+        by_owner: dict[Any, list[Customer]] = {}
+        for c in customers:
+            _audit(
+                user=None,
+                action="status",
+                obj=c,
+                changes={"owner": [c.owner_id, None], "in_pool": [False, True]},
+                note="auto_returned",
+                username="system",
+            )
+            by_owner.setdefault(c.owner, []).append(c)
+        for owner, lost in by_owner.items():
+            _notify(
+                recipient=owner,
+                title=_("%(count)d of your customers returned to the public pool")
+                % {"count": len(lost)},
+                body=", ".join(c.name for c in lost[:20]),
+                level="warning",
+            )
+    return len(ids)
+
+
+def customers_warn_before_recycle(
+    *, now: datetime.datetime | None = None, days_before: int = 3
+) -> int:
+    """Warn owners of customers that will return to the pool in ``days_before`` days.
+
+    Each customer is warned once: on the day it enters the warning window (it would be
+    returned at ``now + days_before`` but not a day earlier). Returns how many customers.
+    """
+    now = now or timezone.now()
+    due = set(_recycle_ids(now + datetime.timedelta(days=days_before)))
+    already = set(_recycle_ids(now + datetime.timedelta(days=days_before - 1)))
+    ids = sorted(due - already)
+    if not ids:
+        return 0
+    by_owner: dict[Any, list[Customer]] = {}
+    for c in Customer.objects.filter(pk__in=ids).select_related("owner"):
+        by_owner.setdefault(c.owner, []).append(c)
+    with transaction.atomic():
+        for owner, customers in by_owner.items():
+            _notify(
+                recipient=owner,
+                title=_("%(count)d customers return to the public pool in %(days)d days")
+                % {"count": len(customers), "days": days_before},
+                body=_("Follow them up to keep them: %(names)s")
+                % {"names": ", ".join(c.name for c in customers[:20])},
+                level="warning",
+            )
+    return len(ids)
+
+
+# --- merge ----------------------------------------------------------------------------------
+
+# (model, foreign key to Customer) moved from the merged customer to the survivor. Later
+# modules (contracts, orders, payments) add theirs with ``customer_merge_relation_register``.
+MERGE_RELATIONS: list[tuple[Any, str]] = [
+    (Contact, "customer"),
+    (FollowUp, "customer"),
+    (Opportunity, "customer"),
+    (CustomerEvent, "customer"),
+]
+
+
+def customer_merge_relation_register(model, field: str = "customer") -> None:
+    if (model, field) not in MERGE_RELATIONS:
+        MERGE_RELATIONS.append((model, field))
+
+
+def _relation_key(model, field: str) -> str:
+    return f"{model._meta.label_lower}.{field}"
+
+
+def _base_manager(model):
+    return getattr(model, "all_objects", model._base_manager)
+
+
+def _require_merge(actor) -> None:
+    if not actor.is_superuser:
+        require_perm(actor, "customers.delete")
+
+
+def customer_merge(*, actor, survivor: Customer, merged: Customer) -> CustomerMerge:
+    """Fold ``merged`` into ``survivor``: its contacts, follow-ups, opportunities, events
+    (and later documents) move over; it is soft-deleted. Reversible with the stored ids."""
+    _require_merge(actor)
+    if survivor.pk == merged.pk:
+        raise ServiceError(_("Choose two different customers."), field="merged")
+    _ensure_visible(actor, survivor)
+    _ensure_visible(actor, merged)
+    with transaction.atomic():
+        locked = {
+            c.pk: c
+            for c in Customer.objects.select_for_update().filter(pk__in=[survivor.pk, merged.pk])
+        }
+        if len(locked) != 2:
+            raise Http404(_("Not found."))
+        survivor, merged = locked[survivor.pk], locked[merged.pk]
+        moved: dict[str, Any] = {}
+        for model, field in MERGE_RELATIONS:
+            queryset = _base_manager(model).filter(**{field: merged.pk})
+            ids = list(queryset.values_list("pk", flat=True))
+            if ids:
+                _base_manager(model).filter(pk__in=ids).update(**{field: survivor.pk})
+            moved[_relation_key(model, field)] = ids
+        # One primary contact: the survivor's stays primary, the merged one's are demoted.
+        demoted: list[int] = []
+        if (
+            Contact.objects.filter(customer=survivor, is_primary=True)
+            .exclude(pk__in=moved[_relation_key(Contact, "customer")])
+            .exists()
+        ):
+            demoted = list(
+                Contact.objects.filter(
+                    pk__in=moved[_relation_key(Contact, "customer")], is_primary=True
+                ).values_list("pk", flat=True)
+            )
+            Contact.objects.filter(pk__in=demoted).update(is_primary=False)
+        moved["demoted_primary_contacts"] = demoted
+        moved["survivor_dates"] = {
+            "last_followup_at": _iso(survivor.last_followup_at),
+            "next_followup_at": _iso(survivor.next_followup_at),
+            "last_deal_at": _iso(survivor.last_deal_at),
+        }
+        snap = snapshot(merged)
+        snap["tags"] = list(merged.tags.values_list("pk", flat=True))
+        merge = CustomerMerge.objects.create(
+            survivor=survivor, merged=merged, moved=moved, merged_snapshot=snap, actor=actor
+        )
+        survivor.tags.add(*merged.tags.all())
+        Customer.objects.filter(pk=survivor.pk).update(
+            last_followup_at=_latest(survivor.last_followup_at, merged.last_followup_at),
+            next_followup_at=survivor.next_followup_at or merged.next_followup_at,
+            last_deal_at=_latest(survivor.last_deal_at, merged.last_deal_at),
+            version=F("version") + 1,
+        )
+        CustomerEvent.objects.create(
+            customer=survivor,
+            kind=CustomerEventKind.MERGED,
+            actor=actor,
+            data={"merge_id": merge.pk, "merged_id": merged.pk, "merged_name": merged.name},
+        )
+        soft_delete(instance=merged, user=actor)
+        _audit(
+            user=actor,
+            action="change",
+            obj=survivor,
+            changes={"merged": [merged.pk, survivor.pk]},
+            note=f"merge {merge.pk}: {merged.code} {merged.name} → {survivor.code}"[:500],
+        )
+    return merge
+
+
+def _iso(value: datetime.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _latest(a, b):
+    return max((v for v in (a, b) if v is not None), default=None)
+
+
+def customer_merge_revert(*, actor, merge: CustomerMerge) -> CustomerMerge:
+    """Undo a merge: the moved records go back and the merged customer is restored."""
+    from django.utils.dateparse import parse_datetime
+
+    _require_merge(actor)
+    with transaction.atomic():
+        merge = CustomerMerge.objects.select_for_update().get(pk=merge.pk)
+        if merge.reverted_at is not None:
+            raise ServiceError(_("This merge has already been reverted."))
+        _ensure_visible(actor, merge.survivor)
+        for model, field in MERGE_RELATIONS:
+            ids = merge.moved.get(_relation_key(model, field)) or []
+            if ids:
+                _base_manager(model).filter(pk__in=ids).update(**{field: merge.merged_id})
+        demoted = merge.moved.get("demoted_primary_contacts") or []
+        if demoted:
+            Contact.all_objects.filter(pk__in=demoted).update(is_primary=True)
+        dates = merge.moved.get("survivor_dates") or {}
+        Customer.all_objects.filter(pk=merge.survivor_id).update(
+            **{key: parse_datetime(value) if value else None for key, value in dates.items()},
+            version=F("version") + 1,
+        )
+        merged = Customer.all_objects.get(pk=merge.merged_id)
+        soft_restore(instance=merged, user=actor)
+        merge.reverted_at = timezone.now()
+        merge.save(update_fields=["reverted_at"])
+        CustomerEvent.objects.create(
+            customer=merge.survivor,
+            kind=CustomerEventKind.UNMERGED,
+            actor=actor,
+            data={"merge_id": merge.pk, "merged_id": merged.pk, "merged_name": merged.name},
+        )
+        _audit(
+            user=actor,
+            action="change",
+            obj=merge.survivor,
+            changes={"merged": [merge.survivor_id, merged.pk]},
+            note=f"merge {merge.pk} reverted"[:500],
+        )
+    return merge
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+
+def _contact_values(data: dict[str, Any]) -> dict[str, Any]:
+    values = {k: v for k, v in data.items() if k in CONTACT_EDITABLE}
+    if "name" in values:
+        values["name"] = (values["name"] or "").strip()
+        if not values["name"]:
+            raise ServiceError(_("This field is required."), field="name")
+    return values
+
+
+def contact_create(*, actor, customer: Customer, data: dict[str, Any]) -> Contact:
+    """Add a contact; the first one of a customer, or one marked primary, becomes primary."""
+    require_perm(actor, "customers.change")
+    _ensure_visible(actor, customer)
+    values = _contact_values(data)
+    with transaction.atomic():
+        Customer.objects.select_for_update().filter(pk=customer.pk).first()
+        has_primary = Contact.objects.filter(customer=customer, is_primary=True).exists()
+        if values.get("is_primary") and has_primary:
+            Contact.objects.filter(customer=customer, is_primary=True).update(is_primary=False)
+        elif not has_primary:
+            values["is_primary"] = True
+        return model_create(model=Contact, user=actor, data={**values, "customer": customer})
+
+
+def contact_update(
+    *, actor, contact: Contact, expected_version: int, data: dict[str, Any]
+) -> Contact:
+    require_perm(actor, "customers.change")
+    _ensure_visible(actor, contact.customer)
+    values = _contact_values(data)
+    with transaction.atomic():
+        Customer.objects.select_for_update().filter(pk=contact.customer_id).first()
+        if values.get("is_primary"):
+            Contact.objects.filter(customer_id=contact.customer_id, is_primary=True).exclude(
+                pk=contact.pk
+            ).update(is_primary=False)
+        elif values.get("is_primary") is False and contact.is_primary:
+            # Unmarking the only primary contact would leave the customer without one.
+            values.pop("is_primary")
+        return versioned_update(
+            instance=contact, user=actor, expected_version=expected_version, data=values
+        )
+
+
+def contact_delete(*, actor, contact: Contact) -> None:
+    """Soft-delete a contact; if it was the primary one, the oldest remaining takes over."""
+    require_perm(actor, "customers.change")
+    _ensure_visible(actor, contact.customer)
+    with transaction.atomic():
+        Customer.objects.select_for_update().filter(pk=contact.customer_id).first()
+        soft_delete(instance=contact, user=actor)
+        if contact.is_primary:
+            successor = (
+                Contact.objects.filter(customer_id=contact.customer_id).order_by("id").first()
+            )
+            if successor is not None:
+                Contact.objects.filter(pk=successor.pk).update(is_primary=True)
+
+
+# --- follow-ups -----------------------------------------------------------------------------
+
+
+def _followup_values(customer_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    values = {k: v for k, v in data.items() if k in FOLLOWUP_EDITABLE}
+    contact = values.get("contact")
+    if contact is not None and contact.customer_id != customer_id:
+        raise ServiceError(_("This contact belongs to another customer."), field="contact")
+    method = values.get("method")
+    if method is not None and method.dictionary.code != "followup_method":
+        raise ServiceError(_("Choose a value from the list."), field="method")
+    if "content" in values and not (values["content"] or "").strip():
+        raise ServiceError(_("This field is required."), field="content")
+    happened = values.get("happened_at")
+    following = values.get("next_followup_at")
+    if happened and following and following < happened:
+        raise ServiceError(
+            _("The next follow-up must be after this one."), field="next_followup_at"
+        )
+    return values
+
+
+def _customer_followup_dates_refresh(customer_id: int) -> None:
+    """Recompute last/next follow-up from the customer's remaining follow-ups."""
+    followups = FollowUp.objects.filter(customer_id=customer_id)
+    latest = followups.order_by("-happened_at", "-id").first()
+    Customer.all_objects.filter(pk=customer_id).update(
+        last_followup_at=followups.aggregate(m=Max("happened_at"))["m"],
+        next_followup_at=latest.next_followup_at if latest else None,
+    )
+
+
+def followup_create(
+    *, actor, customer: Customer, data: dict[str, Any], files: Iterable = ()
+) -> FollowUp:
+    """Record a follow-up; the customer's last follow-up only moves forward, and the next
+    one is taken from the latest follow-up. ``files`` are validated attachments."""
+    from kehu.core.attachments import attachment_add, attachment_validate
+
+    require_perm(actor, "customers.change")
+    _ensure_visible(actor, customer)
+    values = _followup_values(customer.pk, {"happened_at": timezone.now(), **data})
+    files = list(files)
+    for file in files:  # all checked before anything is written
+        attachment_validate(file)
+    with transaction.atomic():
+        followup = model_create(
+            model=FollowUp, user=actor, data={**values, "customer": customer, "author": actor}
+        )
+        update: dict[str, Any] = {"last_followup_at": followup.happened_at}
+        if followup.next_followup_at:
+            update["next_followup_at"] = followup.next_followup_at
+        # Conditional: a back-dated follow-up never moves the dates backwards.
+        moved = Customer.objects.filter(
+            Q(last_followup_at__isnull=True) | Q(last_followup_at__lte=followup.happened_at),
+            pk=customer.pk,
+        ).update(**update)
+        if not moved and followup.next_followup_at:
+            Customer.objects.filter(pk=customer.pk, next_followup_at__isnull=True).update(
+                next_followup_at=followup.next_followup_at
+            )
+        for file in files:
+            attachment_add(actor=actor, obj=followup, file=file)
+    return followup
+
+
+def followup_update(
+    *,
+    actor,
+    followup: FollowUp,
+    expected_version: int,
+    data: dict[str, Any],
+    files: Iterable = (),
+) -> FollowUp:
+    from kehu.core.attachments import attachment_add, attachment_validate
+
+    require_perm(actor, "customers.change")
+    _ensure_visible(actor, followup.customer)
+    merged = {
+        "happened_at": followup.happened_at,
+        "next_followup_at": followup.next_followup_at,
+        **data,
+    }
+    values = _followup_values(followup.customer_id, merged)
+    values = {k: v for k, v in values.items() if k in data}
+    files = list(files)
+    for file in files:
+        attachment_validate(file)
+    with transaction.atomic():
+        followup = versioned_update(
+            instance=followup, user=actor, expected_version=expected_version, data=values
+        )
+        _customer_followup_dates_refresh(followup.customer_id)
+        for file in files:
+            attachment_add(actor=actor, obj=followup, file=file)
+    return followup
+
+
+def followup_delete(*, actor, followup: FollowUp) -> None:
+    require_perm(actor, "customers.change")
+    _ensure_visible(actor, followup.customer)
+    if followup.author_id != actor.pk:
+        require_perm(actor, "customers.delete")
+    with transaction.atomic():
+        soft_delete(instance=followup, user=actor)
+        _customer_followup_dates_refresh(followup.customer_id)
+
+
+# --- seeds ----------------------------------------------------------------------------------
+
+DEFAULT_PIPELINE = [
+    # name, English name, kind, probability
+    ("初步接触", "First contact", StageKind.OPEN, 10),
+    ("需求确认", "Needs confirmed", StageKind.OPEN, 30),
+    ("方案报价", "Proposal / quote", StageKind.OPEN, 50),
+    ("谈判审核", "Negotiation", StageKind.OPEN, 70),
+    ("赢单", "Won", StageKind.WON, 100),
+    ("输单", "Lost", StageKind.LOST, 0),
+]
+
+
+def customers_seed_defaults() -> None:
+    """Default pipeline stages and the default pool rule, only where missing."""
+    from kehu.customers.models import PipelineStage
+
+    with transaction.atomic():
+        if not PipelineStage.objects.exists():
+            PipelineStage.objects.bulk_create(
+                PipelineStage(
+                    name=name, name_en=name_en, kind=kind, probability=p, sort_order=i * 10
+                )
+                for i, (name, name_en, kind, p) in enumerate(DEFAULT_PIPELINE, start=1)
+            )
+        if not PoolRule.objects.filter(level__isnull=True).exists():
+            # Empty day counts: the default follows the company settings page.
+            PoolRule.objects.create(level=None)
