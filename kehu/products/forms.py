@@ -1,0 +1,137 @@
+"""Product, category and stock forms: shape only; the rules live in kehu.products.services."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from kehu.core.forms import KehuForm, KehuModelForm
+from kehu.products.models import MANUAL_KINDS, MovementKind, Product, ProductCategory
+from kehu.products.selectors import category_tree, warehouse_list
+from kehu.system.selectors import dictionary_items
+
+
+class CategoryChoiceField(forms.ModelChoiceField):
+    """Categories in tree order, indented by depth."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("queryset", ProductCategory.objects.all())
+        super().__init__(*args, **kwargs)
+
+    def refresh(self, exclude_path: str | None = None) -> None:
+        nodes = [
+            n
+            for n in category_tree()
+            if not (exclude_path and n.category.path.startswith(exclude_path))
+        ]
+        self.choices = [("", self.empty_label or "---------")] + [
+            (n.category.pk, f"{'— ' * n.depth}{n.category.name}") for n in nodes
+        ]
+
+
+class CategoryForm(KehuModelForm):
+    parent = CategoryChoiceField(
+        label=_("Parent category"), required=False, empty_label=_("(top level)")
+    )
+
+    class Meta:
+        model = ProductCategory
+        fields = ["name", "parent", "sort_order"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A category's own subtree is no place to move it (the service refuses too).
+        exclude = self.instance.path if self.instance.pk else None
+        self.fields["parent"].refresh(exclude_path=exclude)  # type: ignore[attr-defined]
+
+
+class ProductForm(KehuModelForm):
+    category = CategoryChoiceField(label=_("Category"), required=False)
+    image = forms.ImageField(
+        label=_("Image"),
+        required=False,
+        widget=forms.ClearableFileInput(
+            attrs={"accept": "image/png,image/jpeg,image/gif,image/webp"}
+        ),
+        help_text=_("JPEG, PNG, GIF or WebP, at most 5 MB."),
+    )
+
+    class Meta:
+        model = Product
+        fields = [
+            "code",
+            "name",
+            "specification",
+            "category",
+            "unit",
+            "status",
+            "list_price",
+            "cost_price",
+            "currency",
+            "tax_rate",
+            "barcode",
+            "low_stock_threshold",
+            "image",
+            "description",
+        ]
+        widgets = {"description": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category"].refresh()  # type: ignore[attr-defined]
+        self.fields["unit"].queryset = dictionary_items("product_unit")  # type: ignore[attr-defined]
+        for name in ("list_price", "cost_price"):
+            self.fields[name].min_value = Decimal("0")
+            self.fields[name].widget.attrs.update({"min": "0", "step": "0.01"})
+        self.fields["tax_rate"].widget.attrs.update({"min": "0", "max": "100", "step": "0.01"})
+        self.fields["low_stock_threshold"].widget.attrs.update({"min": "0", "step": "any"})
+
+    def clean_image(self):
+        # The form's check is a first pass; the service re-checks the content and size.
+        image = self.cleaned_data.get("image")
+        if image and hasattr(image, "size") and image.size > 5 * 1024 * 1024:
+            raise forms.ValidationError(_("The image is larger than 5 MB."))
+        return image
+
+    def service_data(self) -> dict:
+        data = super().service_data()
+        image = self.cleaned_data.get("image")
+        if image is None or (image and not hasattr(image, "content_type")):
+            data.pop("image", None)  # unchanged: the stored file came back
+        return data
+
+
+class StockMovementForm(KehuForm):
+    product = forms.ModelChoiceField(label=_("Product"), queryset=Product.objects.none())
+    warehouse = forms.ModelChoiceField(label=_("Warehouse"), queryset=warehouse_list())
+    kind = forms.ChoiceField(
+        label=_("Type"),
+        choices=[(k.value, k.label) for k in MANUAL_KINDS],
+        widget=forms.RadioSelect,
+    )
+    quantity = forms.DecimalField(
+        label=_("Quantity"),
+        max_digits=14,
+        decimal_places=3,
+        help_text=_("Receipts and issues: how many. Adjustments: + or − the difference found."),
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
+    reference = forms.CharField(label=_("Reference document"), max_length=100, required=False)
+
+    def __init__(self, *args, product: Product | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        warehouses = warehouse_list()
+        self.fields["warehouse"].queryset = warehouses  # type: ignore[attr-defined]
+        default = next((w for w in warehouses if w.is_default), None)
+        if default is not None:
+            self.fields["warehouse"].initial = default.pk
+        if len(warehouses) <= 1:
+            self.fields["warehouse"].widget = forms.HiddenInput()
+        self.fields["kind"].initial = MovementKind.IN
+        field = self.fields["product"]
+        field.queryset = Product.objects.order_by("code")  # type: ignore[attr-defined]
+        if product is not None:
+            field.initial = product.pk
+            field.widget = forms.HiddenInput()
