@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from kehu.customers import api as customers_api
 from kehu.customers import api_opportunities
+from kehu.hr import api as hr_api
 from kehu.hr.api import DepartmentViewSet
 from kehu.products import api as products_api
 from kehu.system.api import (
@@ -28,6 +29,7 @@ router.register("audit-logs", AuditLogViewSet, basename="audit-log")
 router.register("notifications", NotificationViewSet, basename="notification")
 # Business modules register their own viewsets.
 customers_api.register(router)
+hr_api.register(router)
 api_opportunities.register(router)
 products_api.register(router)
 

@@ -9,7 +9,21 @@ class HrConfig(AppConfig):
 
     def ready(self) -> None:
         from kehu.core.permissions import MenuItem, register_menu
+        from kehu.hr import search, todos
+        from kehu.hr.models import Employee
+        from kehu.system.forms import FIELD_PERMISSION_TARGETS
 
         register_menu(
+            MenuItem("hr", _("Employees"), "hr:employee_list", "person-vcard", 700),
             MenuItem("hr", _("Departments"), "hr:department_list", "diagram-3", 701),
+            MenuItem("hr", _("Positions"), "hr:position_list", "briefcase", 702),
+            MenuItem("hr", _("Organisation chart"), "hr:org_chart", "diagram-2", 703),
+            MenuItem("hr", _("Sales targets"), "hr:target_list", "bullseye", 704),
+            MenuItem(
+                "hr", _("Resignation handover"), "hr:handover", "arrow-left-right", 705, "assign"
+            ),
         )
+        # The role editor offers the employee's sensitive fields.
+        FIELD_PERMISSION_TARGETS.append((Employee, ("id_number", "base_salary")))
+        search.register()
+        todos.register()

@@ -229,9 +229,7 @@ class EmployeeHistory(models.Model):
     to_position = models.ForeignKey(
         Position, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    from_status = models.CharField(
-        max_length=10, choices=EmployeeStatus.choices, blank=True
-    )
+    from_status = models.CharField(max_length=10, choices=EmployeeStatus.choices, blank=True)
     to_status = models.CharField(max_length=10, choices=EmployeeStatus.choices, blank=True)
     note = models.CharField(_("note"), max_length=300, blank=True)
     effective_date = models.DateField(_("effective date"))
