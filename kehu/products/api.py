@@ -50,15 +50,12 @@ def _crud_schema(serializer):
     )
 
 
-class _ModuleViewSet:
-    module = "products"
-    permission_classes = [permissions.IsAuthenticated, ModulePermission]
-
-
 @_crud_schema(ProductCategorySerializer)
-class ProductCategoryViewSet(_ModuleViewSet, viewsets.ModelViewSet):
+class ProductCategoryViewSet(viewsets.ModelViewSet):
     """The catalogue tree, parents before children."""
 
+    module = "products"
+    permission_classes = [permissions.IsAuthenticated, ModulePermission]
     queryset = ProductCategory.objects.all()
     serializer_class = ProductCategorySerializer
     filterset_fields = ["parent"]
@@ -111,9 +108,11 @@ class ProductApiFilter(django_filters.FilterSet):
 
 
 @_crud_schema(ProductSerializer)
-class ProductViewSet(_ModuleViewSet, viewsets.ModelViewSet):
+class ProductViewSet(viewsets.ModelViewSet):
     """Products; ``stock_quantity`` is read-only (post a stock movement to change it)."""
 
+    module = "products"
+    permission_classes = [permissions.IsAuthenticated, ModulePermission]
     queryset = Product.objects.select_related("category", "unit")
     serializer_class = ProductSerializer
     filterset_class = ProductApiFilter
@@ -157,7 +156,6 @@ class StockMovementApiFilter(django_filters.FilterSet):
     create=extend_schema(responses={201: StockMovementSerializer, 400: _400, 403: _403}),
 )
 class StockMovementViewSet(
-    _ModuleViewSet,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -167,6 +165,8 @@ class StockMovementViewSet(
     stock atomically; there is no update or delete: a wrong movement is corrected by a new
     adjustment."""
 
+    module = "products"
+    permission_classes = [permissions.IsAuthenticated, ModulePermission]
     queryset = StockMovement.objects.select_related("product", "warehouse", "user")
     serializer_class = StockMovementSerializer
     filterset_class = StockMovementApiFilter
@@ -190,7 +190,9 @@ class StockMovementViewSet(
         )
 
 
-class WarehouseViewSet(_ModuleViewSet, viewsets.ReadOnlyModelViewSet):
+class WarehouseViewSet(viewsets.ReadOnlyModelViewSet):
+    module = "products"
+    permission_classes = [permissions.IsAuthenticated, ModulePermission]
     queryset = Warehouse.objects.all()
     serializer_class = WarehouseSerializer
     ordering = ["-is_default", "code"]

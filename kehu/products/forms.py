@@ -38,7 +38,7 @@ class CategoryForm(KehuModelForm):
 
     class Meta:
         model = ProductCategory
-        fields = ["name", "parent", "sort_order"]
+        fields = ["name", "parent"]  # order: the up / down buttons of the tree page
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -103,7 +103,7 @@ class StockMovementSerializer(serializers.ModelSerializer):
     )
     product_code = serializers.CharField(source="product.code", read_only=True)
     product_name = serializers.CharField(source="product.name", read_only=True)
-    user = serializers.StringRelatedField(read_only=True)
+    user = serializers.SerializerMethodField()
 
     class Meta:
         model = StockMovement
@@ -122,6 +122,9 @@ class StockMovementSerializer(serializers.ModelSerializer):
             "at",
         ]
         read_only_fields = ["balance_after", "at"]
+
+    def get_user(self, obj) -> str:
+        return str(obj.user or "")
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

@@ -185,10 +185,10 @@ def _image_store(image) -> tuple[str, str]:
     from PIL import Image, ImageOps
 
     field = Product._meta.get_field("image")
-    name = field.storage.save(field.generate_filename(None, image.name or "image"), image)
+    name = field.storage.save(field.generate_filename(Product(), image.name or "image"), image)
     image.seek(0)
-    with Image.open(image) as picture:
-        picture = ImageOps.exif_transpose(picture)
+    with Image.open(image) as original:
+        picture = ImageOps.exif_transpose(original)
         picture.thumbnail(THUMBNAIL_SIZE)
         has_alpha = picture.mode in ("RGBA", "LA", "P")
         out = io.BytesIO()

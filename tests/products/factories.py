@@ -3,6 +3,7 @@ from decimal import Decimal
 import factory
 
 from kehu.products.models import Product, ProductCategory
+from kehu.products.services import name_initials
 from kehu.system.models import DictionaryItem
 
 
@@ -36,6 +37,8 @@ class ProductFactory(factory.django.DjangoModelFactory):
 
     code = factory.Sequence(lambda n: f"P{n:05d}")
     name = factory.Sequence(lambda n: f"激光打印机{n}")
+    # Derived by the services in real life; the factory derives it the same way.
+    name_initials = factory.LazyAttribute(lambda o: name_initials(o.name))
     specification = "A4 黑白"
     category = None
     unit = factory.LazyFunction(unit)
