@@ -45,6 +45,7 @@ urlpatterns = [
     path("hr/", include("kehu.hr.urls")),
     path("customers/", include("kehu.customers.urls")),
     path("products/", include("kehu.products.urls")),
+    path("imports/", include("kehu.core.import_urls")),
     path("api/v1/", include("kehu.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api_docs"),

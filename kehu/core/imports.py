@@ -33,6 +33,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, IntegrityError, models, transaction
+from django.http import Http404
 from django.utils import timezone, translation
 from django.utils.module_loading import autodiscover_modules
 from django.utils.translation import gettext as _
@@ -377,6 +378,9 @@ class Importer:
     list_url_name: ClassVar[str] = ""
     # Add the model's CustomFieldDefinitions as extra columns.
     with_custom_fields: ClassVar[bool] = True
+    # Headers accepted and ignored (the export's read-only columns), so an exported file
+    # can be edited and imported again.
+    ignored_headers: ClassVar[list[Any]] = []
 
     def __init__(self, *, user, duplicate_policy: str = ImportJob.DuplicatePolicy.SKIP):
         self.user = user
@@ -449,6 +453,11 @@ class Importer:
         for column in columns:
             for name in column.header_names():
                 by_name.setdefault(name, column)
+        ignored = {normalise_header(key) for key in self.ignored_headers}
+        for label in self.ignored_headers:
+            for code, _name in settings.LANGUAGES:
+                with translation.override(code):
+                    ignored.add(normalise_header(str(label)))
         matched: list[ImportColumn | None] = []
         seen: set[str] = set()
         unknown: list[str] = []
@@ -457,6 +466,9 @@ class Importer:
                 matched.append(None)  # a blank header cell: Excel's trailing empty columns
                 continue
             found = by_name.get(normalise_header(cell))
+            if found is None and normalise_header(cell) in ignored:
+                matched.append(None)
+                continue
             if found is None:
                 unknown.append(cell)
                 matched.append(None)
@@ -515,7 +527,9 @@ class Importer:
         if text == "":
             if column.required:
                 raise RowError(_("This column is required."))
-            return [] if column.many else ("" if column.type == ColumnType.TEXT else None)
+            if column.many:
+                return []
+            return "" if column.type == ColumnType.TEXT and not column.dictionary else None
         if column.max_length and len(text) > column.max_length:
             raise RowError(
                 _("At most %(max)d characters (this cell has %(length)d).")
@@ -710,12 +724,15 @@ def _service_error_row(importer: Importer, line: int, exc: Exception) -> dict[st
             column = "" if name == "__all__" else importer.column_label(name)
             return row_error(line, column, " ".join(messages))
         return row_error(line, "", " ".join(exc.messages))
+    if isinstance(exc, Http404):
+        return row_error(line, "", _("The record this row refers to was not found."))
     if isinstance(exc, IntegrityError):
         return row_error(line, "", _("The row conflicts with an existing record."))
     return row_error(line, "", _("The row could not be saved."))
 
 
-ROW_EXCEPTIONS = (RowError, ServiceError, ValidationError, DatabaseError)
+# A service saying 404 means the row names a record outside the user's scope.
+ROW_EXCEPTIONS = (RowError, ServiceError, ValidationError, DatabaseError, Http404)
 
 
 def _write_row(importer: Importer, row: dict[str, Any]) -> str:
@@ -986,8 +1003,6 @@ def _finish(job: ImportJob, result: ImportResult) -> None:
 
 def import_job_get_for(*, user, pk) -> ImportJob:
     """A user's own job; anyone else's is a 404, like a missing one."""
-    from django.http import Http404
-
     try:
         return ImportJob.objects.get(pk=pk, user=user)
     except (ImportJob.DoesNotExist, ValueError, TypeError) as exc:
