@@ -22,7 +22,7 @@ from kehu.products.models import ProductStatus
 def import_url() -> str:
     """The import wizard's address once the core import mechanism provides it."""
     try:
-        return reverse("imports:wizard", args=["products"])
+        return reverse("imports:upload", args=["products"])
     except NoReverseMatch:
         return ""
 
