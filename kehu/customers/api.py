@@ -450,4 +450,6 @@ def register(router) -> None:
 
 def extra_urls() -> list:
     """Paths that must come before the router's (e.g. customers/import/)."""
-    return []
+    from kehu.customers.api_imports import urls
+
+    return urls()
