@@ -50,9 +50,14 @@ def pool_list(*, user) -> QuerySet[Customer]:
     return _with_related(Customer.objects.filter(in_pool=True)).order_by("-pool_entered_at", "-id")
 
 
+def _or_pool(scoped: Q, pool: Q) -> Q:
+    # An empty Q means "everything"; OR-ing it would narrow the result to the pool alone.
+    return scoped if not scoped else scoped | pool
+
+
 def customer_readable_q(user) -> Q:
     """In the user's scope, or in the pool."""
-    return scope_q(Customer, user) | Q(in_pool=True)
+    return _or_pool(scope_q(Customer, user), Q(in_pool=True))
 
 
 def customer_get_for(*, user, pk) -> Customer:
@@ -122,7 +127,7 @@ def customer_search(*, user, query: str) -> QuerySet[Customer]:
 
 
 def _readable_related_q(user) -> Q:
-    return scope_q(Contact, user) | Q(customer__in_pool=True)
+    return _or_pool(scope_q(Contact, user), Q(customer__in_pool=True))
 
 
 def contact_list_visible_to(*, user) -> QuerySet[Contact]:
