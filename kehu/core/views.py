@@ -149,10 +149,12 @@ class KehuListView(ModulePermissionMixin, ListView):
         context = super().get_context_data(**kwargs)
         model = self.selector(self.request.user).model
         policy = field_policy_for(self.request.user, model)
+        # Hidden fields lose their column in the header and in every row alike.
+        visible_columns = [c for c in self.columns if policy.get(c.field) != "hidden"]
         rows = []
         for obj in context["object_list"]:
             cells = []
-            for column in self.columns:
+            for column in visible_columns:
                 value = getattr(obj, column.field, "")
                 if callable(value) and not hasattr(value, "all"):
                     value = value()
@@ -168,7 +170,7 @@ class KehuListView(ModulePermissionMixin, ListView):
         context.update(
             {
                 "title": self.get_title(),
-                "columns": [c for c in self.columns if policy.get(c.field) != "hidden"],
+                "columns": visible_columns,
                 "rows": rows,
                 "filterset": self.filterset,
                 "current_sort": self.request.GET.get("sort", ""),

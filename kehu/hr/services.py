@@ -225,24 +225,44 @@ def employee_update(
     effective_date: datetime.date | None = None,
     note: str = "",
 ) -> Employee:
-    """Edit an employee; department, position and status changes are kept as history."""
+    """Edit an employee; department, position and status changes are kept as history.
+
+    Rules are checked against the stored row, locked, not against ``employee``: a bound
+    model form has already copied the posted values onto its instance.
+    """
     require_perm(actor, "hr.change")
     data = dict(data)
     if "employee_no" in data and not data["employee_no"]:
         data.pop("employee_no")  # an emptied number keeps the old one
-    _check_fields_writable(actor, data, employee)
-    merged = {
-        "department": data.get("department", employee.department),
-        "position": data.get("position", employee.position),
-    }
-    _check_department_position(merged)
-    new_status = data.get("status", employee.status)
-    if new_status != employee.status:
-        if new_status not in STATUS_MOVES[EmployeeStatus(employee.status)]:
+    with transaction.atomic():
+        current = Employee.all_objects.select_for_update().filter(pk=employee.pk).first()
+        if current is None or current.version != expected_version:
+            raise ConflictError()  # stale first: the user must reload before anything else
+        _check_employee_change(actor, current, data)
+        updated = versioned_update(
+            instance=current, user=actor, expected_version=expected_version, data=data
+        )
+        _history_for_changes(
+            actor=actor, before=current, after=updated, effective_date=effective_date, note=note
+        )
+    return updated
+
+
+def _check_employee_change(actor, current: Employee, data: dict[str, Any]) -> None:
+    _check_fields_writable(actor, data, current)
+    _check_department_position(
+        {
+            "department": data.get("department", current.department),
+            "position": data.get("position", current.position),
+        }
+    )
+    new_status = data.get("status", current.status)
+    if new_status != current.status:
+        if new_status not in STATUS_MOVES[EmployeeStatus(current.status)]:
             raise ServiceError(
                 _("An employee cannot go from %(old)s to %(new)s.")
                 % {
-                    "old": EmployeeStatus(employee.status).label,
+                    "old": EmployeeStatus(current.status).label,
                     "new": EmployeeStatus(new_status).label,
                 },
                 field="status",
@@ -252,16 +272,8 @@ def employee_update(
                 raise ServiceError(_("Enter the date the employee leaves."), field="resign_date")
             if not (data.get("resign_reason") or "").strip():
                 raise ServiceError(_("Enter the reason for leaving."), field="resign_reason")
-    if data.get("manager") is not None and data["manager"].pk == employee.pk:
+    if data.get("manager") is not None and data["manager"].pk == current.pk:
         raise ServiceError(_("An employee cannot be their own manager."), field="manager")
-    with transaction.atomic():
-        updated = versioned_update(
-            instance=employee, user=actor, expected_version=expected_version, data=data
-        )
-        _history_for_changes(
-            actor=actor, before=employee, after=updated, effective_date=effective_date, note=note
-        )
-    return updated
 
 
 def employee_transfer(
