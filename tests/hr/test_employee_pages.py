@@ -128,7 +128,7 @@ def test_detail_query_count(org, staff, client_for):
             actor=org.hr,
             employee=staff.sales1,
             position=staff.lead1 if n % 2 == 0 else staff.rep1,
-            effective_date="2026-01-0%d" % (n + 1),
+            effective_date=f"2026-01-0{n + 1}",
         )
     assert _count_queries(client, url) == few <= 15
     response = client.get(url)
