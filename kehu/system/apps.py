@@ -24,6 +24,9 @@ class SystemConfig(AppConfig):
             MenuItem("system", _("Roles"), "system:role_list", "shield-lock", 902),
             MenuItem("system", _("Dictionaries"), "system:dictionary_list", "book", 903),
             MenuItem("system", _("Settings"), "system:settings", "sliders", 904),
+            MenuItem(
+                "system", _("Custom fields"), "system:customfield_list", "ui-checks", 906, "change"
+            ),
             MenuItem("system", _("Operation log"), "system:audit_list", "journal-text", 905),
         )
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kehu.system import views
+from kehu.system import views, views_customfields
 
 app_name = "system"
 urlpatterns = [
@@ -29,6 +29,21 @@ urlpatterns = [
         name="dictionary_item_edit",
     ),
     path("settings/", views.SettingsView.as_view(), name="settings"),
+    path(
+        "custom-fields/",
+        views_customfields.CustomFieldListView.as_view(),
+        name="customfield_list",
+    ),
+    path(
+        "custom-fields/new/",
+        views_customfields.CustomFieldFormView.as_view(),
+        name="customfield_create",
+    ),
+    path(
+        "custom-fields/<int:pk>/",
+        views_customfields.CustomFieldFormView.as_view(),
+        name="customfield_edit",
+    ),
     path("audit-log/", views.AuditListView.as_view(), name="audit_list"),
     path("notifications/", views.NotificationListView.as_view(), name="notification_list"),
     path(
