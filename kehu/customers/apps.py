@@ -12,7 +12,6 @@ class CustomersConfig(AppConfig):
 
         from kehu.core.permissions import MenuItem, register_menu
 
-        post_migrate.connect(_seed_pipeline_after_migrate, sender=self)
         post_migrate.connect(_seed_customers_after_migrate, sender=self)
 
         from . import search, todos
@@ -31,12 +30,6 @@ class CustomersConfig(AppConfig):
             ),
             MenuItem("customers", _("Opportunities"), "customers:opportunity_board", "kanban", 105),
         )
-
-
-def _seed_pipeline_after_migrate(sender, using="default", **kwargs) -> None:
-    from kehu.customers.services_opportunities import pipeline_stages_ensure_defaults
-
-    pipeline_stages_ensure_defaults()
 
 
 def _seed_customers_after_migrate(sender, using="default", **kwargs) -> None:

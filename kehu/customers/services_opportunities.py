@@ -29,26 +29,7 @@ from kehu.customers.models import (
     StageKind,
 )
 
-# name, English name, kind, probability: a fresh install's pipeline; editable afterwards.
-DEFAULT_STAGES: list[tuple[str, str, str, int]] = [
-    ("初步接洽", "Initial contact", StageKind.OPEN, 10),
-    ("需求确认", "Needs confirmed", StageKind.OPEN, 30),
-    ("方案报价", "Proposal", StageKind.OPEN, 50),
-    ("商务谈判", "Negotiation", StageKind.OPEN, 75),
-    ("赢单", "Won", StageKind.WON, 100),
-    ("输单", "Lost", StageKind.LOST, 0),
-]
-
-
-def pipeline_stages_ensure_defaults() -> int:
-    """Create the default pipeline when there is none (post_migrate); returns rows created."""
-    if PipelineStage.objects.exists():
-        return 0
-    PipelineStage.objects.bulk_create(
-        PipelineStage(name=name, name_en=name_en, kind=kind, probability=p, sort_order=i * 10)
-        for i, (name, name_en, kind, p) in enumerate(DEFAULT_STAGES, start=1)
-    )
-    return len(DEFAULT_STAGES)
+# The default pipeline is seeded by services.customers_seed_defaults (after migrate).
 
 
 # --- pipeline stages ------------------------------------------------------------------------
