@@ -37,7 +37,7 @@ class TagNamesField(serializers.Field):
 
 class CustomerSerializer(FieldPolicySerializerMixin, serializers.ModelSerializer):
     industry = _dictionary_field("industry", _("industry"))
-    source = _dictionary_field("customer_source", _("source"))
+    source = _dictionary_field("customer_source", _("source"))  # type: ignore[assignment]  # a field named "source"
     level = _dictionary_field("customer_level", _("level"))
     industry_label = serializers.CharField(source="industry.display_label", read_only=True)
     source_label = serializers.CharField(source="source.display_label", read_only=True)
