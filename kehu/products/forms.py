@@ -86,7 +86,16 @@ class ProductForm(KehuModelForm):
             self.fields[name].min_value = Decimal("0")
             self.fields[name].widget.attrs.update({"min": "0", "step": "0.01"})
         self.fields["tax_rate"].widget.attrs.update({"min": "0", "max": "100", "step": "0.01"})
-        self.fields["low_stock_threshold"].widget.attrs.update({"min": "0", "step": "any"})
+        threshold = self.fields["low_stock_threshold"]
+        threshold.required = False
+        threshold.widget.attrs.update({"min": "0", "step": "any"})
+        if self.instance.pk:
+            # 5, not 5.000: the three places are for kilograms, not for counting boxes.
+            self.initial["low_stock_threshold"] = self.instance.low_stock_threshold.normalize()
+
+    def clean_low_stock_threshold(self):
+        value = self.cleaned_data.get("low_stock_threshold")
+        return Decimal("0") if value is None else value
 
     def clean_image(self):
         # The form's check is a first pass; the service re-checks the content and size.

@@ -137,7 +137,7 @@ class StockMovementListView(KehuListView):
     filterset_class = StockMovementFilter
     default_sort = "-at"
     columns = [
-        Column("at", _("Time"), sort="at"),
+        Column("at", _("Time"), sort="at", template="products/_time_cell.html"),
         Column("product", _("Product"), template="products/_movement_product_cell.html"),
         Column("warehouse", _("Warehouse")),
         Column("kind", _("Type"), sort="kind", template="products/_kind_cell.html"),

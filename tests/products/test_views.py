@@ -263,3 +263,13 @@ def test_category_pages(org, client_for):
         .status_code
         == 403
     )
+
+
+def test_settings_page_offers_negative_stock(org, client_for):
+    page = client_for(org.admin).get(reverse("system:settings")).content.decode()
+    assert 'name="allow_negative_stock"' in page
+
+
+def test_threshold_shows_without_padding_zeros(org, client_for, product):
+    page = client_for(org.warehouse).get(reverse("products:product_edit", args=[product.pk]))
+    assert 'name="low_stock_threshold" value="5"' in page.content.decode()
