@@ -117,3 +117,20 @@ def test_deleted_product_takes_no_stock(org, product, warehouse):
     product_delete(actor=org.admin, product=product)
     with pytest.raises(ServiceError):
         post(org, product, "in", 1)
+
+
+def test_daily_notice_names_newly_low_products(org, product, warehouse):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from kehu.products.tasks import low_stock_notify
+    from kehu.system.models import Notification
+
+    post(org, product, "in", 2)  # 2 on hand, threshold 5: low, and moved today
+    assert low_stock_notify(since=timezone.now() - timedelta(days=1)) >= 1
+    note = Notification.objects.get(recipient=org.warehouse)
+    assert "HP-1136" in note.body
+    assert not Notification.objects.filter(recipient=org.sales1).exists()
+    # Nothing moved since: no second notice.
+    assert low_stock_notify(since=timezone.now()) == 0
