@@ -480,7 +480,10 @@ def _move(
     """
     now = now or timezone.now()
     current = (
-        Customer.objects.select_for_update().select_related("owner").filter(pk=customer.pk).first()
+        Customer.objects.select_for_update(of=("self",))
+        .select_related("owner")
+        .filter(pk=customer.pk)
+        .first()
     )
     if current is None:
         raise Http404(_("Not found."))
@@ -797,7 +800,7 @@ def customers_recycle_to_pool(*, now: datetime.datetime | None = None) -> int:
         if not ids:
             return 0
         customers = list(
-            Customer.objects.select_for_update()
+            Customer.objects.select_for_update(of=("self",))
             .filter(pk__in=ids, owner__isnull=False, in_pool=False)
             .select_related("owner")
         )
