@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from kehu.core.models import BusinessModel, TimeStampedModel, VersionedModel
 from kehu.core.money import CurrencyField, MoneyField
@@ -99,9 +100,10 @@ class Position(TimeStampedModel, VersionedModel):
 
 
 class EmployeeStatus(models.TextChoices):
-    PROBATION = "probation", _("Probation")
-    ACTIVE = "active", _("Active")
-    RESIGNED = "resigned", _("Resigned")
+    # Contexts: "Active" elsewhere means "enabled" (启用); an employee is 在职.
+    PROBATION = "probation", pgettext_lazy("employee status", "Probation")
+    ACTIVE = "active", pgettext_lazy("employee status", "Active")
+    RESIGNED = "resigned", pgettext_lazy("employee status", "Resigned")
 
 
 class Gender(models.TextChoices):

@@ -244,6 +244,10 @@ def target_rollup(months: dict) -> dict:
     return {"months": values, "quarters": quarters, "year": sum(quarters, Decimal("0.00"))}
 
 
+def _sells(permissions: list[str]) -> bool:
+    return "sales.add" in permissions and "system.change" not in permissions
+
+
 def sales_target_grid(*, user, year: int, kind: str, metric: str) -> dict:
     """Rows (salespeople or departments in scope) × 12 months with roll-ups: 3 queries.
 
@@ -276,7 +280,8 @@ def sales_target_grid(*, user, year: int, kind: str, metric: str) -> dict:
                 }
             )
     else:
-        # Rows: current employees whose login may sign contracts (a role with sales.add).
+        # Rows: current employees whose login may sign contracts (a role with sales.add),
+        # leaving out administrators, whose all-permissions role is not a sales job.
         candidates = (
             visible_to(Employee.objects.filter(user__is_active=True), user)
             .exclude(status="resigned")
@@ -285,9 +290,7 @@ def sales_target_grid(*, user, year: int, kind: str, metric: str) -> dict:
             .order_by("department__path", "employee_no")
         )
         employees = [
-            e
-            for e in candidates
-            if any("sales.add" in (r.permissions or []) for r in e.user.roles.all())
+            e for e in candidates if any(_sells(r.permissions or []) for r in e.user.roles.all())
         ]
         by_owner = {}
         for target in targets:

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dates import MONTHS_AP
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -192,7 +193,7 @@ class EmployeeListView(KehuListView):
     default_sort = "employee_no"
     columns = [
         Column("employee_no", _("Number"), sort="employee_no", link=True),
-        Column("name", _("Name"), sort="name", link=True),
+        Column("name", pgettext_lazy("person", "Name"), sort="name", link=True),
         Column("department", _("Department"), sort="department__path"),
         Column("position", _("Position")),
         Column("status", _("Status"), template="hr/_employee_status.html"),
