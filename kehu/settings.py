@@ -223,6 +223,12 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("API_LOGIN_RATE", "20/min")},
 }
 SPECTACULAR_SETTINGS = {
+    # One name per shared choice set, whichever field (and module) it appears under.
+    "ENUM_NAME_OVERRIDES": {
+        "CurrencyEnum": "kehu.core.money.Currency",
+        "StockMovementKindEnum": "kehu.products.models.MovementKind",
+        "CustomerKindEnum": "kehu.customers.models.CustomerKind",
+    },
     "TITLE": "Kehu API",
     "DESCRIPTION": (
         "REST API of Kehu (客户), the CRM. Authenticate with `Authorization: Token <token>`."

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from kehu.core.api import FieldPolicySerializerMixin, VersionField
 from kehu.products.models import (
     MANUAL_KINDS,
+    MovementKind,
     Product,
     ProductCategory,
     StockMovement,
@@ -95,7 +97,8 @@ class StockMovementSerializer(serializers.ModelSerializer):
     warehouse = serializers.PrimaryKeyRelatedField(
         queryset=Warehouse.objects.filter(is_active=True), required=False, allow_null=True
     )
-    kind = serializers.ChoiceField(choices=[(k.value, k.label) for k in MANUAL_KINDS])
+    # All kinds are listed; only the manual ones may be posted (order kinds come from sales).
+    kind = serializers.ChoiceField(choices=MovementKind.choices)
     quantity = serializers.DecimalField(
         max_digits=14,
         decimal_places=3,
@@ -123,11 +126,12 @@ class StockMovementSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["balance_after", "at"]
 
+    def validate_kind(self, value: str) -> str:
+        if value not in MANUAL_KINDS:
+            raise serializers.ValidationError(
+                _("Order shipments and returns are posted by the sales module.")
+            )
+        return value
+
     def get_user(self, obj) -> str:
         return str(obj.user or "")
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        # Order shipments and returns are listed too, not only the kinds clients may post.
-        data["kind"] = instance.kind
-        return data
