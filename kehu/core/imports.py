@@ -782,7 +782,15 @@ def import_run(
         if progress and mode == ImportJob.Mode.ALL_OR_NOTHING and index % BATCH_SIZE == 0:
             progress(index)
 
-    if dry_run or mode == ImportJob.Mode.ALL_OR_NOTHING:
+    if dry_run and len(parsed) > background_threshold():
+        # A preview answers within the request: every row's cells are checked, but only
+        # the first rows go through the services (duplicates, business rules).
+        _run_in_one_transaction(importer, parsed[: background_threshold()], result, commit=False)
+        result.message = _(
+            "Every row was checked; the first %(count)d were also checked against existing "
+            "records. The rest are checked when you import."
+        ) % {"count": background_threshold()}
+    elif dry_run or mode == ImportJob.Mode.ALL_OR_NOTHING:
         _run_in_one_transaction(importer, parsed, result, commit=not dry_run and not result.errors)
     else:
         _run_in_batches(importer, parsed, result, progress)

@@ -339,6 +339,15 @@ def test_dry_run_writes_nothing_but_reports_what_would_happen(org):
     assert AuditLog.objects.count() == audit_before
 
 
+def test_large_preview_runs_only_the_first_rows_through_the_services(org, settings):
+    settings.KEHU_IMPORT_BACKGROUND_ROWS = 2
+    WidgetImporter.seen = []
+    result = run(org.sales1, csv_bytes("Name\na\nb\nc\n,\nd\n"), dry_run=True)
+    assert [row["name"] for row in WidgetImporter.seen] == ["a", "b"]
+    assert result.total_rows == 4 and "first 2" in result.message
+    assert not Widget.objects.exists()
+
+
 def test_permission_refused_writes_nothing(org):
     with pytest.raises(PermissionRefused):
         run(org.finance, csv_bytes("Name\na\n"))
