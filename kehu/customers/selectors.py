@@ -229,6 +229,8 @@ def customer_timeline(*, customer: Customer, limit: int = 200) -> list[TimelineE
         .select_related("stage", "owner")
         .order_by("-created_at")[:limit]
     )
+    for row in (*events, *followups, *opportunities):
+        row.customer = customer  # they all belong to it: no query per row for row.customer
     files = attachments_for(followups)
     entries = [TimelineEntry("event", e.at, e) for e in events]
     entries += [
