@@ -257,7 +257,10 @@ def demo_load(*, admin, users) -> dict[str, int]:
             if c.owner is None:
                 continue
             count = rng.randint(0, 4)
-            happened = now - datetime.timedelta(days=rng.randint(1, 60), hours=rng.randint(0, 8))
+            # Far enough back that every step (2-12 days apart) is still in the past.
+            happened = now - datetime.timedelta(
+                days=count * 12 + rng.randint(1, 30), hours=rng.randint(0, 8)
+            )
             last = nxt = None
             for step in range(count):
                 happened = happened + datetime.timedelta(days=rng.randint(2, 12))

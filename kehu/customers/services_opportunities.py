@@ -218,9 +218,11 @@ def opportunity_create(*, actor, data: dict[str, Any]) -> Opportunity:
         board_position=_next_position(stage),
         **_closing_fields(stage=stage, lost_reason=data.get("lost_reason", "")),
     )
+    # Opening is on the timeline as the opportunity itself; stage events start with moves.
     with transaction.atomic():
         opportunity = model_create(model=Opportunity, user=actor, data=data)
-        _record_stage_change(actor=actor, opportunity=opportunity, old=None)
+        if stage.kind == StageKind.WON:  # opened as won: the customer becomes a won one
+            _record_stage_change(actor=actor, opportunity=opportunity, old=None)
     return opportunity
 
 

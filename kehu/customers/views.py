@@ -641,7 +641,8 @@ class ContactCreateView(ModulePermissionMixin, View):
 def _redirect(request, url: str) -> HttpResponse:
     if is_htmx(request):
         response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
+        # No #fragment: from /customers/1/#contacts the browser would only scroll, not reload.
+        response["HX-Redirect"] = url.split("#", 1)[0]
         return response
     return HttpResponseRedirect(url)
 

@@ -59,8 +59,8 @@ def test_create_defaults_owner_department_stage_and_probability(org):
     assert opp.stage == stage()
     assert opp.probability == stage().probability
     assert opp.closed_at is None
-    event = CustomerEvent.objects.get(customer=opp.customer, kind=CustomerEventKind.STAGE)
-    assert event.data["opportunity"] == opp.pk
+    # Opening shows on the timeline as the opportunity; stage events start with moves.
+    assert not CustomerEvent.objects.filter(customer=opp.customer, kind=CustomerEventKind.STAGE)
     assert AuditLog.objects.filter(model="customers.opportunity", action="create").exists()
 
 
@@ -105,7 +105,7 @@ def test_move_within_and_between_columns(org):
     second.refresh_from_db()
     assert second.board_position == 1
     events = CustomerEvent.objects.filter(kind=CustomerEventKind.STAGE, data__opportunity=first.pk)
-    assert events.count() == 2
+    assert events.count() == 1 and events.get().data["to"] == target.name
     assert AuditLog.objects.filter(model="customers.opportunity", action="status").count() == 2
 
 
