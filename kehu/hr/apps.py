@@ -10,8 +10,6 @@ class HrConfig(AppConfig):
     def ready(self) -> None:
         from kehu.core.permissions import MenuItem, register_menu
         from kehu.hr import search, todos
-        from kehu.hr.models import Employee
-        from kehu.system.forms import FIELD_PERMISSION_TARGETS
 
         register_menu(
             MenuItem("hr", _("Employees"), "hr:employee_list", "person-vcard", 700),
@@ -23,7 +21,5 @@ class HrConfig(AppConfig):
                 "hr", _("Resignation handover"), "hr:handover", "arrow-left-right", 705, "assign"
             ),
         )
-        # The role editor offers the employee's sensitive fields.
-        FIELD_PERMISSION_TARGETS.append((Employee, ("id_number", "base_salary")))
         search.register()
         todos.register()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.http import QueryDict
@@ -20,8 +21,17 @@ from kehu.system.models import DictionaryItem, FieldPermission, Role, SystemSett
 
 LOGO_MAX_BYTES = 2 * 1024 * 1024
 
-# The fields whose access a role can narrow, per model (the role editor's second table).
-FIELD_PERMISSION_TARGETS: list[tuple[Any, tuple[str, ...]]] = [(User, ("phone", "email"))]
+
+def field_permission_targets() -> list[tuple[Any, tuple[str, ...]]]:
+    """Every model's sensitive fields, in app order: the role editor's second table.
+
+    A module makes a field rule-able just by listing it in its model's ``sensitive_fields``.
+    """
+    return [
+        (model, tuple(model.sensitive_fields))
+        for model in apps.get_models()
+        if getattr(model, "sensitive_fields", None)
+    ]
 
 
 def _check_password_pair(form: forms.Form, user: User) -> str:
@@ -183,7 +193,7 @@ class RoleForm(KehuModelForm):
                 ).values_list("model", "field", "access")
             }
         self.field_rule_names: list[tuple[str, str, str]] = []
-        for model, names in FIELD_PERMISSION_TARGETS:
+        for model, names in field_permission_targets():
             label = model._meta.label_lower
             for name in names:
                 key = f"field__{label}__{name}"
@@ -192,6 +202,8 @@ class RoleForm(KehuModelForm):
                     label=capfirst(model._meta.get_field(name).verbose_name),
                     choices=FieldAccess.choices,
                     initial=existing.get((label, name), default),
+                    # Absent from a post (a client unaware of a newly added field): unchanged.
+                    required=False,
                     widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
                 )
                 self.field_rule_names.append((key, label, name))
@@ -207,7 +219,7 @@ class RoleForm(KehuModelForm):
 
     @staticmethod
     def _model_name(label: str) -> str:
-        for model, _names in FIELD_PERMISSION_TARGETS:
+        for model, _names in field_permission_targets():
             if model._meta.label_lower == label:
                 return capfirst(model._meta.verbose_name)
         return label
@@ -235,7 +247,7 @@ class RoleForm(KehuModelForm):
     def field_rules(self) -> dict[str, dict[str, str]]:
         rules: dict[str, dict[str, str]] = {}
         for key, label, name in self.field_rule_names:
-            rules.setdefault(label, {})[name] = self.cleaned_data[key]
+            rules.setdefault(label, {})[name] = self.cleaned_data[key] or self.fields[key].initial
         return rules
 
     def service_data(self) -> dict:
