@@ -82,3 +82,12 @@ def test_an_exported_file_imports_again(org, client_for):
     result = run(org.warehouse, text, policy="update")
     assert result.updated == 1, result.errors
     assert Product.objects.get(code="EXP-1").name == "黑色墨盒"
+
+
+def test_list_links_to_the_import_wizard(org, client_for):
+    page = client_for(org.warehouse).get("/products/").content.decode()
+    assert 'href="/imports/products/"' in page
+    assert client_for(org.warehouse).get("/imports/products/").status_code == 200
+    assert (
+        'href="/imports/products/"' not in client_for(org.sales1).get("/products/").content.decode()
+    )

@@ -273,3 +273,8 @@ def test_settings_page_offers_negative_stock(org, client_for):
 def test_threshold_shows_without_padding_zeros(org, client_for, product):
     page = client_for(org.warehouse).get(reverse("products:product_edit", args=[product.pk]))
     assert 'name="low_stock_threshold" value="5"' in page.content.decode()
+
+
+def test_global_search_finds_products_by_pinyin_initials(org, client_for, product):
+    page = client_for(org.sales1).get("/search/", {"q": "hpjg"}).content.decode()
+    assert "惠普激光打印机" in page and product.get_absolute_url() in page
