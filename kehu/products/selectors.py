@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.db.models import Count, F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from kehu.core.permissions import require_perm
+from kehu.core.permissions import has_perm, require_perm
 from kehu.products.models import (
     Product,
     ProductCategory,
@@ -106,9 +106,19 @@ def product_search(queryset: QuerySet[Product], query: str) -> QuerySet[Product]
     )
 
 
-def product_get_for(*, user, pk) -> Product:
+def product_get_for(*, user, pk, include_deleted: bool = False) -> Product:
+    """A product; deleted ones only when asked for and only for holders of products.delete
+    (who may restore them)."""
     require_perm(user, "products.view")
-    return get_object_or_404(product_list_for(user=user), pk=pk)
+    queryset = product_list_for(user=user)
+    if include_deleted and has_perm(user, "products.delete"):
+        queryset = Product.all_objects.select_related("category", "unit")
+    return get_object_or_404(queryset, pk=pk)
+
+
+def product_deleted_list_for(*, user) -> QuerySet[Product]:
+    require_perm(user, "products.delete")
+    return Product.all_objects.deleted().select_related("category", "unit", "deleted_by")
 
 
 def product_low_stock_list(*, user) -> QuerySet[Product]:

@@ -92,6 +92,7 @@ class ProductListView(KehuListView):
             context["bulk_actions"] = []
         context["import_url"] = import_url() if has_perm(self.request.user, "products.add") else ""
         context["can_post_stock"] = has_perm(self.request.user, "products.change")
+        context["can_restore"] = has_perm(self.request.user, "products.delete")
         return context
 
 
@@ -169,11 +170,36 @@ class StockMovementListView(KehuListView):
         return context
 
 
+class DeletedProductListView(KehuListView):
+    """Soft-deleted products, for those who may delete (and so restore) them."""
+
+    module = "products"
+    perm_action = "delete"
+    title = _("Deleted products")
+    default_sort = "-deleted_at"
+    columns = [
+        Column("code", _("Code"), sort="code", link=True),
+        Column("name", _("Name"), sort="name"),
+        Column("category", _("Category")),
+        Column("deleted_at", _("Deleted at"), sort="deleted_at"),
+        Column("deleted_by", _("Deleted by")),
+    ]
+    bulk_actions = [("restore", _("Restore"))]
+
+    def selector(self, user):
+        return selectors.product_deleted_list_for(user=user)
+
+    def perform_bulk_action(self, action: str, objects: list) -> int:
+        for product in objects:
+            services.product_restore(actor=self.request.user, product=product)
+        return len(objects)
+
+
 class ProductDetailView(ModulePermissionMixin, View):
     module = "products"
 
     def get(self, request, pk):
-        product = selectors.product_get_for(user=request.user, pk=pk)
+        product = selectors.product_get_for(user=request.user, pk=pk, include_deleted=True)
         movements = list(
             selectors.stock_movement_list_for(user=request.user)
             .filter(product=product)
@@ -231,6 +257,18 @@ class ProductDeleteView(ModulePermissionMixin, View):
         services.product_delete(actor=request.user, product=product)
         messages.success(request, _("The product was deleted."))
         return HttpResponseRedirect(reverse("products:product_list"))
+
+
+class ProductRestoreView(ModulePermissionMixin, View):
+    module = "products"
+    perm_action = "delete"
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        product = selectors.product_get_for(user=request.user, pk=pk, include_deleted=True)
+        services.product_restore(actor=request.user, product=product)
+        messages.success(request, _("The product was restored."))
+        return HttpResponseRedirect(product.get_absolute_url())
 
 
 class StockMovementFormView(KehuFormView):

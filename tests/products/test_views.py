@@ -278,3 +278,22 @@ def test_threshold_shows_without_padding_zeros(org, client_for, product):
 def test_global_search_finds_products_by_pinyin_initials(org, client_for, product):
     page = client_for(org.sales1).get("/search/", {"q": "hpjg"}).content.decode()
     assert "惠普激光打印机" in page and product.get_absolute_url() in page
+
+
+def test_admin_restores_a_deleted_product(org, client_for, product):
+    admin = client_for(org.admin)
+    assert admin.post(reverse("products:product_delete", args=[product.pk])).status_code == 302
+    assert not Product.objects.filter(pk=product.pk).exists()
+    # Viewers no longer see it; the deleter's side can open it and restore it.
+    assert client_for(org.sales1).get(product.get_absolute_url()).status_code == 404
+    deleted = admin.get(reverse("products:deleted_list")).content.decode()
+    assert "HP-1136" in deleted
+    assert client_for(org.sales1).get(reverse("products:deleted_list")).status_code == 403
+    detail = admin.get(product.get_absolute_url()).content.decode()
+    assert "was deleted" in detail
+    restore = reverse("products:product_restore", args=[product.pk])
+    assert client_for(org.sales1).post(restore).status_code == 403
+    response = admin.post(
+        reverse("products:deleted_list"), {"bulk_action": "restore", "selected": [product.pk]}
+    )
+    assert response.status_code == 302 and Product.objects.filter(pk=product.pk).exists()
