@@ -7,6 +7,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views import View
 
 from kehu.core.exceptions import ServiceError
@@ -142,7 +143,12 @@ class StockMovementListView(KehuListView):
         Column("product", _("Product"), template="products/_movement_product_cell.html"),
         Column("warehouse", _("Warehouse")),
         Column("kind", _("Type"), sort="kind", template="products/_kind_cell.html"),
-        Column("quantity", _("Change"), sort="quantity", template="products/_change_cell.html"),
+        Column(
+            "quantity",
+            pgettext_lazy("stock movement", "Change"),
+            sort="quantity",
+            template="products/_change_cell.html",
+        ),
         Column("balance_after", _("Balance after"), template="products/_quantity_cell.html"),
         Column("reason", _("Reason")),
         Column("reference", _("Reference document")),
@@ -154,7 +160,7 @@ class StockMovementListView(KehuListView):
         ExportColumn("product_name", _("Product"), lambda m: m.product.name),
         ExportColumn("warehouse", _("Warehouse"), lambda m: str(m.warehouse)),
         ExportColumn("kind", _("Type"), lambda m: str(m.get_kind_display())),
-        ExportColumn("quantity", _("Change")),
+        ExportColumn("quantity", pgettext_lazy("stock movement", "Change")),
         ExportColumn("balance_after", _("Balance after")),
         ExportColumn("reason", _("Reason")),
         ExportColumn("reference", _("Reference document")),
