@@ -53,7 +53,7 @@ class OpportunityFilter(django_filters.FilterSet):
     update=extend_schema(responses={200: OpportunitySerializer, 409: ERRORS[409]}),
     partial_update=extend_schema(responses={200: OpportunitySerializer, 409: ERRORS[409]}),
 )
-class OpportunityViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
+class OpportunityViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):  # type: ignore[misc]
     """Opportunities (商机) in the caller's data scope; updates need the version read."""
 
     module = "customers"
@@ -148,7 +148,9 @@ class OpportunityViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
         return Response(self.get_serializer(done).data, status=status.HTTP_200_OK)
 
 
-class PipelineStageViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+class PipelineStageViewSet(  # type: ignore[misc]
+    ScopedQuerysetMixin, mixins.ListModelMixin, viewsets.GenericViewSet
+):
     """The pipeline's stages in board order (read only; edited on the stage settings page)."""
 
     module = "customers"

@@ -151,7 +151,7 @@ def demo_load(*, admin, users) -> dict[str, int]:
     with transaction.atomic():
         tags = [CustomerTag.objects.get_or_create(name=name)[0] for name in TAGS]
         names: set[str] = set(Customer.all_objects.values_list("name", flat=True))
-        specs = []
+        specs: list[tuple[str, str, str, list[str], str, str]] = []
         while len(specs) < CUSTOMER_COUNT:
             province, city, short, area, districts = rng.choice(CITIES)
             word, industry = rng.choice(INDUSTRIES)
@@ -308,15 +308,14 @@ def demo_load(*, admin, users) -> dict[str, int]:
             if c.owner is None or not open_stages or rng.random() > 0.45:
                 continue
             roll = rng.random()
+            pipeline_stage: PipelineStage = rng.choice(open_stages)
             if roll < 0.12 and won_stage:
-                stage = won_stage
+                pipeline_stage = won_stage
             elif roll < 0.2 and lost_stage:
-                stage = lost_stage
-            else:
-                stage = rng.choice(open_stages)
-            closed = stage.kind != StageKind.OPEN
-            position = positions.get(stage.pk, 0)
-            positions[stage.pk] = position + 1
+                pipeline_stage = lost_stage
+            closed = pipeline_stage.kind != StageKind.OPEN
+            position = positions.get(pipeline_stage.pk, 0)
+            positions[pipeline_stage.pk] = position + 1
             opportunities.append(
                 Opportunity(
                     customer=c,
@@ -324,13 +323,15 @@ def demo_load(*, admin, users) -> dict[str, int]:
                     amount=quantize_money(Decimal(rng.randint(20, 2000) * 1000)),
                     expected_close_date=timezone.localdate()
                     + datetime.timedelta(days=rng.randint(-10, 120)),
-                    stage=stage,
-                    probability=stage.probability,
+                    stage=pipeline_stage,
+                    probability=pipeline_stage.probability,
                     owner=c.owner,
                     department_id=c.department_id,
                     board_position=position,
                     closed_at=now - datetime.timedelta(days=rng.randint(0, 25)) if closed else None,
-                    lost_reason=rng.choice(LOST_REASONS) if stage.kind == StageKind.LOST else "",
+                    lost_reason=rng.choice(LOST_REASONS)
+                    if pipeline_stage.kind == StageKind.LOST
+                    else "",
                     created_by=c.owner,
                 )
             )

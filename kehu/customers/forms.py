@@ -239,8 +239,10 @@ class FollowUpForm(KehuModelForm):
         assert isinstance(contact, forms.ModelChoiceField)
         contact.queryset = Contact.objects.filter(customer=customer)
         self.fields["happened_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
-        self.fields["happened_at"].input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
-        self.fields["next_followup_at"].input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+        for name in ("happened_at", "next_followup_at"):
+            field = self.fields[name]
+            assert isinstance(field, forms.DateTimeField)
+            field.input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
 
     def clean(self):
         cleaned = super().clean()
@@ -287,7 +289,7 @@ class MergeForm(KehuForm):
             .exclude(pk=customer.pk)
             .only("id", "name", "code")
         )
-        other.label_from_instance = lambda c: f"{c.name} ({c.code})"  # type: ignore[method-assign]
+        other.label_from_instance = lambda obj: f"{obj.name} ({obj.code})"  # type: ignore[method-assign,assignment]
 
 
 class OpportunityForm(KehuModelForm):

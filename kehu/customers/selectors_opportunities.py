@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 
@@ -49,7 +50,7 @@ def opportunity_board(*, user, filters: Q | None = None) -> list[dict]:
     queryset = queryset.filter(Q(stage__kind=StageKind.OPEN) | Q(closed_at__gte=recent)).order_by(
         "board_position", "-id"
     )
-    totals = {
+    totals: dict[int, Any] = {
         row["stage"]: row
         for row in queryset.order_by().values("stage").annotate(n=Count("id"), total=Sum("amount"))
     }

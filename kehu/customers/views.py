@@ -471,7 +471,7 @@ def _profile(customer: Customer, policy: dict[str, str]) -> list[tuple[Any, Any]
         value = apply_field_policy(Customer, policy, field_name, value)
         if value is None and policy.get(field_name) == "hidden":
             continue
-        label = Customer._meta.get_field(field_name).verbose_name
+        label = getattr(Customer._meta.get_field(field_name), "verbose_name", field_name)
         rows.append((label, value))
     return rows
 
@@ -495,7 +495,7 @@ def detail_context(request, customer: Customer, **forms_: Any) -> dict:
     contact_policy = field_policy_for(user, Contact)
     contacts = list(selectors.contacts_of(user=user, customer=customer))
     for contact in contacts:
-        contact.shown = {
+        contact.shown = {  # type: ignore[attr-defined]
             name: apply_field_policy(Contact, contact_policy, name, getattr(contact, name))
             for name in ("phone", "mobile", "email", "wechat")
         }
