@@ -69,7 +69,7 @@ def demo_load(*, admin, users: dict) -> dict[str, int]:
     today = timezone.localdate()
     departments = {d.code: d for d in Department.objects.filter(code__in=list(POSITIONS))}
     positions: dict[tuple[str, str], Position] = {
-        (p.department.code or "", p.name): p
+        (getattr(p.department, "code", None) or "", p.name): p
         for p in Position.objects.filter(department__in=departments.values()).select_related(
             "department"
         )
