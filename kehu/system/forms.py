@@ -28,7 +28,7 @@ def field_permission_targets() -> list[tuple[Any, tuple[str, ...]]]:
     A module makes a field rule-able just by listing it in its model's ``sensitive_fields``.
     """
     return [
-        (model, tuple(model.sensitive_fields))
+        (model, tuple(model.sensitive_fields))  # type: ignore[attr-defined]
         for model in apps.get_models()
         if getattr(model, "sensitive_fields", None)
     ]
