@@ -5,6 +5,7 @@ Writes go through kehu.hr.services like the web pages.
 
 from __future__ import annotations
 
+from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
@@ -51,7 +52,13 @@ class DepartmentViewSet(viewsets.ModelViewSet):
 
     module = "hr"
     permission_classes = [permissions.IsAuthenticated, ModulePermission]
-    queryset = Department.objects.select_related("manager")
+    # head_count: current employees (probation and active), one aggregate for the page.
+    queryset = Department.objects.select_related("manager").annotate(
+        head_count=Count(
+            "employees",
+            filter=Q(employees__deleted_at__isnull=True) & ~Q(employees__status="resigned"),
+        )
+    )
     serializer_class = DepartmentSerializer
     filterset_fields = ["parent", "manager", "is_active"]
     ordering_fields = ["path", "name", "sort_order", "id"]

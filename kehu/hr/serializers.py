@@ -18,6 +18,7 @@ class DepartmentSerializer(serializers.ModelSerializer):
     )
     manager_name = serializers.CharField(source="manager.name", read_only=True, default="")
     depth = serializers.IntegerField(read_only=True)
+    head_count = serializers.IntegerField(read_only=True, default=0)
     version = VersionField()
 
     class Meta:
@@ -33,6 +34,7 @@ class DepartmentSerializer(serializers.ModelSerializer):
             "depth",
             "sort_order",
             "is_active",
+            "head_count",
             "version",
         ]
         read_only_fields = ["path"]

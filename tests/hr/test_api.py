@@ -128,3 +128,7 @@ def test_sales_targets_api(org, staff, api_for):
 def test_departments_api_still_works(org, staff, api_for):
     response = api_for(org.hr).get("/api/v1/departments/")
     assert response.status_code == 200
+    counts = {d["id"]: d["head_count"] for d in response.json()["results"]}
+    assert counts[org.sales1_dept.pk] == 3 and counts[org.sales2_dept.pk] == 1
+    created = api_for(org.hr).post("/api/v1/departments/", {"name": "新部门"}, format="json")
+    assert created.status_code == 201 and created.json()["head_count"] == 0
