@@ -479,7 +479,7 @@ class HandoverDetailView(ModulePermissionMixin, TemplateView):
             pk=kwargs["pk"],
         )
         labels = {
-            "customers": _("Customers"),
+            "customers": pgettext_lazy("records", "Customers"),
             "opportunities": _("Open opportunities"),
             "login_deactivated": _("Login deactivated"),
         }

@@ -74,6 +74,7 @@ def test_hr_pages_screenshots(company, new_page, screenshot, language):
         ("org-chart", "/hr/org-chart/"),
         ("targets", "/hr/targets/"),
         ("positions", "/hr/positions/"),
+        ("employee-detail", f"/hr/employees/{company.sales1.employee.pk}/"),
     ]:
         response = page.goto(url)
         assert response is not None and response.status == 200, url
