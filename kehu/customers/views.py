@@ -671,8 +671,21 @@ class ContactEditView(KehuFormView):
             data=form.service_data(),
         )
 
+    def render_form(self, form, obj, status=200):
+        if is_htmx(self.request):
+            # Inline on the 360° page: the form replaces the contact's row.
+            return render(
+                self.request,
+                "customers/_contact_inline_form.html",
+                {"form": form, "contact": obj},
+                status=status,
+            )
+        return super().render_form(form, obj, status=status)
+
     def get_success_url(self, obj) -> str:
-        return reverse("customers:customer_detail", args=[obj.customer_id]) + "#contacts"
+        url = reverse("customers:customer_detail", args=[obj.customer_id])
+        # htmx reloads the page (a #fragment alone would only scroll).
+        return url if is_htmx(self.request) else url + "#contacts"
 
 
 class ContactDeleteView(ModulePermissionMixin, View):

@@ -321,3 +321,18 @@ def test_calendar_shows_planned_followups(org, client_for, mine):
     assert client_for(org.sales1).get(url("followup_calendar"), {"year": "x"}).status_code == 200
     body = client_for(org.sales3).get(url("followup_calendar")).content.decode()
     assert "送样品" not in body
+
+
+def test_contact_inline_edit(org, client_for, mine):
+    contact = ContactFactory(customer=mine, name="旧名字")
+    client = client_for(org.sales1)
+    response = client.get(url("contact_edit", contact.pk), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert f'id="contact-{contact.pk}"' in response.content.decode()
+    data = {"contact-name": "x", "name": "新名字", "version": contact.version}
+    response = client.post(url("contact_edit", contact.pk), data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == url("customer_detail", mine.pk)
+    assert Contact.objects.get(pk=contact.pk).name == "新名字"
+    response = client.post(url("contact_edit", contact.pk), data, HTTP_HX_REQUEST="true")
+    assert "changed by someone else" in response.content.decode()
