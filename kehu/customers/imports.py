@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -275,21 +274,5 @@ def customer_export_columns() -> list[ExportColumn]:
     """The export's columns now: the fixed ones plus every active custom field."""
     return [*BASE_EXPORT_COLUMNS, *(_custom_column(d) for d in custom_field_definitions(Customer))]
 
-
-class _ExportColumns(list):
-    """``CUSTOMER_EXPORT_COLUMNS``: iterating it reads the custom fields defined right now,
-    so a list page can hold it as a class attribute and still export new custom fields."""
-
-    def __iter__(self) -> Iterator[ExportColumn]:
-        return iter(customer_export_columns())
-
-    def __len__(self) -> int:
-        return len(BASE_EXPORT_COLUMNS)
-
-    def __bool__(self) -> bool:
-        return True
-
-
-CUSTOMER_EXPORT_COLUMNS: list[ExportColumn] = _ExportColumns()
 
 EXPORT_FILENAME = gettext_lazy("customers")

@@ -49,6 +49,7 @@ from kehu.customers.forms import (
     TransferForm,
     assignable_users,
 )
+from kehu.customers.imports import customer_export_columns
 from kehu.customers.models import (
     Contact,
     Customer,
@@ -182,28 +183,6 @@ def _dict_label(item) -> str:
     return item.display_label if item is not None else ""
 
 
-CUSTOMER_EXPORT_COLUMNS = [
-    ExportColumn("code", _("Code")),
-    ExportColumn("name", _("Name")),
-    ExportColumn("short_name", _("Short name")),
-    ExportColumn("phone", _("Phone")),
-    ExportColumn("mobile", _("Mobile")),
-    ExportColumn("email", _("E-mail")),
-    ExportColumn("province", _("Province")),
-    ExportColumn("city", _("City")),
-    ExportColumn("district", _("District")),
-    ExportColumn("street", _("Street address")),
-    ExportColumn("industry", _("Industry"), lambda c: _dict_label(c.industry)),
-    ExportColumn("source", _("Source"), lambda c: _dict_label(c.source)),
-    ExportColumn("level", _("Level"), lambda c: _dict_label(c.level)),
-    ExportColumn("stage", _("Stage"), lambda c: str(c.get_stage_display())),
-    ExportColumn("tags", _("Tags"), lambda c: ", ".join(t.name for t in c.tags.all())),
-    ExportColumn("owner", _("Owner"), lambda c: str(c.owner or "")),
-    ExportColumn("last_followup_at", _("Last follow-up")),
-    ExportColumn("next_followup_at", _("Next follow-up")),
-]
-
-
 class CustomerListView(KehuListView):
     module = "customers"
     title = _("Customers")
@@ -230,15 +209,8 @@ class CustomerListView(KehuListView):
 
     @property
     def export_columns(self):  # type: ignore[override]
-        custom = [
-            ExportColumn(
-                f"cf_{d.key}",
-                definition_label(d),
-                (lambda key: lambda c: (c.custom_fields or {}).get(key, ""))(d.key),
-            )
-            for d in custom_field_definitions(Customer)
-        ]
-        return CUSTOMER_EXPORT_COLUMNS + custom
+        # The one definition of the customer export, shared with the API and the importer.
+        return customer_export_columns()
 
     def selector(self, user):
         return (

@@ -11,7 +11,7 @@ from django.urls import reverse
 from kehu.core.exceptions import PermissionRefused
 from kehu.core.imports import import_run
 from kehu.core.models import CustomFieldDefinition, ImportJob
-from kehu.customers.imports import CUSTOMER_EXPORT_COLUMNS, CustomerImporter
+from kehu.customers.imports import CustomerImporter, customer_export_columns
 from kehu.customers.models import Customer
 from kehu.system.models import AuditLog
 from tests.customers.factories import CustomerFactory
@@ -187,7 +187,7 @@ def test_export_columns_include_custom_fields_and_dictionary_labels(org):
             user=org.admin,
             model=Customer,
             queryset=Customer.objects.filter(pk=customer.pk),
-            columns=CUSTOMER_EXPORT_COLUMNS,
+            columns=customer_export_columns(),
         )
     )
     header, row = rows
@@ -208,7 +208,7 @@ def test_an_export_imports_again(org):
             user=org.sales1,
             model=Customer,
             queryset=Customer.objects.all(),
-            columns=CUSTOMER_EXPORT_COLUMNS,
+            columns=customer_export_columns(),
         )
     )
     rows[1][rows[0].index("Stage")] = "Won"
