@@ -133,6 +133,6 @@ def test_inline_target_edit(company, new_page):
     cell.fill("200000")
     cell.dispatch_event("change")
     # Q1 = 200000 + 110000 + 115000, re-rendered by the server.
-    expect(page.locator(f"#target-row-employee-{org.sales1.pk}")).to_contain_text("425000.00")
+    expect(page.locator(f"#target-row-employee-{org.sales1.pk}")).to_contain_text("425,000.00")
     target = SalesTarget.objects.get(user=org.sales1, month=1)
     assert target.contract_amount_target == Decimal("200000.00")

@@ -10,3 +10,7 @@ document.addEventListener("keydown", (event) => {
     if (dropdown) dropdown.innerHTML = "";
   }
 });
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest("[data-toggle-filters]");
+  if (toggle) toggle.closest("form").classList.add("kehu-filters-open");
+});
