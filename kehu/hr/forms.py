@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from kehu.core.fields import FieldAccess, field_policy_for
 from kehu.core.forms import KehuForm, KehuModelForm
@@ -106,10 +107,12 @@ class EmployeeForm(KehuModelForm):
 
 class TransferForm(KehuForm):
     department = forms.ModelChoiceField(
-        label=_("New department"), queryset=Department.objects.none()
+        label=pgettext_lazy("after the move", "New department"), queryset=Department.objects.none()
     )
     position = forms.ModelChoiceField(
-        label=_("New position"), queryset=Position.objects.none(), required=False
+        label=pgettext_lazy("after the move", "New position"),
+        queryset=Position.objects.none(),
+        required=False,
     )
     effective_date = forms.DateField(
         label=_("Effective date"), widget=forms.DateInput(attrs={"type": "date"})
@@ -126,7 +129,9 @@ class TransferForm(KehuForm):
 
 
 class PromoteForm(KehuForm):
-    position = forms.ModelChoiceField(label=_("New position"), queryset=Position.objects.none())
+    position = forms.ModelChoiceField(
+        label=pgettext_lazy("after the move", "New position"), queryset=Position.objects.none()
+    )
     effective_date = forms.DateField(
         label=_("Effective date"), widget=forms.DateInput(attrs={"type": "date"})
     )

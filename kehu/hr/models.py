@@ -206,7 +206,7 @@ class Employee(BusinessModel):
 
 class HistoryKind(models.TextChoices):
     HIRE = "hire", _("Hired")
-    TRANSFER = "transfer", _("Transfer")
+    TRANSFER = "transfer", pgettext_lazy("employee", "Transfer")
     PROMOTION = "promotion", _("Position change")
     STATUS = "status", _("Status change")
     RESIGN = "resign", _("Resigned")

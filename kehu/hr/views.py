@@ -192,7 +192,7 @@ class EmployeeListView(KehuListView):
     create_url_name = "hr:employee_create"
     default_sort = "employee_no"
     columns = [
-        Column("employee_no", _("Number"), sort="employee_no", link=True),
+        Column("employee_no", _("Employee number"), sort="employee_no", link=True),
         Column("name", pgettext_lazy("person", "Name"), sort="name", link=True),
         Column("department", _("Department"), sort="department__path"),
         Column("position", _("Position")),
@@ -203,7 +203,7 @@ class EmployeeListView(KehuListView):
         Column("hire_date", _("Hire date"), sort="hire_date"),
     ]
     export_columns = [
-        ExportColumn("employee_no", _("Number")),
+        ExportColumn("employee_no", _("Employee number")),
         ExportColumn("name", _("Name")),
         ExportColumn("gender", _("Gender"), lambda e: e.get_gender_display()),
         ExportColumn("department", _("Department"), lambda e: str(e.department)),
@@ -242,7 +242,7 @@ class EmployeeDetailView(ModulePermissionMixin, TemplateView):
             return apply_field_policy(Employee, policy, name, getattr(employee, name))
 
         profile = [
-            (_("Number"), employee.employee_no),
+            (_("Employee number"), employee.employee_no),
             (_("Gender"), employee.get_gender_display()),
             (_("Birth date"), employee.birth_date),
             (_("Phone"), employee.phone),
@@ -335,7 +335,7 @@ class EmployeeActionView(ModulePermissionMixin, View):
 
     def titles(self):
         return {
-            "transfer": _("Transfer"),
+            "transfer": pgettext_lazy("employee", "Transfer"),
             "promote": _("Change position"),
             "status": _("Change status"),
         }
