@@ -11,10 +11,8 @@ class Command(BaseCommand):
             created = demo_data_load()
         except DemoRefused as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(
-            "Demo data ready (new: {departments} departments, {users} users, "
-            "{notifications} notifications).".format(**created)
-        )
+        counts = ", ".join(f"{count} {name}" for name, count in created.items())
+        self.stdout.write(f"Demo data ready (new rows: {counts}).")
         if options.get("verbosity", 1) > 1:
             names = ", ".join(u.username for u in USERS)
             self.stdout.write(f"Logins: {names}; password: {DEMO_PASSWORD}")
