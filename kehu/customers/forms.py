@@ -21,6 +21,7 @@ from kehu.customers.models import (
     Opportunity,
     PipelineStage,
 )
+from kehu.customers.services import CUSTOMER_EDITABLE_FIELDS
 from kehu.system.models import User
 from kehu.system.selectors import dictionary_items
 
@@ -105,24 +106,7 @@ class CustomerForm(PolicyFormMixin, KehuModelForm):
 
     class Meta:
         model = Customer
-        fields = [
-            "kind",
-            "name",
-            "short_name",
-            "phone",
-            "mobile",
-            "email",
-            "website",
-            "province",
-            "city",
-            "district",
-            "street",
-            "industry",
-            "source",
-            "level",
-            "stage",
-            "notes",
-        ]
+        fields = list(CUSTOMER_EDITABLE_FIELDS)
         widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, actor, policy: dict[str, str] | None = None, **kwargs):

@@ -16,6 +16,7 @@ from kehu.core.models import ImportJob
 from kehu.core.permissions import has_perm
 from kehu.core.scope import visible_to
 from kehu.customers.models import Customer, CustomerKind, CustomerStage
+from kehu.customers.services import CUSTOMER_EDITABLE_FIELDS
 
 
 def _label(name: str):
@@ -29,24 +30,7 @@ def _max(name: str) -> int | None:
 
 
 TEXT_FIELDS = ("name", "short_name", "website", "province", "city", "district", "street", "notes")
-FIELDS = (
-    "kind",
-    "name",
-    "short_name",
-    "phone",
-    "mobile",
-    "email",
-    "website",
-    "province",
-    "city",
-    "district",
-    "street",
-    "industry",
-    "source",
-    "level",
-    "stage",
-    "notes",
-)
+FIELDS = CUSTOMER_EDITABLE_FIELDS
 MATCH_COLUMN = {"name": "name", "phone": "phone", "email": "email"}
 
 

@@ -76,7 +76,9 @@ CUSTOMER_PROTECTED = {
     "deleted_at",
     "deleted_by",
 }
-CUSTOMER_EDITABLE = {
+# What a user may write on a customer (forms, API and import all offer exactly these);
+# owner, department, pool state, code and the derived search fields are the server's.
+CUSTOMER_EDITABLE_FIELDS = (
     "kind",
     "name",
     "short_name",
@@ -93,7 +95,7 @@ CUSTOMER_EDITABLE = {
     "level",
     "stage",
     "notes",
-}
+)
 # Dictionary each dictionary field must come from.
 DICTIONARY_FIELDS = {"industry": "industry", "source": "customer_source", "level": "customer_level"}
 
@@ -168,7 +170,7 @@ def _derive(values: dict[str, Any]) -> dict[str, Any]:
 
 def _customer_data_clean(data: dict[str, Any]) -> dict[str, Any]:
     """Only user-editable fields; dictionary values from the right dictionary."""
-    cleaned = {k: v for k, v in data.items() if k in CUSTOMER_EDITABLE}
+    cleaned = {k: v for k, v in data.items() if k in CUSTOMER_EDITABLE_FIELDS}
     for name in ("name", "short_name", "phone", "mobile", "email", "website"):
         if isinstance(cleaned.get(name), str):
             cleaned[name] = cleaned[name].strip()
