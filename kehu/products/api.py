@@ -9,10 +9,12 @@ from __future__ import annotations
 import django_filters
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, permissions, viewsets
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from kehu.core.api import ModulePermission, expected_version
-from kehu.products import services
+from kehu.products import selectors, services
 from kehu.products.models import (
     MovementKind,
     Product,
@@ -26,6 +28,8 @@ from kehu.products.serializers import (
     ProductCategorySerializer,
     ProductSerializer,
     StockMovementSerializer,
+    StockTransferResultSerializer,
+    StockTransferSerializer,
     WarehouseSerializer,
 )
 
@@ -190,12 +194,117 @@ class StockMovementViewSet(
         )
 
 
-class WarehouseViewSet(viewsets.ReadOnlyModelViewSet):
+@_crud_schema(WarehouseSerializer)
+class WarehouseViewSet(viewsets.ModelViewSet):
+    """Warehouses with their product count and stock value. Creating and editing need
+    products.change (stock set-up, like posting); an update carries the version read (409
+    when stale). Default and active change through the actions below."""
+
     module = "products"
     permission_classes = [permissions.IsAuthenticated, ModulePermission]
-    queryset = Warehouse.objects.all()
     serializer_class = WarehouseSerializer
-    ordering = ["-is_default", "code"]
+    filterset_fields = ["is_active", "is_default"]
+    ordering_fields = ["code", "name", "id"]
+
+    @property
+    def perm_action(self) -> str | None:  # type: ignore[override]
+        if self.action == "destroy":
+            return "delete"
+        if self.action in ("list", "retrieve", None):
+            return None
+        return "change"
+
+    def get_queryset(self):
+        return selectors.warehouse_list_for(user=self.request.user)
+
+    def _read(self, warehouse: Warehouse, code: int = status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=warehouse.pk)
+        return Response(self.get_serializer(fresh).data, status=code)
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        data.pop("version", None)
+        warehouse = services.warehouse_create(actor=request.user, data=data)
+        return self._read(warehouse, status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        warehouse = self.get_object()
+        serializer = self.get_serializer(
+            warehouse, data=request.data, partial=kwargs.pop("partial", False)
+        )
+        serializer.is_valid(raise_exception=True)
+        version = expected_version(serializer)
+        warehouse = services.warehouse_update(
+            actor=request.user,
+            warehouse=warehouse,
+            expected_version=version,
+            data=dict(serializer.validated_data),
+        )
+        return self._read(warehouse)
+
+    def destroy(self, request, *args, **kwargs):
+        services.warehouse_delete(actor=request.user, warehouse=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: WarehouseSerializer, 400: _400, 403: _403})
+    @action(detail=True, methods=["post"], url_path="set-default")
+    def set_default(self, request, pk=None):
+        """Make this warehouse the default (the previous default stops being it)."""
+        warehouse = services.warehouse_set_default(actor=request.user, warehouse=self.get_object())
+        return self._read(warehouse)
+
+    @extend_schema(request=None, responses={200: WarehouseSerializer, 400: _400, 403: _403})
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request, pk=None):
+        """Refused for the default warehouse and while it holds stock."""
+        warehouse = services.warehouse_deactivate(actor=request.user, warehouse=self.get_object())
+        return self._read(warehouse)
+
+    @extend_schema(request=None, responses={200: WarehouseSerializer, 400: _400, 403: _403})
+    @action(detail=True, methods=["post"])
+    def activate(self, request, pk=None):
+        warehouse = services.warehouse_activate(actor=request.user, warehouse=self.get_object())
+        return self._read(warehouse)
+
+
+class StockTransferViewSet(viewsets.GenericViewSet):
+    """Move stock of a product between two warehouses: one out and one in movement, posted
+    together (products.change); the product's total does not change."""
+
+    module = "products"
+    permission_classes = [permissions.IsAuthenticated, ModulePermission]
+    perm_action = "change"
+    serializer_class = StockTransferSerializer
+
+    @extend_schema(
+        request=StockTransferSerializer,
+        responses={201: StockTransferResultSerializer, 400: _400, 403: _403},
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        out, into = services.stock_transfer(
+            actor=request.user,
+            product=data["product"],
+            from_warehouse=data["from_warehouse"],
+            to_warehouse=data["to_warehouse"],
+            quantity=data["quantity"],
+            reason=data["reason"],
+            reference=data["reference"],
+        )
+        result = {
+            "reference": out.reference,
+            "stock_quantity": data["product"].stock_quantity,
+            "movements": [out, into],
+        }
+        context = self.get_serializer_context()
+        return Response(
+            StockTransferResultSerializer(result, context=context).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 def register(router) -> None:
@@ -204,3 +313,4 @@ def register(router) -> None:
     router.register("products", ProductViewSet, basename="product")
     router.register("stock-movements", StockMovementViewSet, basename="stock-movement")
     router.register("warehouses", WarehouseViewSet, basename="warehouse")
+    router.register("stock-transfers", StockTransferViewSet, basename="stock-transfer")

@@ -23,8 +23,9 @@ class ProductsConfig(AppConfig):
             MenuItem(
                 "products", _("Stock movements"), "products:stock_list", "arrow-left-right", 403
             ),
+            MenuItem("products", _("Warehouses"), "products:warehouse_list", "buildings", 404),
             MenuItem(
-                "products", _("Low stock"), "products:low_stock_list", "exclamation-triangle", 404
+                "products", _("Low stock"), "products:low_stock_list", "exclamation-triangle", 405
             ),
         )
 

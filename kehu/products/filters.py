@@ -11,6 +11,7 @@ from kehu.products.models import (
     ProductCategory,
     ProductStatus,
     StockMovement,
+    Warehouse,
 )
 from kehu.products.selectors import LOW_STOCK_Q, category_subtree, category_tree, product_search
 
@@ -68,6 +69,12 @@ class StockMovementFilter(django_filters.FilterSet):
     )
     kind = django_filters.ChoiceFilter(
         label=_("Type"), choices=MovementKind.choices, empty_label=_("All")
+    )
+    # Inactive warehouses stay in the filter: their history is still looked up.
+    warehouse = django_filters.ModelChoiceFilter(
+        label=_("Warehouse"),
+        queryset=Warehouse.objects.order_by("-is_default", "-is_active", "code"),
+        empty_label=_("All"),
     )
     date_from = django_filters.DateFilter(
         label=_("From"),

@@ -8,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from kehu.core.forms import KehuForm, KehuModelForm
-from kehu.products.models import MANUAL_KINDS, MovementKind, Product, ProductCategory
+from kehu.products.models import MANUAL_KINDS, MovementKind, Product, ProductCategory, Warehouse
 from kehu.products.selectors import category_tree, warehouse_list
 from kehu.system.selectors import dictionary_items
 
@@ -139,6 +139,48 @@ class StockMovementForm(KehuForm):
         if len(warehouses) <= 1:
             self.fields["warehouse"].widget = forms.HiddenInput()
         self.fields["kind"].initial = MovementKind.IN
+        field = self.fields["product"]
+        field.queryset = Product.objects.order_by("code")  # type: ignore[attr-defined]
+        if product is not None:
+            field.initial = product.pk
+            field.widget = forms.HiddenInput()
+
+
+class WarehouseForm(KehuModelForm):
+    class Meta:
+        model = Warehouse
+        fields = ["name", "code"]
+        help_texts = {"code": _("Letters, digits, - and _; used in exports and the API.")}
+
+    def validate_unique(self):
+        pass  # the service checks name and code, ignoring case
+
+
+class StockTransferForm(KehuForm):
+    product = forms.ModelChoiceField(label=_("Product"), queryset=Product.objects.none())
+    from_warehouse = forms.ModelChoiceField(label=_("From warehouse"), queryset=warehouse_list())
+    to_warehouse = forms.ModelChoiceField(label=_("To warehouse"), queryset=warehouse_list())
+    quantity = forms.DecimalField(
+        label=_("Quantity"), max_digits=14, decimal_places=3, min_value=Decimal("0.001")
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
+    reference = forms.CharField(
+        label=_("Reference document"),
+        max_length=100,
+        required=False,
+        help_text=_("Leave empty to number the transfer automatically."),
+    )
+
+    def __init__(self, *args, product: Product | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        warehouses = list(warehouse_list())
+        for name in ("from_warehouse", "to_warehouse"):
+            self.fields[name].queryset = warehouse_list()  # type: ignore[attr-defined]
+        # Preselect the usual direction: out of the default into the next one.
+        if warehouses:
+            self.fields["from_warehouse"].initial = warehouses[0].pk
+        if len(warehouses) > 1:
+            self.fields["to_warehouse"].initial = warehouses[1].pk
         field = self.fields["product"]
         field.queryset = Product.objects.order_by("code")  # type: ignore[attr-defined]
         if product is not None:

@@ -199,7 +199,10 @@ class ProductPriceChange(models.Model):
 
 
 class Warehouse(TimeStampedModel, VersionedModel):
-    name = models.CharField(_("name"), max_length=100)
+    """A place stock is kept. Exactly one is the default (sales ship from it); warehouses
+    that held stock are deactivated, never deleted, so their movements keep their place."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
     code = models.SlugField(_("code"), max_length=50, unique=True)
     is_default = models.BooleanField(_("default"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
@@ -250,12 +253,15 @@ class MovementKind(models.TextChoices):
     ADJUSTMENT = "adjustment", _("Adjustment")
     ORDER_SHIPMENT = "order_shipment", _("Order shipment")
     ORDER_RETURN = "order_return", _("Order return")
+    TRANSFER_OUT = "transfer_out", _("Transfer out")
+    TRANSFER_IN = "transfer_in", _("Transfer in")
 
 
-# Kinds people post by hand; the order kinds come from the sales module's services.
+# Kinds people post by hand; the order kinds come from the sales module's services and the
+# transfer kinds only from ``stock_transfer`` (always in pairs).
 MANUAL_KINDS = (MovementKind.IN, MovementKind.OUT, MovementKind.ADJUSTMENT)
-INBOUND_KINDS = (MovementKind.IN, MovementKind.ORDER_RETURN)
-OUTBOUND_KINDS = (MovementKind.OUT, MovementKind.ORDER_SHIPMENT)
+INBOUND_KINDS = (MovementKind.IN, MovementKind.ORDER_RETURN, MovementKind.TRANSFER_IN)
+OUTBOUND_KINDS = (MovementKind.OUT, MovementKind.ORDER_SHIPMENT, MovementKind.TRANSFER_OUT)
 
 
 class StockMovement(models.Model):

@@ -8,8 +8,11 @@ the permission but apply no data scope (``kehu.core.scope``) on purpose.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
-from django.db.models import Count, F, Q, QuerySet
+from django.conf import settings
+from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from kehu.core.permissions import has_perm, require_perm
@@ -22,6 +25,9 @@ from kehu.products.models import (
     Warehouse,
 )
 
+# Low stock is judged on the product's total over all warehouses, like its one threshold:
+# stock sitting in a second warehouse can be transferred, so it is not "low". A per-warehouse
+# view would need a threshold per warehouse, which the catalogue does not have.
 LOW_STOCK_Q = Q(low_stock_threshold__gt=0, stock_quantity__lte=F("low_stock_threshold"))
 
 
@@ -146,4 +152,41 @@ def stock_movement_list_for(*, user) -> QuerySet[StockMovement]:
 
 
 def warehouse_list() -> QuerySet[Warehouse]:
+    """Active warehouses, the default first: the choices of stock and transfer forms."""
     return Warehouse.objects.filter(is_active=True).order_by("-is_default", "code")
+
+
+def warehouse_list_for(*, user) -> QuerySet[Warehouse]:
+    """Every warehouse (inactive ones too) with ``product_count`` (products with stock there)
+    and ``stock_value`` (quantity × cost price), computed in the same query.
+
+    The value counts products priced in the company currency only: other currencies are not
+    converted, and adding dollars to yuan would be a wrong number rather than a rough one.
+    """
+    require_perm(user, "products.view")
+    levels = (
+        StockLevel.objects.filter(warehouse=OuterRef("pk"))
+        .exclude(quantity=0)
+        .order_by()
+        .values("warehouse")
+    )
+    currency = settings.KEHU.get("DEFAULT_CURRENCY", "CNY")
+    value = DecimalField(max_digits=32, decimal_places=5)
+    return Warehouse.objects.annotate(
+        product_count=Coalesce(Subquery(levels.annotate(n=Count("id")).values("n")), 0),
+        stock_value=Coalesce(
+            Subquery(
+                levels.filter(product__currency=currency)
+                .annotate(v=Sum(F("quantity") * F("product__cost_price"), output_field=value))
+                .values("v"),
+                output_field=value,
+            ),
+            Value(Decimal("0")),
+            output_field=value,
+        ),
+    ).order_by("-is_default", "-is_active", "code")
+
+
+def warehouse_get_for(*, user, pk) -> Warehouse:
+    require_perm(user, "products.view")
+    return get_object_or_404(Warehouse, pk=pk)

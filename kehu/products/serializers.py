@@ -87,9 +87,34 @@ class ProductSerializer(FieldPolicySerializerMixin, serializers.ModelSerializer)
 
 
 class WarehouseSerializer(serializers.ModelSerializer):
+    product_count = serializers.IntegerField(
+        read_only=True, default=0, help_text="Products with stock in this warehouse."
+    )
+    stock_value = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        read_only=True,
+        default=Decimal("0"),
+        help_text="Quantity × cost price, products priced in the company currency.",
+    )
+    version = VersionField()
+
     class Meta:
         model = Warehouse
-        fields = ["id", "name", "code", "is_default", "is_active"]
+        fields = [
+            "id",
+            "name",
+            "code",
+            "is_default",
+            "is_active",
+            "product_count",
+            "stock_value",
+            "version",
+        ]
+        # Default and active change through their actions; uniqueness (ignoring case) is
+        # checked by the service.
+        read_only_fields = ["is_default", "is_active"]
+        extra_kwargs: dict[str, dict] = {"name": {"validators": []}, "code": {"validators": []}}
 
 
 class StockMovementSerializer(serializers.ModelSerializer):
@@ -127,6 +152,10 @@ class StockMovementSerializer(serializers.ModelSerializer):
         read_only_fields = ["balance_after", "at"]
 
     def validate_kind(self, value: str) -> str:
+        if value in (MovementKind.TRANSFER_OUT, MovementKind.TRANSFER_IN):
+            raise serializers.ValidationError(
+                _("Post transfers to /api/v1/stock-transfers/: both halves at once.")
+            )
         if value not in MANUAL_KINDS:
             raise serializers.ValidationError(
                 _("Order shipments and returns are posted by the sales module.")
@@ -135,3 +164,30 @@ class StockMovementSerializer(serializers.ModelSerializer):
 
     def get_user(self, obj) -> str:
         return str(obj.user or "")
+
+
+class StockTransferSerializer(serializers.Serializer):
+    product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
+    from_warehouse = serializers.PrimaryKeyRelatedField(
+        queryset=Warehouse.objects.filter(is_active=True)
+    )
+    to_warehouse = serializers.PrimaryKeyRelatedField(
+        queryset=Warehouse.objects.filter(is_active=True)
+    )
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    reference = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Empty: the transfer gets the next DB-<year>-<n> number.",
+    )
+
+
+class StockTransferResultSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    stock_quantity = serializers.DecimalField(
+        max_digits=14, decimal_places=3, help_text="The product's total: unchanged."
+    )
+    movements = StockMovementSerializer(many=True, help_text="The out and the in movement.")

@@ -343,7 +343,9 @@ def product_restore(*, actor, product: Product) -> None:
 
 
 def warehouse_default_ensure() -> Warehouse:
-    """The default warehouse ("主仓库"), created on first need and by the post-migrate seed."""
+    """The default warehouse ("主仓库"), created on first need and by the post-migrate seed.
+
+    Reads without a permission check: it is the fallback of every post, not a user action."""
     warehouse = Warehouse.objects.filter(is_default=True).first()
     if warehouse is not None:
         return warehouse
@@ -375,6 +377,79 @@ def _signed_quantity(kind: str, quantity) -> Decimal:
     return value  # adjustment: the signed correction
 
 
+def _warehouse_usable(warehouse: Warehouse) -> None:
+    if not warehouse.is_active:
+        raise ServiceError(
+            _("The warehouse %(warehouse)s is no longer in use.") % {"warehouse": warehouse.name},
+            field="warehouse",
+            code="inactive",
+        )
+
+
+def _stock_level_ensure(product: Product, warehouse: Warehouse) -> None:
+    try:
+        with transaction.atomic():
+            StockLevel.objects.get_or_create(product=product, warehouse=warehouse)
+    except IntegrityError:
+        pass  # created by a concurrent post; the locked read after this waits for it
+
+
+def _stock_post(
+    *,
+    actor,
+    product: Product,
+    warehouse: Warehouse,
+    kind: str,
+    delta: Decimal,
+    reason: str,
+    reference: str,
+    reference_fields: dict[str, Any],
+) -> StockMovement:
+    """One signed movement; the caller holds the transaction and has checked the input."""
+    from kehu.system.services import system_settings_get
+
+    _stock_level_ensure(product, warehouse)
+    level = StockLevel.objects.select_for_update().get(product=product, warehouse=warehouse)
+    balance = level.quantity + delta
+    if balance < 0 and delta < 0 and not system_settings_get().allow_negative_stock:
+        raise ServiceError(
+            _(
+                "Not enough stock of %(product)s in %(warehouse)s: %(available)s available, "
+                "%(requested)s requested."
+            )
+            % {
+                "product": product.name,
+                "warehouse": warehouse.name,
+                "available": _number(level.quantity),
+                "requested": _number(-delta),
+            },
+            field="quantity",
+            code="insufficient_stock",
+        )
+    StockLevel.objects.filter(pk=level.pk).update(
+        quantity=F("quantity") + delta, updated_at=timezone.now()
+    )
+    Product.all_objects.filter(pk=product.pk).update(stock_quantity=F("stock_quantity") + delta)
+    movement = StockMovement.objects.create(
+        product=product,
+        warehouse=warehouse,
+        kind=kind,
+        quantity=delta,
+        balance_after=balance,
+        reason=reason[:200],
+        reference=(reference or "")[:100],
+        user=actor if getattr(actor, "is_authenticated", False) else None,
+        **reference_fields,
+    )
+    # Checked again after the insert: on PostgreSQL the insert's foreign-key check holds a
+    # key-share lock on the warehouse row, so a deactivation either committed before this
+    # read (and is seen here) or waits for this transaction and then finds its stock.
+    if not Warehouse.objects.filter(pk=warehouse.pk, is_active=True).exists():
+        warehouse.is_active = False
+        _warehouse_usable(warehouse)
+    return movement
+
+
 def stock_movement_post(
     *,
     actor,
@@ -391,7 +466,8 @@ def stock_movement_post(
 
     ``quantity`` is positive for ``in`` / ``out`` / ``order_shipment`` / ``order_return``
     (the kind gives the direction) and the signed correction for ``adjustment``. The stored
-    movement carries the signed change and the warehouse balance after it.
+    movement carries the signed change and the warehouse balance after it. ``warehouse``
+    None means the default warehouse; an inactive warehouse takes no movements.
 
     Invariants: ``StockLevel.quantity`` equals the sum of the product's movements in that
     warehouse and ``Product.stock_quantity`` the sum over warehouses. The level row is locked
@@ -410,42 +486,20 @@ def stock_movement_post(
         require_perm(actor, "products.change")
     if kind not in MovementKind.values:
         raise ServiceError(_("Unknown movement type."), field="kind")
+    if kind in (MovementKind.TRANSFER_OUT, MovementKind.TRANSFER_IN):
+        # Half a transfer would change the total; transfers come in pairs from stock_transfer.
+        raise ServiceError(_("Transfers are posted as a transfer."), field="kind")
     delta = _signed_quantity(kind, quantity)
     reason = (reason or "").strip()
     if kind == MovementKind.ADJUSTMENT and not reason:
         raise ServiceError(_("Say why the stock is adjusted."), field="reason")
-    from kehu.system.services import system_settings_get
+    if warehouse is not None:
+        _warehouse_usable(warehouse)
 
     with transaction.atomic():
         warehouse = warehouse or warehouse_default_ensure()
         if not Product.all_objects.filter(pk=product.pk, deleted_at__isnull=True).exists():
             raise ServiceError(_("This product has been deleted."), field="product")
-        try:
-            with transaction.atomic():
-                StockLevel.objects.get_or_create(product=product, warehouse=warehouse)
-        except IntegrityError:
-            pass  # created by a concurrent post; the locked read below waits for it
-        level = StockLevel.objects.select_for_update().get(product=product, warehouse=warehouse)
-        balance = level.quantity + delta
-        if balance < 0 and delta < 0 and not system_settings_get().allow_negative_stock:
-            raise ServiceError(
-                _(
-                    "Not enough stock of %(product)s in %(warehouse)s: %(available)s available, "
-                    "%(requested)s requested."
-                )
-                % {
-                    "product": product.name,
-                    "warehouse": warehouse.name,
-                    "available": _number(level.quantity),
-                    "requested": _number(-delta),
-                },
-                field="quantity",
-                code="insufficient_stock",
-            )
-        StockLevel.objects.filter(pk=level.pk).update(
-            quantity=F("quantity") + delta, updated_at=timezone.now()
-        )
-        Product.all_objects.filter(pk=product.pk).update(stock_quantity=F("stock_quantity") + delta)
         reference_fields: dict[str, Any] = {}
         if reference_object is not None:
             from django.contrib.contenttypes.models import ContentType
@@ -454,21 +508,236 @@ def stock_movement_post(
                 "reference_type": ContentType.objects.get_for_model(reference_object),
                 "reference_id": str(reference_object.pk),
             }
-        movement = StockMovement.objects.create(
+        movement = _stock_post(
+            actor=actor,
             product=product,
             warehouse=warehouse,
             kind=kind,
-            quantity=delta,
-            balance_after=balance,
-            reason=reason[:200],
-            reference=(reference or "")[:100],
-            user=actor if getattr(actor, "is_authenticated", False) else None,
-            **reference_fields,
+            delta=delta,
+            reason=reason,
+            reference=reference,
+            reference_fields=reference_fields,
         )
     product.stock_quantity = Product.all_objects.values_list("stock_quantity", flat=True).get(
         pk=product.pk
     )
     return movement
+
+
+TRANSFER_PREFIX = "DB"  # 调拨单
+
+
+def stock_transfer(
+    *,
+    actor,
+    product: Product,
+    from_warehouse: Warehouse,
+    to_warehouse: Warehouse,
+    quantity,
+    reason: str = "",
+    reference: str = "",
+) -> tuple[StockMovement, StockMovement]:
+    """Move stock of one product between two warehouses: a ``transfer_out`` and a
+    ``transfer_in`` movement in one transaction, so the product's total never changes.
+
+    Both movements carry the same reference (the caller's, or a new ``DB-<year>-<n>``
+    number) to pair them. A source without enough stock refuses the transfer and nothing is
+    written, unless negative stock is allowed. Needs ``products.change``.
+    """
+    require_perm(actor, "products.change")
+    if from_warehouse.pk == to_warehouse.pk:
+        raise ServiceError(
+            _("Choose two different warehouses."), field="to_warehouse", code="same_warehouse"
+        )
+    try:
+        _warehouse_usable(from_warehouse)
+    except ServiceError as exc:
+        exc.field = "from_warehouse"
+        raise
+    try:
+        _warehouse_usable(to_warehouse)
+    except ServiceError as exc:
+        exc.field = "to_warehouse"
+        raise
+    amount = _signed_quantity(MovementKind.TRANSFER_IN, quantity)
+    reason = (reason or "").strip()
+    from kehu.core.services import document_number_next
+
+    with transaction.atomic():
+        if not Product.all_objects.filter(pk=product.pk, deleted_at__isnull=True).exists():
+            raise ServiceError(_("This product has been deleted."), field="product")
+        # Lock both levels in warehouse-id order so opposite transfers cannot deadlock.
+        for warehouse in sorted((from_warehouse, to_warehouse), key=lambda w: w.pk):
+            _stock_level_ensure(product, warehouse)
+        list(
+            StockLevel.objects.select_for_update()
+            .filter(product=product, warehouse__in=[from_warehouse, to_warehouse])
+            .order_by("warehouse_id")
+        )
+        reference = (reference or "").strip() or document_number_next(prefix=TRANSFER_PREFIX)
+        common = {"actor": actor, "product": product, "reason": reason, "reference": reference}
+        out = _stock_post(
+            warehouse=from_warehouse,
+            kind=MovementKind.TRANSFER_OUT,
+            delta=-amount,
+            reference_fields={},
+            **common,
+        )
+        into = _stock_post(
+            warehouse=to_warehouse,
+            kind=MovementKind.TRANSFER_IN,
+            delta=amount,
+            reference_fields={},
+            **common,
+        )
+        _audit(
+            user=actor,
+            action="change",
+            obj=product,
+            note=f"transfer {reference}: {from_warehouse.code} → {to_warehouse.code} {amount}",
+        )
+    return out, into
+
+
+# --- warehouses -------------------------------------------------------------------------
+
+
+def _warehouse_clean(data: dict[str, Any], *, exclude_pk=None) -> dict[str, Any]:
+    """Name and code, trimmed; both unique regardless of case ("Main" and "main" clash)."""
+    # Default and active are changed by their own services, never by an edit.
+    data = {k: v for k, v in data.items() if k in ("name", "code")}
+    others = Warehouse.objects.all()
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    if "name" in data:
+        data["name"] = (data["name"] or "").strip()
+        if data["name"] and others.filter(name__iexact=data["name"]).exists():
+            raise ServiceError(
+                _("Another warehouse already has this name."), field="name", code="unique"
+            )
+    if "code" in data:
+        data["code"] = (data["code"] or "").strip().lower()
+        if data["code"] and others.filter(code__iexact=data["code"]).exists():
+            raise ServiceError(
+                _("Another warehouse already has this code."), field="code", code="unique"
+            )
+    return data
+
+
+def warehouse_create(*, actor, data: dict[str, Any]) -> Warehouse:
+    """A new, active, non-default warehouse (``warehouse_set_default`` makes it the default)."""
+    require_perm(actor, "products.change")
+    data = _warehouse_clean(data)
+    with transaction.atomic():
+        return model_create(model=Warehouse, user=actor, data=data)
+
+
+def warehouse_update(
+    *, actor, warehouse: Warehouse, expected_version: int, data: dict[str, Any]
+) -> Warehouse:
+    """Rename or re-code a warehouse; a stale ``expected_version`` raises ``ConflictError``."""
+    require_perm(actor, "products.change")
+    data = _warehouse_clean(data, exclude_pk=warehouse.pk)
+    return versioned_update(
+        instance=warehouse, user=actor, expected_version=expected_version, data=data
+    )
+
+
+def _warehouse_flag_set(*, actor, warehouse: Warehouse, action: str, **values) -> Warehouse:
+    Warehouse.objects.filter(pk=warehouse.pk).update(
+        version=F("version") + 1, updated_at=timezone.now(), **values
+    )
+    warehouse.refresh_from_db()
+    _audit(user=actor, action="change", obj=warehouse, note=action)
+    return warehouse
+
+
+def warehouse_set_default(*, actor, warehouse: Warehouse) -> Warehouse:
+    """Make ``warehouse`` the one default; the old default stops being it in the same
+    transaction (the partial unique index would refuse two defaults anyway)."""
+    require_perm(actor, "products.change")
+    with transaction.atomic():
+        # Lock every warehouse row: two simultaneous switches queue instead of colliding.
+        rows = {w.pk: w for w in Warehouse.objects.select_for_update().order_by("pk")}
+        current = rows.get(warehouse.pk)
+        if current is None:
+            raise ServiceError(_("This warehouse no longer exists."))
+        if current.is_default:
+            return current
+        if not current.is_active:
+            raise ServiceError(
+                _("Reactivate the warehouse before making it the default."), code="inactive"
+            )
+        for old in (w for w in rows.values() if w.is_default):
+            _warehouse_flag_set(actor=actor, warehouse=old, action="default off", is_default=False)
+        return _warehouse_flag_set(
+            actor=actor, warehouse=current, action="default", is_default=True
+        )
+
+
+def warehouse_deactivate(*, actor, warehouse: Warehouse) -> Warehouse:
+    """Retire a warehouse: it takes no new stock and leaves the choices, its history stays.
+
+    Refused for the default warehouse and while any product has stock there (positive or,
+    with negative stock allowed, negative): move it out first with a transfer.
+    """
+    require_perm(actor, "products.change")
+    with transaction.atomic():
+        current = Warehouse.objects.select_for_update().filter(pk=warehouse.pk).first()
+        if current is None:
+            raise ServiceError(_("This warehouse no longer exists."))
+        if not current.is_active:
+            return current
+        if current.is_default:
+            raise ServiceError(
+                _("Make another warehouse the default before deactivating this one."),
+                code="default",
+            )
+        if StockLevel.objects.filter(warehouse=current).exclude(quantity=0).exists():
+            raise ServiceError(
+                _(
+                    "%(warehouse)s still holds stock; transfer it to another warehouse "
+                    "before deactivating."
+                )
+                % {"warehouse": current.name},
+                code="has_stock",
+            )
+        return _warehouse_flag_set(
+            actor=actor, warehouse=current, action="deactivate", is_active=False
+        )
+
+
+def warehouse_activate(*, actor, warehouse: Warehouse) -> Warehouse:
+    require_perm(actor, "products.change")
+    with transaction.atomic():
+        current = Warehouse.objects.select_for_update().filter(pk=warehouse.pk).first()
+        if current is None:
+            raise ServiceError(_("This warehouse no longer exists."))
+        if current.is_active:
+            return current
+        return _warehouse_flag_set(
+            actor=actor, warehouse=current, action="activate", is_active=True
+        )
+
+
+def warehouse_delete(*, actor, warehouse: Warehouse) -> None:
+    """Delete a warehouse created by mistake. One that ever had a movement is part of the
+    stock history and can only be deactivated."""
+    require_perm(actor, "products.delete")
+    with transaction.atomic():
+        current = Warehouse.objects.select_for_update().filter(pk=warehouse.pk).first()
+        if current is None:
+            return
+        if current.is_default:
+            raise ServiceError(_("The default warehouse cannot be deleted."), code="default")
+        if StockMovement.objects.filter(warehouse=current).exists():
+            raise ServiceError(
+                _("This warehouse has stock movements; deactivate it instead."),
+                code="has_movements",
+            )
+        StockLevel.objects.filter(warehouse=current, quantity=0).delete()  # empty rows only
+        _audit(user=actor, action="delete", obj=current)
+        current.delete()
 
 
 def _number(value: Decimal) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
@@ -16,7 +18,13 @@ from kehu.core.permissions import has_perm
 from kehu.core.views import Column, KehuFormView, KehuListView, ModulePermissionMixin
 from kehu.products import selectors, services
 from kehu.products.filters import ProductFilter, StockMovementFilter
-from kehu.products.forms import CategoryForm, ProductForm, StockMovementForm
+from kehu.products.forms import (
+    CategoryForm,
+    ProductForm,
+    StockMovementForm,
+    StockTransferForm,
+    WarehouseForm,
+)
 from kehu.products.models import ProductStatus
 
 
@@ -173,6 +181,9 @@ class StockMovementListView(KehuListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["can_post_stock"] = has_perm(self.request.user, "products.change")
+        context["can_transfer"] = (
+            context["can_post_stock"] and selectors.warehouse_list().count() > 1
+        )
         return context
 
 
@@ -217,6 +228,7 @@ class ProductDetailView(ModulePermissionMixin, View):
             "product": product,
             "title": str(product),
             "levels": selectors.product_stock_levels(product),
+            "can_transfer": selectors.warehouse_list().count() > 1,
             "movements": movements,
             "price_history": selectors.product_price_history(product),
             "can_change": has_perm(request.user, "products.change"),
@@ -281,7 +293,7 @@ class StockMovementFormView(KehuFormView):
     """Receive, issue or adjust stock: from a product's page or the stock pages."""
 
     module = "products"
-    form_class = StockMovementForm
+    form_class: Any = StockMovementForm
     template_name = "products/movement_form.html"
     title = _("Post a stock movement")
 
@@ -308,7 +320,10 @@ class StockMovementFormView(KehuFormView):
         return self.render_form(form, None)
 
     def extra_context(self, obj) -> dict:
-        return {"product": self.product()}
+        product = self.product()
+        # Stock per warehouse beside the form: which warehouse to issue from or transfer out of.
+        levels = selectors.product_stock_levels(product) if product is not None else []
+        return {"product": product, "levels": levels if len(levels) > 1 else []}
 
     def save(self, form, obj):
         data = form.cleaned_data
@@ -324,6 +339,135 @@ class StockMovementFormView(KehuFormView):
 
     def get_success_url(self, obj) -> str:
         return obj.product.get_absolute_url()
+
+
+class StockTransferFormView(StockMovementFormView):
+    """Move stock of one product from one warehouse to another."""
+
+    form_class = StockTransferForm
+    template_name = "products/movement_form.html"
+    title = _("Transfer stock")
+
+    def get(self, request, *args, **kwargs):
+        return self.render_form(self.form_class(**self.get_form_kwargs(None)), None)
+
+    def save(self, form, obj):
+        data = form.cleaned_data
+        out, _into = services.stock_transfer(
+            actor=self.request.user,
+            product=data["product"],
+            from_warehouse=data["from_warehouse"],
+            to_warehouse=data["to_warehouse"],
+            quantity=data["quantity"],
+            reason=data["reason"],
+            reference=data["reference"],
+        )
+        return out
+
+
+# --- warehouses -------------------------------------------------------------------------
+
+
+class WarehouseListView(KehuListView):
+    module = "products"
+    title = _("Warehouses")
+    template_name = "products/warehouse_list.html"
+    default_sort = "-is_default"
+    paginate_by = 100  # a handful per company; no paging needed
+    columns = [
+        Column("code", _("Code"), sort="code"),
+        Column("name", _("Name"), sort="name", template="products/_warehouse_name_cell.html"),
+        Column(
+            "product_count",
+            _("Products in stock"),
+            sort="product_count",
+            template="products/_quantity_cell.html",
+        ),
+        Column(
+            "stock_value",
+            _("Stock value (at cost)"),
+            sort="stock_value",
+            template="products/_money_cell.html",
+        ),
+        Column("id", "", template="products/_warehouse_actions_cell.html"),
+    ]
+
+    def selector(self, user):
+        return selectors.warehouse_list_for(user=user)
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.request.GET.get("sort", "").lstrip("-") not in self.sort_options():
+            queryset = queryset.order_by("-is_default", "-is_active", "code")
+        return queryset
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        context["can_change"] = has_perm(user, "products.change")
+        context["can_delete"] = has_perm(user, "products.delete")
+        context["can_transfer"] = context["can_change"] and (
+            sum(1 for row in context["rows"] if row["object"].is_active) > 1
+        )
+        return context
+
+
+class WarehouseFormView(KehuFormView):
+    module = "products"
+    form_class = WarehouseForm
+    template_name = "core/form.html"
+    success_url_name = "products:warehouse_list"
+    title = _("New warehouse")
+
+    @property
+    def creating(self) -> bool:
+        return False  # warehouses are stock set-up: products.change, also to create one
+
+    def get_object(self):
+        if "pk" not in self.kwargs:
+            return None
+        return selectors.warehouse_get_for(user=self.request.user, pk=self.kwargs["pk"])
+
+    def get_title(self, obj):
+        return _("Warehouse %(name)s") % {"name": obj.name} if obj else self.title
+
+    def save(self, form, obj):
+        if obj is None:
+            return services.warehouse_create(actor=self.request.user, data=form.service_data())
+        return services.warehouse_update(
+            actor=self.request.user,
+            warehouse=obj,
+            expected_version=form.cleaned_data["version"],
+            data=form.service_data(),
+        )
+
+
+class WarehouseActionView(ModulePermissionMixin, View):
+    """The buttons of the warehouses page: make default, deactivate, reactivate, delete."""
+
+    module = "products"
+    perm_action = "change"
+    http_method_names = ["post"]
+    actions = {
+        "set_default": (services.warehouse_set_default, _("%(name)s is now the default.")),
+        "deactivate": (services.warehouse_deactivate, _("%(name)s was deactivated.")),
+        "activate": (services.warehouse_activate, _("%(name)s is in use again.")),
+        "delete": (services.warehouse_delete, _("%(name)s was deleted.")),
+    }
+
+    def post(self, request, pk, action):
+        warehouse = selectors.warehouse_get_for(user=request.user, pk=pk)
+        if action not in self.actions:
+            messages.error(request, _("Choose an action."))
+        else:
+            service, done = self.actions[action]
+            try:
+                service(actor=request.user, warehouse=warehouse)
+            except ServiceError as exc:
+                messages.error(request, str(exc.message))
+            else:
+                messages.success(request, done % {"name": warehouse.name})
+        return HttpResponseRedirect(reverse("products:warehouse_list"))
 
 
 # --- categories -------------------------------------------------------------------------
