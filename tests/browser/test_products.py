@@ -115,3 +115,31 @@ def test_product_pages_screenshots(org, catalogue, new_page, screenshot, languag
         assert response is not None and response.status == 200, url
         expect(page.locator("h1")).to_be_visible()
         screenshot(page, f"products-{name}-{language}")
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_second_warehouse_and_a_transfer(org, catalogue, new_page, screenshot, language):
+    from kehu.products.services import stock_movement_post, warehouse_create
+
+    shenzhen = warehouse_create(actor=org.warehouse, data={"name": "深圳仓", "code": "sz"})
+    stock_movement_post(
+        actor=org.warehouse, product=catalogue, warehouse=shenzhen, kind="in", quantity=4
+    )
+    warehouse_create(actor=org.warehouse, data={"name": "北京仓", "code": "bj"})
+    page = new_page(DESKTOP)
+    log_in(page, "warehouse")
+    if language == "en":
+        switch_language(page.locator("header"), "en")
+    page.goto("/products/warehouses/")
+    expect(page.get_by_role("cell", name="深圳仓")).to_be_visible()
+    screenshot(page, f"products-warehouses-{language}")
+    page.goto(f"/products/stock/transfer/?product={catalogue.pk}")
+    page.select_option("#id_from_warehouse", str(shenzhen.pk))
+    page.select_option("#id_to_warehouse", label="主仓库")
+    page.fill("#id_quantity", "3")
+    page.fill("#id_reason", "补货")
+    screenshot(page, f"products-transfer-{language}")
+    page.locator("#form-container button[type=submit]").click()
+    expect(page.locator("#stock-total")).to_contain_text("7")  # 3 + 4: the total is unchanged
+    expect(page.locator("#stock-levels")).to_contain_text("深圳仓")
+    screenshot(page, f"products-detail-two-warehouses-{language}")
