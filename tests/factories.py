@@ -17,7 +17,7 @@ class DepartmentFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        from kehu.hr.services import PATH_WIDTH
+        from kehu.core.tree import PATH_WIDTH
 
         department = model_class.objects.create(*args, **kwargs)
         parent_path = department.parent.path if department.parent_id else "/"

@@ -5,8 +5,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Value
-from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -14,6 +12,7 @@ from kehu.core.exceptions import ConflictError, PermissionRefused, ServiceError
 from kehu.core.fields import FieldAccess, field_policy_for
 from kehu.core.permissions import require_perm
 from kehu.core.services import document_number_next, model_create, versioned_update
+from kehu.core.tree import tree_node_update, tree_path_set
 from kehu.hr.models import (
     Department,
     Employee,
@@ -26,20 +25,12 @@ from kehu.hr.models import (
     TargetKind,
 )
 
-PATH_WIDTH = 8
-
-
-def _segment(pk: int) -> str:
-    return f"{pk:0{PATH_WIDTH}d}/"
-
 
 def department_create(*, actor, data: dict[str, Any]) -> Department:
     require_perm(actor, "hr.add")
     with transaction.atomic():
         department = model_create(model=Department, user=actor, data=data)
-        parent_path = department.parent.path if department.parent else "/"
-        department.path = parent_path + _segment(department.pk)
-        department.save(update_fields=["path"])
+        tree_path_set(department)
     return department
 
 
@@ -48,34 +39,14 @@ def department_update(
 ) -> Department:
     """Rename, re-parent or re-manage a department; moving carries its subtree along."""
     require_perm(actor, "hr.change")
-    new_parent = data.get("parent", department.parent)
-    with transaction.atomic():
-        # Lock both rows (in id order, so two moves cannot deadlock) and check the cycle
-        # against paths read under the lock: two simultaneous moves cannot make a loop.
-        locked = {
-            d.pk: d
-            for d in Department.objects.select_for_update()
-            .filter(pk__in=[department.pk, getattr(new_parent, "pk", None)])
-            .order_by("pk")
-        }
-        old_path = locked[department.pk].path
-        parent_path = locked[new_parent.pk].path if new_parent is not None else "/"
-        if new_parent is not None and parent_path.startswith(old_path):
-            raise ServiceError(
-                _("A department cannot be moved under itself or one of its sub-departments."),
-                field="parent",
-            )
-        department = versioned_update(
+    return tree_node_update(
+        node=department,
+        new_parent=data.get("parent", department.parent),
+        cycle_message=_("A department cannot be moved under itself or one of its sub-departments."),
+        apply=lambda: versioned_update(
             instance=department, user=actor, expected_version=expected_version, data=data
-        )
-        new_path = parent_path + _segment(department.pk)
-        if new_path != old_path:
-            # Rewrite the prefix of every path in the subtree in one statement.
-            Department.objects.filter(path__startswith=old_path).update(
-                path=Concat(Value(new_path), Substr("path", len(old_path) + 1))
-            )
-            department.refresh_from_db()
-    return department
+        ),
+    )
 
 
 def department_delete(*, actor, department: Department) -> None:

@@ -10,14 +10,14 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Value
-from django.db.models.functions import Concat, Substr
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kehu.core.exceptions import ServiceError
 from kehu.core.permissions import require_perm
 from kehu.core.services import model_create, soft_delete, soft_restore, versioned_update
+from kehu.core.tree import tree_node_update, tree_path_set
 from kehu.products.models import (
     INBOUND_KINDS,
     OUTBOUND_KINDS,
@@ -32,7 +32,6 @@ from kehu.products.models import (
     Warehouse,
 )
 
-PATH_WIDTH = 8
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
 IMAGE_MAX_PIXELS = 40_000_000  # a small file can still decode to a huge bitmap
 IMAGE_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
@@ -55,10 +54,6 @@ def name_initials(name: str) -> str:
 # --- categories -------------------------------------------------------------------------
 
 
-def _segment(pk: int) -> str:
-    return f"{pk:0{PATH_WIDTH}d}/"
-
-
 def category_create(*, actor, data: dict[str, Any]) -> ProductCategory:
     require_perm(actor, "products.add")
     data = dict(data)
@@ -70,9 +65,7 @@ def category_create(*, actor, data: dict[str, Any]) -> ProductCategory:
             )["m"]
             data["sort_order"] = 0 if last is None else last + 1
         category = model_create(model=ProductCategory, user=actor, data=data)
-        parent_path = category.parent.path if category.parent else "/"
-        category.path = parent_path + _segment(category.pk)
-        category.save(update_fields=["path"])
+        tree_path_set(category)
     return category
 
 
@@ -81,35 +74,14 @@ def category_update(
 ) -> ProductCategory:
     """Rename or move a category; moving carries its sub-categories along, never into itself."""
     require_perm(actor, "products.change")
-    new_parent = data.get("parent", category.parent)
-    with transaction.atomic():
-        # Lock both rows in id order and check the cycle on paths read under the lock, so
-        # two simultaneous moves cannot build a loop.
-        locked = {
-            c.pk: c
-            for c in ProductCategory.objects.select_for_update()
-            .filter(pk__in=[category.pk, getattr(new_parent, "pk", None)])
-            .order_by("pk")
-        }
-        if category.pk not in locked:
-            raise ServiceError(_("This category no longer exists."))
-        old_path = locked[category.pk].path
-        parent_path = locked[new_parent.pk].path if new_parent is not None else "/"
-        if new_parent is not None and parent_path.startswith(old_path):
-            raise ServiceError(
-                _("A category cannot be moved under itself or one of its sub-categories."),
-                field="parent",
-            )
-        category = versioned_update(
+    return tree_node_update(
+        node=category,
+        new_parent=data.get("parent", category.parent),
+        cycle_message=_("A category cannot be moved under itself or one of its sub-categories."),
+        apply=lambda: versioned_update(
             instance=category, user=actor, expected_version=expected_version, data=data
-        )
-        new_path = parent_path + _segment(category.pk)
-        if new_path != old_path:
-            ProductCategory.objects.filter(path__startswith=old_path).update(
-                path=Concat(Value(new_path), Substr("path", len(old_path) + 1))
-            )
-            category.refresh_from_db()
-    return category
+        ),
+    )
 
 
 def category_move(*, actor, category: ProductCategory, direction: str) -> ProductCategory:

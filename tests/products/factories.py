@@ -18,7 +18,7 @@ class CategoryFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        from kehu.products.services import PATH_WIDTH
+        from kehu.core.tree import PATH_WIDTH
 
         category = model_class.objects.create(*args, **kwargs)
         parent_path = category.parent.path if category.parent_id else "/"
