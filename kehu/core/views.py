@@ -26,6 +26,7 @@ from django.views.generic import ListView
 from kehu.core.exceptions import ServiceError
 from kehu.core.exports import ExportColumn, export_response
 from kehu.core.fields import apply_field_policy, field_policy_for
+from kehu.core.pagination import BoundedPaginator
 from kehu.core.permissions import has_perm
 from kehu.core.search import search_all
 from kehu.core.todos import todos_for
@@ -68,6 +69,8 @@ class KehuListView(ModulePermissionMixin, ListView):
     template_name = "core/list.html"
     results_template_name = "core/_list_results.html"
     paginate_by = 20
+    # Counts stop at a cap (kehu/core/pagination.py): no full COUNT over huge tables.
+    paginator_class = BoundedPaginator
     columns: list[Column] = []
     export_columns: list[ExportColumn] = []
     filterset_class: Any = None

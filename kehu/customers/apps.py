@@ -34,5 +34,8 @@ class CustomersConfig(AppConfig):
 
 def _seed_customers_after_migrate(sender, using="default", **kwargs) -> None:
     from kehu.customers.services import customers_seed_defaults
+    from kehu.customers.textindex import text_index_ensure
 
     customers_seed_defaults()
+    # Test databases skip migrations, and SQLite table rebuilds drop triggers: re-check.
+    text_index_ensure(using)
