@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo serve test lint pytest messages migrate clean
+.PHONY: help setup demo serve test lint pytest messages migrate clean bench-customers
 
 help:
 	@echo "make demo   set up, load the demo company and serve it on http://127.0.0.1:$(PORT)"
@@ -77,6 +77,25 @@ test: setup
 	$(MAKE) --no-print-directory pytest || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED"; else echo "make test: passed"; fi; \
 	exit $$status
+
+# Customer benchmark (BENCHMARKS.md): 10,000 then 1,000,000 generated customers in
+# separate SQLite files under var/bench, ratios printed against the 10,000 run. Not in
+# `make test`. BENCH_SIZES / BENCH_RUNS override; for PostgreSQL run the commands of
+# BENCHMARKS.md with DATABASE_URL.
+BENCH_SIZES ?= 10000 1000000
+BENCH_RUNS ?= 30
+bench-customers: setup
+	@set -e; base=""; for n in $(BENCH_SIZES); do \
+		dir=var/bench/$$n; rm -rf $$dir; mkdir -p $$dir; \
+		export KEHU_VAR_DIR=$$dir; \
+		DEBUG=1 $(MANAGE) migrate --no-input -v0; \
+		DEBUG=1 KEHU_DEMO=1 $(MANAGE) demo_data; \
+		DEBUG=1 $(MANAGE) generate_customers --customers $$n; \
+		SECRET_KEY=bench ALLOWED_HOSTS=localhost KEHU_PLAIN_STATIC=1 LOG_LEVEL=WARNING \
+		$(MANAGE) bench_customers --runs $(BENCH_RUNS) --label sqlite-$$n \
+			--save var/bench/$$n.json $${base:+--baseline $$base}; \
+		[ -n "$$base" ] || base=var/bench/$$n.json; \
+	done
 
 clean:
 	rm -rf $(VENV) node_modules var test-artifacts .mypy_cache .ruff_cache

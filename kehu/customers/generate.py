@@ -212,9 +212,9 @@ def customers_generate(
     empty_json = "{}"
     created_json = json.dumps({"generated": True})
     industries = _items("industry")
-    sources = [i.pk for i in _items("customer_source").values()] or [None]
-    levels = [i.pk for i in _items("customer_level").values()] or [None]
-    methods = [i.pk for i in _items("followup_method").values()] or [None]
+    sources: list[int | None] = [i.pk for i in _items("customer_source").values()] or [None]
+    levels: list[int | None] = [i.pk for i in _items("customer_level").values()] or [None]
+    methods: list[int | None] = [i.pk for i in _items("followup_method").values()] or [None]
     stages = list(PipelineStage.objects.filter(is_active=True))
     open_stages = [s for s in stages if s.kind == StageKind.OPEN]
     won_stage = next((s for s in stages if s.kind == StageKind.WON), None)
