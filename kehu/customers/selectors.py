@@ -189,9 +189,9 @@ def _customer_search_parts(*, user, query: str) -> list[tuple[str, tuple]]:
             )
             parts.append(
                 _sql(
-                    Contact.objects.filter(
-                        Q(name=query) | Q(contact_q, pk__gt=_newest_bound(Contact))
-                    ).values("customer_id")
+                    Contact.objects.filter(contact_q, pk__gt=_newest_bound(Contact)).values(
+                        "customer_id"
+                    )
                 )
             )
     return parts
