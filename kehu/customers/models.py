@@ -114,7 +114,15 @@ class Customer(BusinessModel):
             models.Index(fields=["owner", "-id"], name="cust_owner_id_idx"),
             models.Index(fields=["department", "-id"], name="cust_dept_id_idx"),
             models.Index(fields=["in_pool", "-id"], name="cust_pool_id_idx"),
-            models.Index(fields=["owner", "next_followup_at"], name="cust_owner_next_fu_idx"),
+            # Sorting by next follow-up: the list adds "-pk" as tie-breaker, so each direction
+            # needs the id in the index (ASC: NULLs first on SQLite, last on PostgreSQL; a
+            # big NULL group would otherwise be sorted whole). Owner scope and scope all.
+            models.Index(fields=["owner", "next_followup_at", "-id"], name="cust_owner_nfu_id_idx"),
+            models.Index(
+                fields=["owner", "-next_followup_at", "-id"], name="cust_owner_nfu_desc_idx"
+            ),
+            models.Index(fields=["next_followup_at", "-id"], name="cust_nfu_id_idx"),
+            models.Index(fields=["-next_followup_at", "-id"], name="cust_nfu_desc_idx"),
             models.Index(fields=["stage", "-id"], name="cust_stage_id_idx"),
         ]
         constraints = [
