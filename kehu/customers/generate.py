@@ -161,6 +161,69 @@ def _reset_sequences(models_: Iterable[type[models.Model]]) -> None:
             )
 
 
+# Loading many rows into indexed tables is slow (every row updates every index, and the
+# trigram GIN index on PostgreSQL most of all); building an index once over the loaded
+# rows is much faster. So a large load drops the tables' secondary indexes first and
+# creates them again afterwards. Unique indexes (primary keys, codes) stay.
+DEFER_INDEXES_FROM = 50_000
+
+
+def _secondary_indexes(tables: Sequence[str]) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of the non-unique indexes on ``tables``."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
+                "JOIN pg_class i ON i.oid = x.indexrelid "
+                "JOIN pg_class t ON t.oid = x.indrelid "
+                "WHERE t.relname = ANY(%s) AND pg_table_is_visible(t.oid) "
+                "AND NOT x.indisunique ORDER BY t.relname, i.relname",
+                [list(tables)],
+            )
+        else:
+            marks = ", ".join(["%s"] * len(tables))
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                f"AND tbl_name IN ({marks}) AND sql NOT LIKE 'CREATE UNIQUE%%' "
+                "ORDER BY tbl_name, name",
+                list(tables),
+            )
+        return [(name, sql) for name, sql in cursor.fetchall()]
+
+
+def _drop_indexes(indexes: list[tuple[str, str]]) -> None:
+    from kehu.customers.textindex import text_index_drop
+
+    qn = connection.ops.quote_name
+    with transaction.atomic(), connection.cursor() as cursor:
+        for name, _sql in indexes:
+            cursor.execute(f"DROP INDEX IF EXISTS {qn(name)}")
+        if connection.vendor == "sqlite":
+            text_index_drop(connection.alias)  # FTS tables and their triggers
+
+
+def _create_indexes(indexes: list[tuple[str, str]], progress: Callable[[str], None] | None) -> None:
+    """Build the dropped indexes over the loaded rows (the FTS tables on SQLite)."""
+    from kehu.customers.textindex import text_index_ensure
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Sorting for the index build in memory; this session only.
+            cursor.execute("SET maintenance_work_mem = '1GB'")
+            # Inside an outer transaction (tests) deferred FK checks are still pending, and
+            # CREATE INDEX refuses a table with pending trigger events: run them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for name, sql in indexes:
+            started = time.monotonic()
+            cursor.execute(sql)
+            if progress and time.monotonic() - started >= 1:
+                progress(f"index {name}: {time.monotonic() - started:.1f} s")
+    started = time.monotonic()
+    text_index_ensure(connection.alias)  # creates and fills the FTS tables if dropped
+    if progress and connection.vendor == "sqlite":
+        progress(f"FTS tables: {time.monotonic() - started:.1f} s")
+
+
 def sales_users() -> list:
     from kehu.system.models import User
 
@@ -180,12 +243,16 @@ def customers_generate(
     opportunity_share: float = 0.3,
     batch: int = 20_000,
     seed: int = SEED,
+    defer_indexes: bool | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> GenerateResult:
     """Insert ``customers`` customers and their related rows; returns counts and time.
 
     ``contacts_per`` and ``followups_per`` are averages per customer (follow-ups only on
     owned customers); ``opportunity_share`` of owned customers get one opportunity.
+    ``defer_indexes`` (default: when loading at least ``DEFER_INDEXES_FROM`` customers and
+    no fewer than are there) drops the tables' non-unique indexes, the trigram index and
+    the FTS tables before the load and builds them once afterwards, also if the load fails.
     """
     if customers < 1:
         raise ServiceError(_("Generate at least one customer."))
@@ -279,156 +346,173 @@ def customers_generate(
     contacts_max = max(1, round(contacts_per * 2 - 1))
     followups_max = max(0, round(followups_per * 2))
 
-    done = 0
-    while done < customers:
-        size = min(batch, customers - done)
-        rows: dict[str, list[tuple]] = {key: [] for key in writers}
-        for index in range(done, done + size):
-            cid = ids[Customer]
-            ids[Customer] += 1
-            province, city, short, area, districts = CITIES[int(rng.random() * len(CITIES))]
-            brand = brands[int(rng.random() * len(brands))]
-            word, industry = ALL_INDUSTRIES[int(rng.random() * len(ALL_INDUSTRIES))]
-            suffix = SUFFIXES[int(rng.random() * len(SUFFIXES))]
-            name = f"{short}{brand}{word}{suffix}"
-            parts = [_word_pinyin(w) for w in (short, brand, word, suffix)]
-            initials = "".join(p[0] for p in parts)
-            pinyin = "".join(p[1] for p in parts)
-            normalized = f"{short}{brand}{word}"
-            owner = None if rng.random() < POOL_SHARE else owners[int(rng.random() * len(owners))]
-            owner_id = owner.pk if owner else None
-            department_id = owner.department_id if owner else None
-            created = now - datetime.timedelta(
-                days=rng.randint(1, 1500), seconds=rng.randint(0, 86399)
-            )
-            phone_digits = f"{area}{rng.randint(6000_0000, 8999_9999)}"
-            phone = f"{area}-{phone_digits[len(area) :]}"
-            mobile = f"1{'3589'[int(rng.random() * 4)]}{rng.randint(100000000, 999999999)}"
-            stage = rng.choices(stage_values, [40, 35, 20, 5])[0]
+    tables = [writer.table for writer in writers.values()]
+    if defer_indexes is None:  # a large load, not small next to what is there already
+        defer_indexes = customers >= max(DEFER_INDEXES_FROM, Customer._base_manager.count())
+    deferred = _secondary_indexes(tables) if defer_indexes else []
+    if defer_indexes:
+        _drop_indexes(deferred)
+    try:
+        done = 0
+        while done < customers:
+            size = min(batch, customers - done)
+            rows: dict[str, list[tuple]] = {key: [] for key in writers}
+            for index in range(done, done + size):
+                cid = ids[Customer]
+                ids[Customer] += 1
+                province, city, short, area, districts = CITIES[int(rng.random() * len(CITIES))]
+                brand = brands[int(rng.random() * len(brands))]
+                word, industry = ALL_INDUSTRIES[int(rng.random() * len(ALL_INDUSTRIES))]
+                suffix = SUFFIXES[int(rng.random() * len(SUFFIXES))]
+                name = f"{short}{brand}{word}{suffix}"
+                parts = [_word_pinyin(w) for w in (short, brand, word, suffix)]
+                initials = "".join(p[0] for p in parts)
+                pinyin = "".join(p[1] for p in parts)
+                normalized = f"{short}{brand}{word}"
+                owner = (
+                    None if rng.random() < POOL_SHARE else owners[int(rng.random() * len(owners))]
+                )
+                owner_id = owner.pk if owner else None
+                department_id = owner.department_id if owner else None
+                created = now - datetime.timedelta(
+                    days=rng.randint(1, 1500), seconds=rng.randint(0, 86399)
+                )
+                phone_digits = f"{area}{rng.randint(6000_0000, 8999_9999)}"
+                phone = f"{area}-{phone_digits[len(area) :]}"
+                mobile = f"1{'3589'[int(rng.random() * 4)]}{rng.randint(100000000, 999999999)}"
+                stage = rng.choices(stage_values, [40, 35, 20, 5])[0]
 
-            # Contacts first: follow-ups name the primary one.
-            contact_ids = []
-            for n in range(1 + int(rng.random() * contacts_max)):
-                kid = ids[Contact]
-                ids[Contact] += 1
-                contact_ids.append(kid)
-                rows["contacts"].append(
-                    (
-                        kid, dt(created), dt(created), None, None, 1, None, None, cid,
-                        SURNAMES[int(rng.random() * len(SURNAMES))]
-                        + GIVEN[int(rng.random() * len(GIVEN))],
-                        TITLES[int(rng.random() * len(TITLES))], "",
-                        f"1{'3589'[int(rng.random() * 4)]}{rng.randint(100000000, 999999999)}",
-                        f"{initials[:6]}{n}@example.com.cn", "", None, n == 0, "",
-                    )
-                )  # fmt: skip
-
-            last = nxt = None
-            if owner is not None and followups_max:
-                count = int(rng.random() * (followups_max + 1))
-                happened = now - datetime.timedelta(days=count * 12 + rng.randint(1, 60))
-                for step in range(count):
-                    happened = min(
-                        happened
-                        + datetime.timedelta(days=rng.randint(2, 12), hours=rng.randint(0, 8)),
-                        now - datetime.timedelta(hours=1),
-                    )
-                    plan = None
-                    if step == count - 1 and rng.random() < 0.8:
-                        plan = max(
-                            now + datetime.timedelta(days=rng.randint(-10, 30)),
-                            happened + datetime.timedelta(days=1),
-                        )
-                    fid = ids[FollowUp]
-                    ids[FollowUp] += 1
-                    rows["follow-ups"].append(
+                # Contacts first: follow-ups name the primary one.
+                contact_ids = []
+                for n in range(1 + int(rng.random() * contacts_max)):
+                    kid = ids[Contact]
+                    ids[Contact] += 1
+                    contact_ids.append(kid)
+                    rows["contacts"].append(
                         (
-                            fid, dt(happened), dt(happened), owner_id, None, 1, None, None, cid,
-                            contact_ids[0], methods[int(rng.random() * len(methods))],
-                            FOLLOWUP_TEXTS[int(rng.random() * len(FOLLOWUP_TEXTS))],
-                            dt(happened), dt(plan),
-                            NEXT_ACTIONS[int(rng.random() * len(NEXT_ACTIONS))] if plan else "",
-                            owner_id,
+                            kid, dt(created), dt(created), None, None, 1, None, None, cid,
+                            SURNAMES[int(rng.random() * len(SURNAMES))]
+                            + GIVEN[int(rng.random() * len(GIVEN))],
+                            TITLES[int(rng.random() * len(TITLES))], "",
+                            f"1{'3589'[int(rng.random() * 4)]}{rng.randint(100000000, 999999999)}",
+                            f"{initials[:6]}{n}@example.com.cn", "", None, n == 0, "",
                         )
                     )  # fmt: skip
-                    last, nxt = happened, plan
 
-            pool_entered = (
-                now - datetime.timedelta(days=rng.randint(1, 60)) if owner is None else None
-            )
-            assigned = now - datetime.timedelta(days=rng.randint(5, 400)) if owner else None
-            last_deal = (
-                now - datetime.timedelta(days=rng.randint(1, 120))
-                if stage == CustomerStage.WON
-                else None
-            )
-            industry_item = industries.get(industry)
-            rows["customers"].append(
-                (
-                    cid, dt(created), dt(created), None, None, 1, None, None, codes[index],
-                    "company", name, "", normalized, initials, pinyin, phone, mobile,
-                    phone_digits, mobile[:], f"info{cid}@{initials[:8]}.com.cn", "", province,
-                    city, districts[int(rng.random() * len(districts))],
-                    f"{STREETS[int(rng.random() * len(STREETS))]}{rng.randint(1, 999)}号",
-                    industry_item.pk if industry_item else None,
-                    sources[int(rng.random() * len(sources))],
-                    levels[int(rng.random() * len(levels))], stage, "", owner_id, department_id,
-                    owner is None, dt(pool_entered), dt(assigned), dt(last), dt(nxt),
-                    dt(last_deal), empty_json,
-                )
-            )  # fmt: skip
-            rows["events"].append(
-                (
-                    ids[CustomerEvent], cid, CustomerEventKind.CREATED.value, None, owner_id,
-                    "", created_json, None, dt(created),
-                )
-            )  # fmt: skip
-            ids[CustomerEvent] += 1
-            if rng.random() < 0.3:
-                rows["tags"].append((tag_next, cid, tag_ids[int(rng.random() * len(tag_ids))]))
-                tag_next += 1
+                last = nxt = None
+                if owner is not None and followups_max:
+                    count = int(rng.random() * (followups_max + 1))
+                    happened = now - datetime.timedelta(days=count * 12 + rng.randint(1, 60))
+                    for step in range(count):
+                        happened = min(
+                            happened
+                            + datetime.timedelta(days=rng.randint(2, 12), hours=rng.randint(0, 8)),
+                            now - datetime.timedelta(hours=1),
+                        )
+                        plan = None
+                        if step == count - 1 and rng.random() < 0.8:
+                            plan = max(
+                                now + datetime.timedelta(days=rng.randint(-10, 30)),
+                                happened + datetime.timedelta(days=1),
+                            )
+                        fid = ids[FollowUp]
+                        ids[FollowUp] += 1
+                        rows["follow-ups"].append(
+                            (
+                                fid, dt(happened), dt(happened), owner_id, None, 1, None, None, cid,
+                                contact_ids[0], methods[int(rng.random() * len(methods))],
+                                FOLLOWUP_TEXTS[int(rng.random() * len(FOLLOWUP_TEXTS))],
+                                dt(happened), dt(plan),
+                                NEXT_ACTIONS[int(rng.random() * len(NEXT_ACTIONS))] if plan else "",
+                                owner_id,
+                            )
+                        )  # fmt: skip
+                        last, nxt = happened, plan
 
-            if owner is not None and open_stages and rng.random() < opportunity_share:
-                roll = rng.random()
-                pipeline_stage = open_stages[int(rng.random() * len(open_stages))]
-                if roll < 0.12 and won_stage:
-                    pipeline_stage = won_stage
-                elif roll < 0.2 and lost_stage:
-                    pipeline_stage = lost_stage
-                closed = pipeline_stage.kind != StageKind.OPEN
-                position = positions.get(pipeline_stage.pk, 0)
-                positions[pipeline_stage.pk] = position + 1
-                rows["opportunities"].append(
+                pool_entered = (
+                    now - datetime.timedelta(days=rng.randint(1, 60)) if owner is None else None
+                )
+                assigned = now - datetime.timedelta(days=rng.randint(5, 400)) if owner else None
+                last_deal = (
+                    now - datetime.timedelta(days=rng.randint(1, 120))
+                    if stage == CustomerStage.WON
+                    else None
+                )
+                industry_item = industries.get(industry)
+                rows["customers"].append(
                     (
-                        ids[Opportunity], dt(created), dt(created), owner_id, None, 1, None,
-                        None, cid,
-                        short + brand + rng.choice(OPPORTUNITY_TITLES),
-                        dec(Decimal(rng.randint(20, 2000) * 1000).quantize(Decimal("0.01"))),
-                        "CNY",
-                        day(now.date() + datetime.timedelta(days=rng.randint(-10, 120))),
-                        pipeline_stage.pk, pipeline_stage.probability, owner_id, department_id,
-                        position,
-                        dt(now - datetime.timedelta(days=rng.randint(0, 25))) if closed else None,
-                        LOST_REASONS[int(rng.random() * len(LOST_REASONS))]
-                        if pipeline_stage.kind == StageKind.LOST
-                        else "",
-                        "",
+                        cid, dt(created), dt(created), None, None, 1, None, None, codes[index],
+                        "company", name, "", normalized, initials, pinyin, phone, mobile,
+                        phone_digits, mobile[:], f"info{cid}@{initials[:8]}.com.cn", "", province,
+                        city, districts[int(rng.random() * len(districts))],
+                        f"{STREETS[int(rng.random() * len(STREETS))]}{rng.randint(1, 999)}号",
+                        industry_item.pk if industry_item else None,
+                        sources[int(rng.random() * len(sources))],
+                        levels[int(rng.random() * len(levels))], stage, "", owner_id, department_id,
+                        owner is None, dt(pool_entered), dt(assigned), dt(last), dt(nxt),
+                        dt(last_deal), empty_json,
                     )
                 )  # fmt: skip
-                ids[Opportunity] += 1
+                rows["events"].append(
+                    (
+                        ids[CustomerEvent], cid, CustomerEventKind.CREATED.value, None, owner_id,
+                        "", created_json, None, dt(created),
+                    )
+                )  # fmt: skip
+                ids[CustomerEvent] += 1
+                if rng.random() < 0.3:
+                    rows["tags"].append((tag_next, cid, tag_ids[int(rng.random() * len(tag_ids))]))
+                    tag_next += 1
 
-        # One transaction per batch: large enough to be fast, small enough to resume.
-        with transaction.atomic():
-            for key, writer in writers.items():
-                counts[key] += writer.write(rows[key])
-        done += size
-        if progress:
-            elapsed = time.monotonic() - started
-            total = sum(counts.values())
-            progress(
-                _("%(done)d customers, %(rows)d rows, %(rate)d rows/s")
-                % {"done": done, "rows": total, "rate": int(total / elapsed) if elapsed else 0}
-            )
+                if owner is not None and open_stages and rng.random() < opportunity_share:
+                    roll = rng.random()
+                    pipeline_stage = open_stages[int(rng.random() * len(open_stages))]
+                    if roll < 0.12 and won_stage:
+                        pipeline_stage = won_stage
+                    elif roll < 0.2 and lost_stage:
+                        pipeline_stage = lost_stage
+                    closed = pipeline_stage.kind != StageKind.OPEN
+                    position = positions.get(pipeline_stage.pk, 0)
+                    positions[pipeline_stage.pk] = position + 1
+                    rows["opportunities"].append(
+                        (
+                            ids[Opportunity], dt(created), dt(created), owner_id, None, 1, None,
+                            None, cid,
+                            short + brand + rng.choice(OPPORTUNITY_TITLES),
+                            dec(Decimal(rng.randint(20, 2000) * 1000).quantize(Decimal("0.01"))),
+                            "CNY",
+                            day(now.date() + datetime.timedelta(days=rng.randint(-10, 120))),
+                            pipeline_stage.pk, pipeline_stage.probability, owner_id, department_id,
+                            position,
+                            dt(now - datetime.timedelta(days=rng.randint(0, 25)))
+                            if closed
+                            else None,
+                            LOST_REASONS[int(rng.random() * len(LOST_REASONS))]
+                            if pipeline_stage.kind == StageKind.LOST
+                            else "",
+                            "",
+                        )
+                    )  # fmt: skip
+                    ids[Opportunity] += 1
+
+            # One transaction per batch: large enough to be fast, small enough to resume.
+            with transaction.atomic():
+                for key, writer in writers.items():
+                    counts[key] += writer.write(rows[key])
+            done += size
+            if progress:
+                elapsed = time.monotonic() - started
+                total = sum(counts.values())
+                progress(
+                    _("%(done)d customers, %(rows)d rows, %(rate)d rows/s")
+                    % {"done": done, "rows": total, "rate": int(total / elapsed) if elapsed else 0}
+                )
+    finally:
+        if defer_indexes:
+            started_indexes = time.monotonic()
+            _create_indexes(deferred, progress)
+            if progress:
+                progress(f"indexes rebuilt in {time.monotonic() - started_indexes:.1f} s")
 
     _reset_sequences([Customer, Contact, FollowUp, Opportunity, CustomerEvent, tag_through])
     if postgres:

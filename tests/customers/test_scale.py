@@ -73,6 +73,49 @@ def test_generated_names_are_searchable(org, generated):
     assert sample in selectors.customer_search(user=org.sales1, query=fragment)
 
 
+def _schema(tables):
+    """Indexes (and on SQLite the FTS tables and triggers) of the generated tables."""
+    from kehu.customers.generate import _secondary_indexes
+
+    names = {name for name, _sql in _secondary_indexes(tables)}
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM sqlite_master WHERE name LIKE '%%_fts%%'")
+            names |= {row[0] for row in cursor.fetchall()}
+    return names
+
+
+def test_generate_with_deferred_indexes_builds_them_again(org, settings):
+    from kehu.customers import generate
+
+    tables = [Customer._meta.db_table, Contact._meta.db_table, FollowUp._meta.db_table]
+    before = _schema(tables)
+    assert {"cust_owner_nfu_id_idx", "followup_cust_at_idx"} <= before
+    generate.customers_generate(customers=120, batch=50, defer_indexes=True)
+    assert _schema(tables) == before
+    assert Customer.objects.count() == 120
+    sample = Customer.objects.filter(owner=org.sales1).first()
+    # The search index was built over the loaded rows.
+    assert sample in selectors.customer_search(user=org.sales1, query=sample.name_normalized[2:5])
+    contact = Contact.objects.filter(customer=sample).first()
+    assert sample in selectors.customer_search(user=org.sales1, query=contact.name)
+
+
+def test_generate_failing_load_still_builds_indexes(org, monkeypatch):
+    from kehu.customers import generate
+
+    tables = [Customer._meta.db_table, Contact._meta.db_table]
+    before = _schema(tables)
+
+    def fail(self, rows):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(generate._Writer, "write", fail)
+    with pytest.raises(RuntimeError):
+        generate.customers_generate(customers=10, defer_indexes=True)
+    assert _schema(tables) == before
+
+
 def test_generate_refuses_without_debug(org, settings):
     from django.core.management.base import CommandError
 

@@ -1,5 +1,7 @@
 """``manage.py generate_customers --customers N``: bulk rows for benchmarks."""
 
+import argparse
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -18,6 +20,13 @@ class Command(BaseCommand):
         parser.add_argument("--batch", type=int, default=20_000)
         parser.add_argument("--seed", type=int, default=None)
         parser.add_argument(
+            "--defer-indexes",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="Drop the tables' secondary and search indexes during the load and build "
+            "them afterwards (default: for loads of 50,000+ customers, not fewer than exist).",
+        )
+        parser.add_argument(
             "--force", action="store_true", help="Run even when DEBUG is off (writes a lot)."
         )
 
@@ -34,6 +43,7 @@ class Command(BaseCommand):
                 followups_per=options["followups_per"],
                 opportunity_share=options["opportunity_share"],
                 batch=options["batch"],
+                defer_indexes=options["defer_indexes"],
                 progress=self.stdout.write if options["verbosity"] > 1 else None,
                 **kwargs,
             )
