@@ -163,8 +163,10 @@ def _customer_search_parts(*, user, query: str) -> list[tuple[str, tuple]]:
                 (textindex.fts_match(("name",), query),),
             )
         )
-    elif long_text or connection.vendor != "sqlite":
-        # PostgreSQL: the trigram GIN indexes serve these lookups (3+ characters).
+    elif long_text:
+        # PostgreSQL: the trigram GIN indexes serve these lookups (3+ characters; a shorter
+        # pattern has no trigram, and the GIN index would be read whole: the bounded scan
+        # below instead, as on SQLite).
         parts.append(_sql(Customer.objects.filter(text_q).values("pk")))
         parts.append(_sql(Contact.objects.filter(contact_q).values("customer_id")))
     if digit_fields:
@@ -183,17 +185,16 @@ def _customer_search_parts(*, user, query: str) -> list[tuple[str, tuple]]:
         if latin:
             prefix_q |= _prefix_q("name_initials", lowered)
         parts.append(_sql(Customer.objects.filter(prefix_q).values("pk")))
-        if connection.vendor == "sqlite" or len(query) < textindex.MIN_TRIGRAM:
-            parts.append(
-                _sql(Customer.objects.filter(text_q, pk__gt=_newest_bound(Customer)).values("pk"))
-            )
-            parts.append(
-                _sql(
-                    Contact.objects.filter(contact_q, pk__gt=_newest_bound(Contact)).values(
-                        "customer_id"
-                    )
+        parts.append(
+            _sql(Customer.objects.filter(text_q, pk__gt=_newest_bound(Customer)).values("pk"))
+        )
+        parts.append(
+            _sql(
+                Contact.objects.filter(contact_q, pk__gt=_newest_bound(Contact)).values(
+                    "customer_id"
                 )
             )
+        )
     return parts
 
 
