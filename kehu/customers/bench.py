@@ -86,6 +86,12 @@ def bench_cases(
             "/customers/?sort=next_followup_at",
         ),
         BenchCase(
+            "list_sorted_desc",
+            _("Customer list sorted by next follow-up, descending"),
+            user,
+            "/customers/?sort=-next_followup_at",
+        ),
+        BenchCase(
             "search_cn3", _("Search, Chinese substring (3 chars)"), user, f"/customers/?q={cn3}"
         ),
         BenchCase(
@@ -125,6 +131,12 @@ def bench_cases(
                 _("All customers sorted by name"),
                 manager,
                 "/customers/?sort=name",
+            ),
+            BenchCase(
+                "all_list_sorted_fu",
+                _("All customers sorted by next follow-up"),
+                manager,
+                "/customers/?sort=next_followup_at",
             ),
             BenchCase(
                 "all_search_cn3",
