@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from kehu.core.customfields import FORM_PREFIX, custom_form_fields, custom_values_from_form
@@ -89,6 +90,13 @@ class PolicyFormMixin:
 
 class CustomerForm(PolicyFormMixin, KehuModelForm):
     policy_model = Customer
+
+    # A website typed without a scheme is taken as https (Django 6's default, today).
+    website = forms.URLField(
+        label=capfirst(Customer._meta.get_field("website").verbose_name),
+        required=False,
+        assume_scheme="https",
+    )
 
     tags_text = forms.CharField(
         label=_("Tags"),

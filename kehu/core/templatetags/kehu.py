@@ -48,9 +48,9 @@ def sort_querystring(context, field: str) -> str:
 def sort_icon(context, field: str) -> str:
     current = context["request"].GET.get("sort", "")
     if current == field:
-        return format_html('<i class="bi bi-caret-up-fill"></i>')
+        return format_html('<i class="bi bi-{}"></i>', "caret-up-fill")
     if current == f"-{field}":
-        return format_html('<i class="bi bi-caret-down-fill"></i>')
+        return format_html('<i class="bi bi-{}"></i>', "caret-down-fill")
     return ""
 
 
