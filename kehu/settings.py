@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "kehu.hr",
     "kehu.customers",
     "kehu.products",
+    "kehu.approvals",
+    "kehu.sales",
 ]
 
 MIDDLEWARE = [

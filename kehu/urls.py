@@ -45,6 +45,8 @@ urlpatterns = [
     path("hr/", include("kehu.hr.urls")),
     path("customers/", include("kehu.customers.urls")),
     path("products/", include("kehu.products.urls")),
+    path("sales/", include("kehu.sales.urls")),
+    path("approvals/", include("kehu.approvals.urls")),
     path("imports/", include("kehu.core.import_urls")),
     path("api/v1/", include("kehu.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

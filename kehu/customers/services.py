@@ -8,7 +8,7 @@ moves write a ``CustomerEvent`` row, an operation-log row and notify the new own
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ from kehu.customers.models import (
     CustomerEvent,
     CustomerEventKind,
     CustomerMerge,
+    CustomerStage,
     CustomerTag,
     FollowUp,
     Opportunity,
@@ -739,12 +740,26 @@ def customer_handover(*, actor, from_user, to_user, reason: str) -> int:
 # --- automatic return to the pool -----------------------------------------------------------
 
 
-def has_active_contract(customer_ids: Iterable[int]) -> set[int]:
-    """Ids among ``customer_ids`` with a contract in force; they never fall into the pool.
+# Functions (customer ids) -> ids of those with a contract in force; the sales module adds one.
+ACTIVE_CONTRACT_SOURCES: list[Callable[[list[int]], set[int]]] = []
 
-    A hook for the sales module: until it exists nobody has an active contract.
-    """
-    return set()
+
+def has_active_contract(customer_ids: Iterable[int]) -> set[int]:
+    """Ids among ``customer_ids`` with a contract in force; they never fall into the pool."""
+    ids = list(customer_ids)
+    found: set[int] = set()
+    for source in ACTIVE_CONTRACT_SOURCES:
+        found |= source(ids)
+    return found
+
+
+def customer_deal_record(*, customer_id: int, at: datetime.datetime | None = None) -> None:
+    """A deal was won (opportunity won, contract in force): the customer becomes a won
+    customer and the pool's "no deal" clock restarts. The version moves so an edit form
+    opened before is stale."""
+    Customer.objects.filter(pk=customer_id).update(
+        stage=CustomerStage.WON, last_deal_at=at or timezone.now(), version=F("version") + 1
+    )
 
 
 def _pool_rule_q(at: datetime.datetime) -> Q:

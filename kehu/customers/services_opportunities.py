@@ -23,11 +23,11 @@ from kehu.customers.models import (
     Customer,
     CustomerEvent,
     CustomerEventKind,
-    CustomerStage,
     Opportunity,
     PipelineStage,
     StageKind,
 )
+from kehu.customers.services import customer_deal_record
 
 # The default pipeline is seeded by services.customers_seed_defaults (after migrate).
 
@@ -194,9 +194,7 @@ def _record_stage_change(*, actor, opportunity: Opportunity, old: PipelineStage 
     if new.kind == StageKind.WON:
         # A won deal makes the customer a won customer and restarts the "no deal" clock
         # of the pool rules; the version moves so an edit form opened before is stale.
-        Customer.objects.filter(pk=opportunity.customer_id).update(
-            stage=CustomerStage.WON, last_deal_at=timezone.now(), version=F("version") + 1
-        )
+        customer_deal_record(customer_id=opportunity.customer_id)
 
 
 def opportunity_create(*, actor, data: dict[str, Any]) -> Opportunity:

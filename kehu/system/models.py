@@ -196,6 +196,18 @@ class SystemSettings(VersionedModel):
         default=False,
         help_text=_("Let stock issues and shipments go below zero (goods sold before received)."),
     )
+    company_address = models.CharField(_("company address"), max_length=300, blank=True)
+    company_phone = models.CharField(_("company phone"), max_length=50, blank=True)
+    company_tax_number = models.CharField(
+        _("taxpayer identification number"), max_length=30, blank=True
+    )
+    company_bank = models.CharField(
+        _("bank and account"), max_length=200, blank=True, help_text=_("Printed on contracts.")
+    )
+    contract_expiry_reminder_days = models.PositiveIntegerField(
+        _("remind of contracts ending within days"), default=30
+    )
+    quote_validity_days = models.PositiveIntegerField(_("quotes valid for days"), default=30)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:

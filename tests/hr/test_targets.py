@@ -52,8 +52,8 @@ def test_grid_rolls_up_quarters_and_year(org, staff, django_assert_max_num_queri
     assert row["quarters"] == [Decimal("600"), Decimal("50.5"), Decimal("0"), Decimal("1000")]
     assert row["year"] == Decimal("1650.50")
     assert len(row["cells"]) == 16
-    # Achievement: zero and flagged, until contracts and payments exist.
-    assert grid["source_available"] is False
+    # The sales module provides contract figures; nobody has signed anything yet.
+    assert grid["source_available"] is True
     assert row["achieved"] == Decimal("0")
     # Salespeople only: the finance and HR users are not rows.
     owners = {r["owner_id"] for r in grid["rows"]}

@@ -1,0 +1,101 @@
+"""Scoped reads of sales documents: every list, detail and export starts here."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from kehu.core.permissions import require_perm
+from kehu.core.scope import get_visible_or_404, visible_to
+from kehu.sales.models import (
+    Contract,
+    ContractAmendment,
+    ContractStatus,
+    DocumentEvent,
+    Order,
+    OrderStatus,
+    Quote,
+    Shipment,
+)
+
+_HEADER = ("customer", "owner", "department")
+
+
+def quote_list_visible_to(*, user) -> QuerySet[Quote]:
+    require_perm(user, "sales.view")
+    return visible_to(Quote.objects.select_related(*_HEADER, "contact", "opportunity"), user)
+
+
+def quote_get_for(*, user, pk) -> Quote:
+    return get_visible_or_404(quote_list_visible_to(user=user), user, pk=pk)
+
+
+def contract_list_visible_to(*, user) -> QuerySet[Contract]:
+    require_perm(user, "sales.view")
+    return visible_to(
+        Contract.objects.select_related(*_HEADER, "contact", "opportunity", "quote"), user
+    )
+
+
+def contract_get_for(*, user, pk) -> Contract:
+    return get_visible_or_404(contract_list_visible_to(user=user), user, pk=pk)
+
+
+def order_list_visible_to(*, user) -> QuerySet[Order]:
+    require_perm(user, "sales.view")
+    return visible_to(Order.objects.select_related(*_HEADER, "contract", "warehouse"), user)
+
+
+def order_get_for(*, user, pk) -> Order:
+    return get_visible_or_404(order_list_visible_to(user=user), user, pk=pk)
+
+
+def amendment_list_visible_to(*, user) -> QuerySet[ContractAmendment]:
+    require_perm(user, "sales.view")
+    return visible_to(ContractAmendment.objects.select_related("contract", "created_by"), user)
+
+
+def amendment_get_for(*, user, pk) -> ContractAmendment:
+    return get_visible_or_404(amendment_list_visible_to(user=user), user, pk=pk)
+
+
+def shipment_list_visible_to(*, user) -> QuerySet[Shipment]:
+    require_perm(user, "sales.view")
+    return visible_to(
+        Shipment.objects.select_related("order", "order__customer", "warehouse", "created_by"),
+        user,
+    )
+
+
+def document_events_for(document) -> QuerySet[DocumentEvent]:
+    return DocumentEvent.objects.filter(
+        content_type=ContentType.objects.get_for_model(type(document)), object_id=document.pk
+    ).select_related("actor")
+
+
+def contracts_ending_soon(*, user, days: int, today: datetime.date | None = None):
+    today = today or timezone.localdate()
+    return contract_list_visible_to(user=user).filter(
+        status=ContractStatus.ACTIVE,
+        end_date__gte=today,
+        end_date__lte=today + datetime.timedelta(days=days),
+    )
+
+
+OPEN_ORDER_STATUSES = (OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PARTIALLY_SHIPPED)
+
+
+def orders_overdue_for_shipment(*, user, today: datetime.date | None = None):
+    today = today or timezone.localdate()
+    return order_list_visible_to(user=user).filter(
+        status__in=OPEN_ORDER_STATUSES, ship_by__lt=today
+    )
+
+
+def orders_to_ship(*, user):
+    return order_list_visible_to(user=user).filter(
+        status__in=(OrderStatus.CONFIRMED, OrderStatus.PARTIALLY_SHIPPED)
+    )
