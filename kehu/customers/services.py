@@ -672,8 +672,15 @@ def customer_claim(*, actor, customer: Customer, now: datetime.datetime | None =
         )
 
 
+# Other modules' open documents follow the customers in a handover (the sales module moves
+# open quotes, contracts and orders): functions (actor, from_user, to_user, reason) -> None,
+# called inside the handover's transaction.
+HANDOVER_SOURCES: list[Callable[..., None]] = []
+
+
 def customer_handover(*, actor, from_user, to_user, reason: str) -> int:
-    """Move all of ``from_user``'s customers and open opportunities to ``to_user``.
+    """Move all of ``from_user``'s customers, open opportunities and open documents of other
+    modules (``HANDOVER_SOURCES``) to ``to_user``.
 
     Used when an employee leaves (HR) or a manager reorganises (customers.assign). One
     transaction: every customer gets its event and log row; ``to_user`` gets one notice.
@@ -727,6 +734,8 @@ def customer_handover(*, actor, from_user, to_user, reason: str) -> int:
         opportunity_count = opportunities.update(
             owner=to_user, department_id=to_user.department_id, updated_at=now
         )
+        for move_open_documents in HANDOVER_SOURCES:
+            move_open_documents(actor=actor, from_user=from_user, to_user=to_user, reason=reason)
         if ids or opportunity_count:
             _notify(
                 recipient=to_user,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
@@ -45,10 +45,65 @@ def _contract_achievement(*, user_ids, department_ids, year: int, month: int | N
     return figures
 
 
+def _handover_open_documents(*, actor, from_user, to_user, reason: str) -> None:
+    """A leaver's open quotes, contracts and orders go to the successor with the customers;
+    finished documents keep their owner, which is history."""
+    from django.utils import timezone
+
+    from kehu.core.services import _audit
+    from kehu.sales.models import (
+        Contract,
+        ContractStatus,
+        Order,
+        OrderStatus,
+        Quote,
+        QuoteStatus,
+    )
+
+    open_statuses = {
+        Quote: [QuoteStatus.DRAFT, QuoteStatus.SENT, QuoteStatus.ACCEPTED],
+        Contract: [
+            ContractStatus.DRAFT,
+            ContractStatus.PENDING,
+            ContractStatus.ACTIVE,
+            ContractStatus.REJECTED,
+        ],
+        Order: [
+            OrderStatus.PENDING,
+            OrderStatus.CONFIRMED,
+            OrderStatus.PARTIALLY_SHIPPED,
+            OrderStatus.SHIPPED,
+        ],
+    }
+    now = timezone.now()
+    for model, statuses in open_statuses.items():
+        documents = list(
+            model.objects.select_for_update().filter(owner=from_user, status__in=statuses)
+        )
+        if not documents:
+            continue
+        model.objects.filter(pk__in=[d.pk for d in documents]).update(
+            owner=to_user,
+            department_id=to_user.department_id,
+            version=F("version") + 1,
+            updated_at=now,
+            updated_by=actor,
+        )
+        for document in documents:
+            _audit(
+                user=actor,
+                action="status",
+                obj=document,
+                changes={"owner": [from_user.pk, to_user.pk]},
+                note=f"handover: {reason}"[:500],
+            )
+
+
 def register() -> None:
     from kehu.approvals.registry import ApprovalDocumentType, approval_document_type_register
     from kehu.customers.services import (
         ACTIVE_CONTRACT_SOURCES,
+        HANDOVER_SOURCES,
         customer_merge_relation_register,
     )
     from kehu.hr.selectors import ACHIEVEMENT_SOURCES
@@ -85,6 +140,8 @@ def register() -> None:
     )
     for model in (Quote, Contract, Order):
         customer_merge_relation_register(model, "customer")
+    if _handover_open_documents not in HANDOVER_SOURCES:
+        HANDOVER_SOURCES.append(_handover_open_documents)
     if _active_contract_customers not in ACTIVE_CONTRACT_SOURCES:
         ACTIVE_CONTRACT_SOURCES.append(_active_contract_customers)
     if _contract_achievement not in ACHIEVEMENT_SOURCES:
