@@ -3,7 +3,6 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from kehu.approvals import api as approvals_api
 from kehu.customers import api as customers_api
 from kehu.customers import api_opportunities
 from kehu.hr import api as hr_api
@@ -34,7 +33,6 @@ customers_api.register(router)
 hr_api.register(router)
 api_opportunities.register(router)
 products_api.register(router)
-approvals_api.register(router)
 sales_api.register(router)
 
 app_name = "api"
