@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from kehu.approvals import api as approvals_api
 from kehu.customers import api as customers_api
 from kehu.customers import api_opportunities
 from kehu.hr import api as hr_api
@@ -33,6 +34,7 @@ customers_api.register(router)
 hr_api.register(router)
 api_opportunities.register(router)
 products_api.register(router)
+approvals_api.register(router)
 sales_api.register(router)
 
 app_name = "api"
