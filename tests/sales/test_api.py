@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.urls import NoReverseMatch, reverse
 
 from kehu.approvals.models import ApprovalRequest
 from kehu.approvals.services import approval_approve
@@ -876,6 +877,18 @@ def test_shipments_read_only_scoped_and_bounded(org, api_for, django_assert_max_
 # --- the whole way through the API ----------------------------------------------------------
 
 
+def approve(api, request_id: int, approver) -> None:
+    """Through /api/v1/approvals/{id}/approve/ where that endpoint exists, else the service."""
+    try:
+        url = reverse("api:approval-approve", args=[request_id])
+    except NoReverseMatch:
+        request = ApprovalRequest.objects.get(pk=request_id)
+        approval_approve(actor=approver, request=request, comment="同意")
+        return
+    response = api.post(url, {"comment": "同意"}, format="json")
+    assert response.status_code == 200, response.json()
+
+
 def test_contract_to_shipment_through_the_api(org, api_for):
     product = stocked("20")
     customer = CustomerFactory(owner=org.sales1)
@@ -893,8 +906,7 @@ def test_contract_to_shipment_through_the_api(org, api_for):
         f"{CONTRACTS}{created['id']}/submit/", {"version": created["version"]}, format="json"
     ).json()
     assert submitted["status"] == "pending"
-    request = ApprovalRequest.objects.get(pk=submitted["approval_request"])
-    approval_approve(actor=org.salesmgr1, request=request, comment="同意")
+    approve(api_for(org.salesmgr1), submitted["approval_request"], org.salesmgr1)
     assert sales.get(f"{CONTRACTS}{created['id']}/").json()["status"] == "active"
 
     order = sales.post(f"{CONTRACTS}{created['id']}/orders/", {}, format="json").json()
@@ -939,3 +951,98 @@ def test_openapi_schema_is_warning_free(tmp_path):
     ):
         assert path in text
     assert "application/pdf" in text
+
+
+# --- what the server decides ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "make"),
+    [
+        (QUOTES, lambda org: quote_for(org.sales1)),
+        (CONTRACTS, lambda org: contract_for(org.sales1)),
+        (ORDERS, lambda org: order_for(org.sales1)),
+    ],
+)
+def test_updates_ignore_what_the_server_decides(org, api_for, url, make):
+    document = make(org)
+    line_id = document.lines.get().pk
+    before = {
+        "number": document.number,
+        "status": document.status,
+        "total_amount": document.total_amount,
+        "subtotal_amount": document.subtotal_amount,
+        "tax_amount": document.tax_amount,
+    }
+    response = api_for(org.sales1).patch(
+        f"{url}{document.pk}/",
+        {
+            "version": 1,
+            "title": "改名",
+            "number": "X-1",
+            "status": "completed",
+            "total_amount": "0.01",
+            "subtotal_amount": "0.01",
+            "tax_amount": "0.00",
+            "owner": org.sales3.pk,
+            "department": org.sales2_dept.pk,
+            "created_at": "2000-01-01T00:00:00Z",
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    document.refresh_from_db()
+    assert {key: getattr(document, key) for key in before} == before
+    assert document.title == "改名" and document.version == 2
+    assert document.owner == org.sales1 and document.department == org.sales1_dept
+    assert document.lines.get().pk == line_id  # lines untouched when not sent
+
+
+def test_order_lines_cannot_set_shipped_quantities(org, api_for):
+    order = order_for(org.sales1)
+    product = order.lines.get().product
+    response = api_for(org.sales1).patch(
+        f"{ORDERS}{order.pk}/",
+        {
+            "version": 1,
+            "lines": [
+                {
+                    "product": product.pk,
+                    "quantity": "3",
+                    "shipped_quantity": "3",
+                    "returned_quantity": "1",
+                    "subtotal": "1.00",
+                }
+            ],
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    row = response.json()["lines"][0]
+    assert row["shipped_quantity"] == "0.000" and row["returned_quantity"] == "0.000"
+    assert row["outstanding_quantity"] == "3.000"
+    assert row["subtotal"] == str(product.list_price * 3)
+
+
+def test_order_from_a_contract_changes_within_the_contract(org, api_for):
+    contract = activate(contract_for(org.sales1, lines=[line(quantity="10")]))
+    contract_line = contract.lines.get()
+    order = services.order_create_from_contract(
+        actor=org.sales1, contract=contract, lines=[{"contract_line": contract_line, "quantity": 4}]
+    )
+    api = api_for(org.sales1)
+    url = f"{ORDERS}{order.pk}/"
+    over = api.patch(
+        url,
+        {"version": 1, "lines": [{"contract_line": contract_line.pk, "quantity": "11"}]},
+        format="json",
+    )
+    assert over.status_code == 400 and "lines" in over.json()
+    ok = api.patch(
+        url,
+        {"version": 1, "lines": [{"contract_line": contract_line.pk, "quantity": "10"}]},
+        format="json",
+    )
+    assert ok.status_code == 200, ok.json()
+    assert ok.json()["lines"][0]["quantity"] == "10.000"
+    assert ok.json()["contract"] == contract.pk
