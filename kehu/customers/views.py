@@ -505,7 +505,18 @@ def detail_context(request, customer: Customer, **forms_: Any) -> dict:
         or FollowUpForm(customer=customer, prefix="followup"),
         "transfer_form": TransferForm(actor=user, prefix="transfer") if can_assign else None,
         "open_section": forms_.get("open_section", ""),
+        "sales_documents": _sales_documents(user, customer),
+        "can_add_sales": can_change and has_perm(user, "sales.add"),
     }
+
+
+def _sales_documents(user, customer: Customer) -> dict | None:
+    """The customer's quotes, contracts and orders (kehu.sales), for those who may see them."""
+    if not has_perm(user, "sales.view"):
+        return None
+    from kehu.sales.selectors import customer_documents
+
+    return customer_documents(user=user, customer=customer)
 
 
 class CustomerActionView(ModulePermissionMixin, View):
@@ -1050,11 +1061,17 @@ class OpportunityFormView(KehuFormView):
         return obj.title if obj else self.title
 
     def extra_context(self, obj) -> dict:
+        from kehu.sales.selectors import opportunity_documents
+
+        user = self.request.user
         return {
             "can_close": obj is not None
             and obj.closed_at is None
             and has_perm(self.request.user, "customers.change"),
             "can_delete": obj is not None and has_perm(self.request.user, "customers.delete"),
+            # Quotes and contracts made for the opportunity (kehu.sales), within the scope.
+            "sales_documents": opportunity_documents(user=user, opportunity=obj) if obj else None,
+            "can_add_sales": has_perm(user, "sales.add"),
         }
 
     def save(self, form, obj):

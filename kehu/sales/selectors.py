@@ -8,7 +8,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from kehu.core.permissions import require_perm
+from kehu.core.permissions import has_perm, require_perm
 from kehu.core.scope import get_visible_or_404, visible_to
 from kehu.sales.models import (
     Contract,
@@ -99,3 +99,68 @@ def orders_to_ship(*, user):
     return order_list_visible_to(user=user).filter(
         status__in=(OrderStatus.CONFIRMED, OrderStatus.PARTIALLY_SHIPPED)
     )
+
+
+# --- reads for the pages (customer 360°, opportunity, ordering from a contract) ---------------
+
+
+def customer_documents(*, user, customer, limit: int = 5) -> dict:
+    """The customer's quotes, contracts and orders the user may see: counts and the newest.
+
+    Six queries however many documents: a count and a bounded list per kind.
+    """
+    result = {}
+    for key, queryset in (
+        ("quotes", quote_list_visible_to(user=user)),
+        ("contracts", contract_list_visible_to(user=user)),
+        ("orders", order_list_visible_to(user=user)),
+    ):
+        mine = queryset.filter(customer=customer).select_related(None).select_related("owner")
+        result[key] = {"count": mine.count(), "items": list(mine.order_by("-id")[:limit])}
+    return result
+
+
+def opportunity_documents(*, user, opportunity) -> dict | None:
+    """The quotes and contracts made for an opportunity, within the user's scope (None for
+    someone who may not see sales documents)."""
+    if not has_perm(user, "sales.view"):
+        return None
+    return {
+        "quotes": list(
+            quote_list_visible_to(user=user)
+            .filter(opportunity=opportunity)
+            .select_related(None)
+            .order_by("-id")[:50]
+        ),
+        "contracts": list(
+            contract_list_visible_to(user=user)
+            .filter(opportunity=opportunity)
+            .select_related(None)
+            .order_by("-id")[:50]
+        ),
+    }
+
+
+def contract_lines_ordered(contract, *, exclude_order=None) -> list[tuple]:
+    """``(line, ordered, remaining)`` per contract line: what orders that are not cancelled
+    hold already (leaving out ``exclude_order``, the order being edited) and what is left."""
+    from decimal import Decimal
+
+    from django.db.models import Sum
+
+    from kehu.sales.models import OrderLine
+
+    rows = OrderLine.objects.filter(
+        contract_line__contract=contract, order__deleted_at__isnull=True
+    ).exclude(order__status=OrderStatus.CANCELLED)
+    if exclude_order is not None:
+        rows = rows.exclude(order=exclude_order)
+    ordered = {
+        row["contract_line"]: row["quantity"]
+        for row in rows.values("contract_line").annotate(quantity=Sum("quantity")).order_by()
+    }
+    result = []
+    for line in contract.lines.order_by("sort_order", "id"):
+        done = ordered.get(line.pk, Decimal("0"))
+        result.append((line, done, line.quantity - done))
+    return result
