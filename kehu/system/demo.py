@@ -52,6 +52,7 @@ USERS: list[DemoUser] = [
     DemoUser("sales1", "张伟", "salesperson", "sales-1", "13800000004"),
     DemoUser("sales2", "刘洋", "salesperson", "sales-1", "13800000005"),
     DemoUser("sales3", "陈静", "salesperson", "sales-2", "13800000006"),
+    DemoUser("salesmgr2", "吴磊", "sales_manager", "sales-2", "13800000010", "sales-2"),
     DemoUser("finance", "赵敏", "finance", "finance", "13800000007", "finance"),
     DemoUser("hr", "孙丽", "hr", "hr", "13800000008", "hr"),
     DemoUser("warehouse", "周杰", "warehouse", "warehouse", "13800000009", "warehouse"),

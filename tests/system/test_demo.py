@@ -5,7 +5,8 @@ from kehu.hr.models import Department
 from kehu.system.models import AuditLog, Notification, SystemSettings, User
 
 DEMO_USERNAMES = {
-    "admin", "manager", "salesmgr1", "sales1", "sales2", "sales3", "finance", "hr", "warehouse"
+    "admin", "manager", "salesmgr1", "sales1", "sales2", "sales3", "salesmgr2", "finance", "hr",
+    "warehouse",
 }  # fmt: skip
 
 
@@ -50,7 +51,7 @@ def test_demo_company_shape(db, settings):
     assert users["sales2"].department.code == "sales-1"
     assert users["sales3"].department.code == "sales-2"
     assert Department.objects.get(code="sales-1").manager == users["salesmgr1"]
-    assert Department.objects.get(code="sales-2").manager != users["salesmgr1"]
+    assert Department.objects.get(code="sales-2").manager == users["salesmgr2"]
     for user in users.values():
         assert user.check_password("kehu-demo-2026")
         assert user.email.endswith("@demo.kehu.cn")
