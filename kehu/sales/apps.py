@@ -10,9 +10,10 @@ class SalesConfig(AppConfig):
     def ready(self) -> None:
         from kehu.core.permissions import MenuItem, register_menu
 
-        from . import hooks, todos
+        from . import hooks, search, todos
 
         hooks.register()
+        search.register()
         todos.register()
         register_menu(
             MenuItem("sales", _("Quotes"), "sales:quote_list", "file-earmark-ruled", 201),

@@ -105,6 +105,8 @@ class DocumentForm(KehuModelForm):
         if "contact" in self.fields:
             contact = self.fields["contact"]
             assert isinstance(contact, forms.ModelChoiceField)
+            if chosen is None:
+                contact.empty_label = str(_("Choose the customer first"))
             contact.queryset = (
                 Contact.objects.filter(customer=chosen).order_by("-is_primary", "id")
                 if chosen
@@ -113,6 +115,8 @@ class DocumentForm(KehuModelForm):
         if "opportunity" in self.fields:
             opportunity = self.fields["opportunity"]
             assert isinstance(opportunity, forms.ModelChoiceField)
+            if chosen is None:
+                opportunity.empty_label = str(_("Choose the customer first"))
             opportunity.queryset = (
                 visible_to(Opportunity.objects.filter(customer=chosen), actor).only("id", "title")
                 if chosen

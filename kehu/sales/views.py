@@ -22,7 +22,9 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import translation
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views import View
 
 from kehu.core.attachments import attachment_add, attachments_for
@@ -62,6 +64,7 @@ from kehu.sales.models import (
 )
 
 LOOKUP_LIMIT = 20
+NUMBER = pgettext_lazy("document", "Number")  # 编号, not 数字
 
 
 def _version(request) -> int | None:
@@ -106,7 +109,7 @@ def _str(attribute: str):
 
 
 COMMON_EXPORT_HEAD = [
-    ExportColumn("number", _("Number")),
+    ExportColumn("number", NUMBER),
     ExportColumn("title", _("Title")),
     ExportColumn("customer", _("Customer"), _str("customer")),
     ExportColumn("status", _("Status"), _display("status")),
@@ -121,6 +124,7 @@ COMMON_EXPORT_TAIL = [
     ExportColumn("created_at", _("Created at")),
 ]
 
+NUMBER_CELL = "sales/_cell_number.html"
 STATUS_CELL = "sales/_cell_status.html"
 MONEY_CELL = "sales/_cell_money.html"
 DATE_CELL = "sales/_cell_date.html"
@@ -137,7 +141,7 @@ class QuoteListView(_SalesListView):
     filterset_class = QuoteFilter
     create_url_name = "sales:quote_create"
     columns = [
-        Column("number", _("Number"), sort="number", link=True),
+        Column("number", NUMBER, sort="number", template=NUMBER_CELL),
         Column("title", _("Title")),
         Column("customer", _("Customer"), sort="customer__name"),
         Column("status", _("Status"), sort="status", template=STATUS_CELL),
@@ -163,7 +167,7 @@ class ContractListView(_SalesListView):
     filterset_class = ContractFilter
     create_url_name = "sales:contract_create"
     columns = [
-        Column("number", _("Number"), sort="number", link=True),
+        Column("number", NUMBER, sort="number", template=NUMBER_CELL),
         Column("title", _("Title")),
         Column("customer", _("Customer"), sort="customer__name"),
         Column("status", _("Status"), sort="status", template=STATUS_CELL),
@@ -191,7 +195,7 @@ class OrderListView(_SalesListView):
     filterset_class = OrderFilter
     create_url_name = "sales:order_create"
     columns = [
-        Column("number", _("Number"), sort="number", link=True),
+        Column("number", NUMBER, sort="number", template=NUMBER_CELL),
         Column("title", _("Title")),
         Column("customer", _("Customer"), sort="customer__name"),
         Column("contract", _("Contract"), template="sales/_cell_contract.html"),
@@ -222,9 +226,14 @@ class ShipmentListView(KehuListView):
     filterset_class = ShipmentFilter
     default_sort = "-shipped_on"
     columns = [
-        Column("number", _("Number"), sort="number", link=True),
+        Column("number", NUMBER, sort="number", template=NUMBER_CELL),
         Column("kind", _("Type"), sort="kind", template="sales/_cell_kind.html"),
-        Column("order", _("Order"), sort="order__number", template="sales/_cell_order.html"),
+        Column(
+            "order",
+            pgettext_lazy("sales order", "Order"),
+            sort="order__number",
+            template="sales/_cell_order.html",
+        ),
         Column("shipped_on", _("Date"), sort="shipped_on", template=DATE_CELL),
         Column("warehouse", _("Warehouse")),
         Column("carrier", _("Carrier")),
@@ -232,9 +241,9 @@ class ShipmentListView(KehuListView):
         Column("created_by", _("By")),
     ]
     export_columns = [
-        ExportColumn("number", _("Number")),
+        ExportColumn("number", NUMBER),
         ExportColumn("kind", _("Type"), _display("kind")),
-        ExportColumn("order", _("Order"), lambda s: s.order.number),
+        ExportColumn("order", pgettext_lazy("sales order", "Order"), lambda s: s.order.number),
         ExportColumn("customer", _("Customer"), lambda s: str(s.order.customer)),
         ExportColumn("shipped_on", _("Date")),
         ExportColumn("warehouse", _("Warehouse"), _str("warehouse")),
@@ -442,7 +451,10 @@ class _DocumentFormView(KehuFormView):
         return self.render_editor(form, editor, obj, status=400)
 
     def saved_message(self, saved, obj) -> str:
-        return str(_("%(document)s saved.") % {"document": saved.number})
+        return str(
+            _("%(document)s %(number)s saved.")
+            % {"document": capfirst(saved._meta.verbose_name), "number": saved.number}
+        )
 
     def save(self, form, editor, obj):  # type: ignore[override]
         raise NotImplementedError
@@ -754,7 +766,7 @@ class _GoodsView(ModulePermissionMixin, View):
         return render(request, self.template_name, context, status=status)
 
     def lines(self, order):
-        return list(order.lines.all())
+        return list(order.lines.select_related("product"))
 
     def get(self, request, pk):
         order = self.get_order(request, pk)

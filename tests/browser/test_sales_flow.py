@@ -249,3 +249,67 @@ def test_line_editor_on_a_phone(org, catalogue, new_page, screenshot):
     from kehu.sales.models import Quote
 
     assert not Quote.objects.exists()
+
+
+@pytest.fixture
+def demo(org):
+    """The demo company's customers, catalogue and a year of sales in every status."""
+    from kehu.customers.demo import demo_load as customers_demo
+    from kehu.products.demo import demo_load as products_demo
+    from kehu.sales.demo import demo_load as sales_demo
+
+    users = {
+        u.username: u
+        for u in (
+            org.sales1,
+            org.sales2,
+            org.sales3,
+            org.salesmgr1,
+            org.manager,
+            org.warehouse,
+        )
+    }
+    customers_demo(admin=org.admin, users=users)
+    products_demo(admin=org.admin, users=users)
+    counts = sales_demo(admin=org.admin, users=users)
+    assert counts, "the sales demo loaded nothing"
+    return counts
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_sales_pages_screenshots(org, demo, new_page, screenshot, language):
+    from kehu.sales.models import Contract, ContractAmendment, Order, Quote
+
+    page = new_page(DESKTOP)
+    log_in(page, "salesmgr1")
+    switch_language(page.locator("header"), language)
+    expect(page.locator("html")).to_have_attribute("lang", language)
+    short = "zh" if language == "zh-hans" else "en"
+    mine = {"department": org.sales1_dept}  # salesmgr1's department
+    contract = Contract.objects.filter(status="active", orders__isnull=False, **mine).first()
+    order = Order.objects.filter(shipments__isnull=False, **mine).distinct().first()
+    amendment = ContractAmendment.objects.filter(contract__department=org.sales1_dept).first()
+    pages = [
+        ("quotes", "/sales/quotes/"),
+        ("contracts", "/sales/contracts/"),
+        ("contracts-pending", "/sales/contracts/?status=pending"),
+        ("orders", "/sales/orders/"),
+        ("shipments", "/sales/shipments/"),
+        ("quote", Quote.objects.filter(**mine).first().get_absolute_url()),
+        ("contract", contract.get_absolute_url()),
+        ("order", order.get_absolute_url()),
+        ("customer-360", contract.customer.get_absolute_url()),
+        ("contract-edit-form", "/sales/contracts/new/"),
+    ]
+    if amendment is not None:
+        pages.append(("amendment", amendment.get_absolute_url()))
+    for name, url in pages:
+        response = page.goto(url)
+        assert response is not None and response.status == 200, url
+        expect(page.locator("h1").first).to_be_visible()
+        screenshot(page, f"sales-pages-{name}-{short}-desktop")
+    phone = new_page(PHONE)
+    log_in(phone, "salesmgr1")
+    for name, url in pages[:1] + pages[5:8]:
+        phone.goto(url)
+        screenshot(phone, f"sales-pages-{name}-{short}-phone")

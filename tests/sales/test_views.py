@@ -915,3 +915,17 @@ def test_opportunity_page_lists_its_quotes_and_contracts(org, client_for, custom
     page = client_for(org.sales1).get(url).content.decode()
     assert quote.number in page and contract.number in page
     assert f"{reverse('sales:quote_create')}?opportunity={opportunity.pk}" in page
+
+
+def test_global_search_finds_documents_in_scope_only(org, client_for, product):
+    mine = quote_for(org.sales1, lines=[line(product)], title="华东项目报价")
+    other = contract_for(org.sales3, title="华东项目合同")
+    client = client_for(org.sales1)
+    page = client.get(reverse("search"), {"q": mine.number}).content.decode()
+    assert mine.get_absolute_url() in page
+    page = client.get(reverse("search"), {"q": "华东项目"}).content.decode()
+    assert mine.get_absolute_url() in page and other.get_absolute_url() not in page
+    page = client_for(org.manager).get(reverse("search"), {"q": "华东项目"}).content.decode()
+    assert other.get_absolute_url() in page
+    page = client_for(org.hr).get(reverse("search"), {"q": "华东项目"}).content.decode()
+    assert mine.get_absolute_url() not in page
