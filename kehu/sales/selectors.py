@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from kehu.core.permissions import has_perm, require_perm
 from kehu.core.scope import get_visible_or_404, visible_to
 from kehu.sales.models import (
+    AmendmentStatus,
     Contract,
     ContractAmendment,
     ContractStatus,
     DocumentEvent,
     Order,
+    OrderLine,
     OrderStatus,
     Quote,
     Shipment,
@@ -68,6 +72,28 @@ def shipment_list_visible_to(*, user) -> QuerySet[Shipment]:
         Shipment.objects.select_related("order", "order__customer", "warehouse", "created_by"),
         user,
     )
+
+
+def shipment_get_for(*, user, pk) -> Shipment:
+    return get_visible_or_404(shipment_list_visible_to(user=user), user, pk=pk)
+
+
+def amendment_pending_for(contract: Contract) -> ContractAmendment | None:
+    """The amendment of ``contract`` awaiting approval, if any (there is at most one)."""
+    return contract.amendments.filter(status=AmendmentStatus.PENDING).first()
+
+
+def contract_line_usage(contract: Contract) -> dict[int, Decimal]:
+    """Per contract line that any order line points at: the quantity on orders that count
+    (not cancelled, not deleted); 0 for a line only cancelled or deleted orders used."""
+    counted = ~Q(order__status=OrderStatus.CANCELLED) & Q(order__deleted_at__isnull=True)
+    rows = (
+        OrderLine.objects.filter(contract_line__contract=contract)
+        .values("contract_line")
+        .annotate(quantity=Coalesce(Sum("quantity", filter=counted), Decimal("0")))
+        .order_by()
+    )
+    return {row["contract_line"]: row["quantity"] for row in rows}
 
 
 def document_events_for(document) -> QuerySet[DocumentEvent]:

@@ -1,26 +1,39 @@
 """Every write on quotes, contracts, amendments, orders and shipments.
 
-Permissions: ``sales.add`` / ``change`` / ``delete`` for the documents; approving goes
-through the approval engine (``kehu.approvals``); moving goods (ship, return, cancelling
-an order whose goods have left) needs ``products.change``, the warehouse's permission.
-Statuses change only here, by a conditional UPDATE on (status, version), with a
-``DocumentEvent`` row and an operation-log row for each change.
+Permissions: ``sales.add`` / ``change`` / ``delete`` for the documents, ``sales.assign`` to
+give a document to another owner; approving goes through the approval engine
+(``kehu.approvals``); moving goods (ship, return, cancelling an order whose goods have left)
+needs ``products.change``, the warehouse's permission.
+
+Each service checks the permission and the actor's data scope (out of scope is a 404, as
+for a missing document) before it writes, and runs in one transaction: a refused request
+leaves the database as it was. Statuses change only here, under the document's row lock by
+a conditional UPDATE on (status, version), with a ``DocumentEvent`` row and an
+operation-log row for each change.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import datetime
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
-from django.db.models import F, Sum
+from django.db.models import F
+from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kehu.approvals.services import approval_submit
+from kehu.approvals.services import (
+    approval_pending_for_document,
+    approval_submit,
+    approval_withdraw,
+)
 from kehu.core.exceptions import ConflictError, PermissionRefused, ServiceError
 from kehu.core.permissions import has_perm, require_perm
 from kehu.core.scope import visible_to
@@ -31,8 +44,14 @@ from kehu.core.services import (
     soft_delete,
     versioned_update,
 )
-from kehu.customers.models import Customer, Opportunity
-from kehu.products.models import MovementKind, Product
+from kehu.customers.models import Contact, Customer, Opportunity
+from kehu.products.models import (
+    QUANTITY_DIGITS,
+    QUANTITY_PLACES,
+    MovementKind,
+    Product,
+    Warehouse,
+)
 from kehu.sales.models import (
     AmendmentStatus,
     Contract,
@@ -50,6 +69,7 @@ from kehu.sales.models import (
     ShipmentKind,
     ShipmentLine,
 )
+from kehu.sales.selectors import contract_line_usage
 from kehu.sales.totals import document_amounts, line_amounts
 
 QUOTE_PREFIX, CONTRACT_PREFIX, ORDER_PREFIX = "BJ", "HT", "DD"
@@ -57,16 +77,115 @@ SHIPMENT_PREFIX, RETURN_PREFIX = "FH", "TH"
 CONTRACT_DOCUMENT_TYPE = "sales.contract"
 AMENDMENT_DOCUMENT_TYPE = "sales.contract_amendment"
 ZERO = Decimal("0")
+HUNDRED = Decimal("100")
+CENT = Decimal("0.01")
+QUANTITY_STEP = Decimal(1).scaleb(-QUANTITY_PLACES)  # 0.001
+MAX_QUANTITY = Decimal(10) ** (QUANTITY_DIGITS - QUANTITY_PLACES)
+MAX_AMOUNT = Decimal(10) ** 16  # MoneyField: 18 digits, 2 of them cents
+
+# What users write on a document's header (forms, API and demo data offer these). Number,
+# status, amounts, the dates of status changes and the department (it follows the owner)
+# are the server's: anything else in ``data`` is ignored.
+QUOTE_EDITABLE_FIELDS = (
+    "customer",
+    "contact",
+    "opportunity",
+    "title",
+    "quote_date",
+    "valid_until",
+    "currency",
+    "terms",
+    "notes",
+    "owner",
+)
+CONTRACT_EDITABLE_FIELDS = (
+    "customer",
+    "contact",
+    "opportunity",
+    "title",
+    "signed_on",
+    "start_date",
+    "end_date",
+    "payment_terms",
+    "currency",
+    "notes",
+    "owner",
+)
+ORDER_EDITABLE_FIELDS = (
+    "customer",
+    "title",
+    "order_date",
+    "ship_by",
+    "warehouse",
+    "receiver_name",
+    "receiver_phone",
+    "shipping_address",
+    "currency",
+    "notes",
+    "owner",
+)
+_EDITABLE: dict[type, tuple[str, ...]] = {
+    Quote: QUOTE_EDITABLE_FIELDS,
+    Contract: CONTRACT_EDITABLE_FIELDS,
+    Order: ORDER_EDITABLE_FIELDS,
+}
 
 
 # --- shared ---------------------------------------------------------------------------------
 
 
 def _check_visible(actor, document) -> None:
-    """Services get documents from scoped selectors; this guards callers that did not."""
+    """Services get documents from scoped selectors; this guards callers that did not.
+    Out of scope, deleted and missing look the same: 404, as on every page."""
     model = type(document)
-    if not visible_to(model._base_manager.filter(pk=document.pk), actor).exists():
-        raise PermissionRefused()
+    if not visible_to(model._default_manager.filter(pk=document.pk), actor).exists():
+        raise Http404(_("Not found."))
+
+
+def _locked(document):
+    """The document re-read under a row lock (held until the transaction ends)."""
+    model = type(document)
+    current = model._default_manager.select_for_update().filter(pk=document.pk).first()
+    if current is None:  # deleted meanwhile
+        raise Http404(_("Not found."))
+    return current
+
+
+def _check_version(current, expected_version: int | None) -> None:
+    if expected_version is not None and current.version != expected_version:
+        raise ConflictError()
+
+
+@contextlib.contextmanager
+def _as_service_error() -> Iterator[None]:
+    """Model validation speaks the one error type services raise, on the field concerned."""
+    try:
+        yield
+    except ValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            field, messages = next(iter(exc.message_dict.items()))
+            raise ServiceError(
+                messages[0], field=None if field == NON_FIELD_ERRORS else field
+            ) from exc
+        raise ServiceError(exc.messages[0]) from exc
+
+
+def _status_label(model, status: str) -> str:
+    return str(dict(model._meta.get_field("status").choices).get(status, status))
+
+
+def _status_refused(document, to_status: str) -> ServiceError:
+    model = type(document)
+    return ServiceError(
+        _("This %(document)s is “%(status)s” and cannot become “%(target)s”.")
+        % {
+            "document": model._meta.verbose_name,
+            "status": _status_label(model, document.status),
+            "target": _status_label(model, to_status),
+        },
+        field="status",
+        code="invalid_status",
+    )
 
 
 def _event(document, *, actor, from_status: str, to_status: str, note: str = "") -> None:
@@ -76,7 +195,7 @@ def _event(document, *, actor, from_status: str, to_status: str, note: str = "")
         from_status=from_status,
         to_status=to_status,
         note=note[:500],
-        actor=actor,
+        actor=actor if actor is not None and actor.is_authenticated else None,
     )
 
 
@@ -90,27 +209,18 @@ def _transition(
     note: str = "",
     **fields: Any,
 ):
-    """Move ``document`` to ``to_status`` if it is in one of ``allowed_from``.
+    """Move ``document`` to ``to_status`` if it is in one of ``allowed_from``; run it inside
+    the caller's transaction.
 
-    One conditional UPDATE: a concurrent change makes it fail (409 when the version moved,
-    a clear refusal when the status does not allow the step). Returns the fresh document.
+    The row is locked and changed by one conditional UPDATE on its version: a concurrent
+    change waits, then finds the new status (a clear refusal) or version (409). Writes the
+    event and the operation-log row; returns the fresh document.
     """
     model = type(document)
-    allowed = list(allowed_from)
-    current = model._base_manager.select_for_update().get(pk=document.pk)
-    if expected_version is not None and current.version != expected_version:
-        raise ConflictError()
-    if current.status not in allowed:
-        raise ServiceError(
-            _("A %(document)s that is “%(status)s” cannot become “%(target)s”.")
-            % {
-                "document": model._meta.verbose_name,
-                "status": current.get_status_display(),
-                "target": dict(model._meta.get_field("status").choices)[to_status],
-            },
-            field="status",
-            code="invalid_status",
-        )
+    current = _locked(document)
+    _check_version(current, expected_version)
+    if current.status not in set(allowed_from):
+        raise _status_refused(current, to_status)
     updated = model._base_manager.filter(pk=current.pk, version=current.version).update(
         status=to_status,
         version=F("version") + 1,
@@ -132,87 +242,146 @@ def _transition(
     return current
 
 
-def _decimal(value, *, field: str, line: int) -> Decimal:
+def _line_error(position: int | None, message: str) -> str:
+    if position is None:
+        return message
+    return _("Line %(line)s: %(message)s") % {"line": position, "message": message}
+
+
+def _decimal(value, *, field: str, line: int | None = None) -> Decimal:
+    """A finite Decimal from user input, or a clear error naming the line."""
     try:
-        return Decimal(str(value))
-    except (InvalidOperation, ValueError, TypeError) as exc:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError, TypeError):
+        number = None
+    if number is None or not number.is_finite():
+        raise ServiceError(_line_error(line, _("enter a number.")), field=field, code="invalid")
+    return number
+
+
+def _quantity(value, *, line: int | None, field: str = "lines") -> Decimal:
+    quantity = _decimal(value, field=field, line=line)
+    if quantity <= 0:
         raise ServiceError(
-            _("Line %(line)s: enter a number.") % {"line": line}, field=field
-        ) from exc
+            _line_error(line, _("the quantity must be more than 0.")), field=field, code="invalid"
+        )
+    if quantity != quantity.quantize(QUANTITY_STEP) or quantity >= MAX_QUANTITY:
+        message = _("the quantity is below %(max)s, with at most 3 decimal places.") % {
+            "max": f"{MAX_QUANTITY:,}"
+        }
+        raise ServiceError(_line_error(line, message), field=field, code="invalid")
+    return quantity.quantize(QUANTITY_STEP)
 
 
-def _lines_build(line_model, lines: list[dict[str, Any]]) -> list:
+def _lines_build(
+    line_model,
+    lines: list[dict[str, Any]] | None,
+    *,
+    links: tuple[str, ...] = (),
+    keeps_product: Callable[[dict[str, Any]], bool] | None = None,
+) -> list:
     """Validated, priced, unsaved line instances from ``{"product", "quantity", ...}`` dicts.
 
     Unit price defaults to the product's list price and the tax rate to the product's.
+    ``links`` names the keys the caller vouches for and copies onto the lines (``id`` of an
+    amended contract line, ``contract_line`` of an order from a contract); user input never
+    carries them. ``keeps_product(data)`` says a line keeps the product it already had (an
+    amended contract line, an order line from a contract): that product may have been
+    deleted since; any other line needs a product that exists.
     """
     if not lines:
         raise ServiceError(_("Add at least one line."), field="lines", code="no_lines")
+    product_ids = {getattr(data.get("product"), "pk", None) for data in lines}
+    alive = set(
+        Product.objects.filter(pk__in=[pk for pk in product_ids if pk]).values_list("pk", flat=True)
+    )
+    units = _product_units(
+        [data["product"] for data in lines if isinstance(data.get("product"), Product)]
+    )
     built = []
     for position, data in enumerate(lines, start=1):
         product = data.get("product")
-        if not isinstance(product, Product) or product.deleted_at is not None:
+        if not isinstance(product, Product) or (
+            product.pk not in alive and not (keeps_product and keeps_product(data))
+        ):
+            raise ServiceError(_line_error(position, _("choose a product.")), field="lines")
+        if "contract_line" not in links and data.get("contract_line") is not None:
             raise ServiceError(
-                _("Line %(line)s: choose a product.") % {"line": position}, field="lines"
+                _line_error(
+                    position, _("a contract's lines are ordered from the contract itself.")
+                ),
+                field="lines",
             )
-        quantity = _decimal(data.get("quantity"), field="lines", line=position)
+        quantity = _quantity(data.get("quantity"), line=position)
         price = data.get("unit_price")
         unit_price = (
             product.list_price
             if price in (None, "")
             else _decimal(price, field="lines", line=position)
         )
+        if unit_price < 0 or unit_price != unit_price.quantize(CENT) or unit_price >= MAX_AMOUNT:
+            raise ServiceError(
+                _line_error(position, _("the unit price must be 0 or more, in cents.")),
+                field="lines",
+            )
         discount = _decimal(data.get("discount_rate") or 0, field="lines", line=position)
         tax = data.get("tax_rate")
         tax_rate = (
             product.tax_rate if tax in (None, "") else _decimal(tax, field="lines", line=position)
         )
-        if quantity <= 0:
-            raise ServiceError(
-                _("Line %(line)s: the quantity must be more than 0.") % {"line": position},
-                field="lines",
-            )
-        if quantity != quantity.quantize(Decimal("0.001")):
-            raise ServiceError(
-                _("Line %(line)s: at most 3 decimal places in the quantity.") % {"line": position},
-                field="lines",
-            )
-        if unit_price < 0 or unit_price != unit_price.quantize(Decimal("0.01")):
-            raise ServiceError(
-                _("Line %(line)s: the unit price must be 0 or more, in cents.")
-                % {"line": position},
-                field="lines",
-            )
         for value in (discount, tax_rate):
-            if not ZERO <= value <= Decimal("100") or value != value.quantize(Decimal("0.01")):
+            if not ZERO <= value <= HUNDRED or value != value.quantize(CENT):
                 raise ServiceError(
-                    _("Line %(line)s: percentages are between 0 and 100.") % {"line": position},
+                    _line_error(
+                        position,
+                        _("percentages are between 0 and 100, with at most 2 decimal places."),
+                    ),
                     field="lines",
                 )
         amounts = line_amounts(
             quantity=quantity, unit_price=unit_price, discount_rate=discount, tax_rate=tax_rate
         )
-        description = (data.get("description") or "").strip() or " ".join(
+        if amounts.total_amount >= MAX_AMOUNT:
+            raise ServiceError(_line_error(position, _("the amount is too large.")), field="lines")
+        description = str(data.get("description") or "").strip() or " ".join(
             part for part in (product.name, product.specification) if part
         )
+        unit = str(data.get("unit") or "").strip() or units.get(product.pk, "")
         line = line_model(
             product=product,
             description=description[:300],
-            unit=(data.get("unit") or (product.unit.label if product.unit else ""))[:20],
+            unit=unit[:20],
             quantity=quantity,
-            unit_price=unit_price,
-            discount_rate=discount,
-            tax_rate=tax_rate,
+            unit_price=unit_price.quantize(CENT),
+            discount_rate=discount.quantize(CENT),
+            tax_rate=tax_rate.quantize(CENT),
             subtotal=amounts.subtotal,
             tax_amount=amounts.tax_amount,
             total_amount=amounts.total_amount,
             sort_order=position,
         )
-        for key in ("contract_line", "id"):
+        for key in links:
             if data.get(key) is not None:
                 setattr(line, key, data[key])
         built.append(line)
+    if document_amounts(built).total_amount >= MAX_AMOUNT:
+        raise ServiceError(_("The document's total is too large."), field="lines")
     return built
+
+
+def _product_units(products: list[Product]) -> dict[int, str]:
+    """Each product's unit label, in one query for the units not loaded with the product."""
+    from kehu.system.models import DictionaryItem
+
+    cached = {p.pk: p.unit for p in products if p.unit_id and Product.unit.is_cached(p)}
+    missing = {p.unit_id for p in products if p.unit_id and p.pk not in cached}
+    loaded = DictionaryItem.objects.in_bulk(missing) if missing else {}
+    labels = {}
+    for product in products:
+        if product.unit_id:
+            unit = cached.get(product.pk) or loaded.get(product.unit_id)
+            labels[product.pk] = unit.label if unit is not None else ""
+    return labels
 
 
 def _lines_save(document, parent_field: str, lines: list) -> None:
@@ -238,51 +407,100 @@ def _totals_store(document, lines) -> None:
     document.total_amount = amounts.total_amount
 
 
-def _header_clean(*, actor, data: dict[str, Any], instance=None) -> dict[str, Any]:
-    """Customer, contact and opportunity must be the actor's to see and belong together;
-    the owner is the actor unless they may assign; the department follows the owner."""
-    data = dict(data)
-    customer = data.get("customer", getattr(instance, "customer", None))
-    if customer is not None:
-        if not visible_to(Customer.objects.filter(pk=customer.pk), actor).exists():
-            raise ServiceError(_("Choose one of your customers."), field="customer")
-        if customer.in_pool:
-            raise ServiceError(
-                _("This customer is in the public pool; claim it first."), field="customer"
-            )
-    contact = data.get("contact")
-    if contact is not None and (customer is None or contact.customer_id != customer.pk):
-        raise ServiceError(_("This contact belongs to another customer."), field="contact")
-    opportunity = data.get("opportunity")
-    if opportunity is not None:
-        if customer is None or opportunity.customer_id != customer.pk:
-            raise ServiceError(
-                _("This opportunity belongs to another customer."), field="opportunity"
-            )
-        if not visible_to(Opportunity.objects.filter(pk=opportunity.pk), actor).exists():
-            raise ServiceError(_("Choose one of your opportunities."), field="opportunity")
-    if "owner" in data:
-        owner = data["owner"] or actor
+def _owner_clean(*, actor, owner, current_owner_id: int | None):
+    """``owner`` if it changes the owner (the actor needs ``sales.assign``), else None."""
+    if owner is None or owner.pk == current_owner_id:
+        return None
+    require_perm(actor, "sales.assign")
+    if not owner.is_active:
+        raise ServiceError(_("Choose an active user."), field="owner")
+    return owner
+
+
+def _customer_check(actor, customer) -> None:
+    """A new document's customer: one the actor sees, not in the public pool."""
+    row = visible_to(Customer.objects.filter(pk=customer.pk), actor).values("in_pool").first()
+    if row is None:
+        raise ServiceError(_("Choose one of your customers."), field="customer")
+    if row["in_pool"]:
+        raise ServiceError(
+            _("This customer is in the public pool; claim it first."), field="customer"
+        )
+
+
+def _header_clean(*, actor, model, data: dict[str, Any], instance=None) -> dict[str, Any]:
+    """The user-editable header fields of ``data``, checked.
+
+    The customer (when set or changed) must be the actor's to see and not in the pool; the
+    contact and opportunity belong to the customer; the opportunity is the actor's to see.
+    The owner is the actor on a new document, or the current owner, unless someone who may
+    assign names another; the department follows the owner.
+    """
+    data = {key: value for key, value in data.items() if key in _EDITABLE[model]}
+    customer_id = instance.customer_id if instance is not None else None
+    customer_changed = False
+    if "customer" in data or instance is None:
+        customer = data.get("customer")
+        if customer is None:
+            raise ServiceError(_("Choose a customer."), field="customer")
+        if customer.pk != customer_id:
+            _customer_check(actor, customer)
+            customer_id, customer_changed = customer.pk, True
+    if "contact" in _EDITABLE[model]:
+        contact = data["contact"] if "contact" in data else getattr(instance, "contact", None)
         if (
-            instance is None
-            and owner.pk != actor.pk
-            or (instance is not None and owner.pk != instance.owner_id)
+            contact is not None
+            and (customer_changed or "contact" in data)
+            and not Contact.objects.filter(pk=contact.pk, customer_id=customer_id).exists()
         ):
-            require_perm(actor, "sales.assign")
-        if not owner.is_active:
-            raise ServiceError(_("Choose an active user."), field="owner")
-        data["owner"] = owner
-        data["department"] = owner.department
+            raise ServiceError(_("This contact belongs to another customer."), field="contact")
+    if "opportunity" in _EDITABLE[model]:
+        opportunity = (
+            data["opportunity"] if "opportunity" in data else getattr(instance, "opportunity", None)
+        )
+        if opportunity is not None and (customer_changed or "opportunity" in data):
+            if opportunity.customer_id != customer_id:
+                raise ServiceError(
+                    _("This opportunity belongs to another customer."), field="opportunity"
+                )
+            if not visible_to(Opportunity.objects.filter(pk=opportunity.pk), actor).exists():
+                raise ServiceError(_("Choose one of your opportunities."), field="opportunity")
+    owner = _owner_clean(
+        actor=actor,
+        owner=data.pop("owner", None),
+        current_owner_id=instance.owner_id if instance is not None else actor.pk,
+    )
+    if owner is not None:
+        data["owner"], data["department"] = owner, owner.department
     elif instance is None:
-        data["owner"] = actor
-        data["department"] = actor.department
+        data["owner"], data["department"] = actor, actor.department
+    _dates_check(model, data, instance)
     return data
 
 
-def _check_editable(document, *, action: str = "edit") -> None:
+def _dates_check(model, data: dict[str, Any], instance=None) -> None:
+    """The date pairs the model constrains, with a message on the later field."""
+    pairs = {
+        Quote: [("quote_date", "valid_until", _("The quote cannot expire before its date."))],
+        Contract: [("start_date", "end_date", _("The contract cannot end before it starts."))],
+    }.get(model, [])
+    for first, last, message in pairs:
+        start = data[first] if first in data else getattr(instance, first, None)
+        end = data[last] if last in data else getattr(instance, last, None)
+        if isinstance(start, datetime.date) and isinstance(end, datetime.date) and end < start:
+            raise ServiceError(message, field=last)
+
+
+def _check_editable(document) -> None:
+    if isinstance(document, Contract) and document.can_amend():
+        raise ServiceError(
+            _("An active contract is changed through an amendment, which keeps a record."),
+            field="status",
+            code="amend_instead",
+        )
     if not document.is_editable():
         raise ServiceError(
-            _("A %(document)s that is “%(status)s” cannot be changed.")
+            _("This %(document)s is “%(status)s” and can no longer be changed.")
             % {
                 "document": type(document)._meta.verbose_name,
                 "status": document.get_status_display(),
@@ -303,9 +521,9 @@ def _create(
     parent_field: str,
     initial_status: str,
 ):
-    data = _header_clean(actor=actor, data=data)
+    data = _header_clean(actor=actor, model=model, data=data)
     built = _lines_build(line_model, lines)
-    with transaction.atomic():
+    with transaction.atomic(), _as_service_error():
         data["number"] = document_number_next(prefix=prefix)
         document = model_create(model=model, user=actor, data=data)
         _lines_save(document, parent_field, built)
@@ -313,36 +531,85 @@ def _create(
     return document
 
 
-def _update(document, *, actor, expected_version, data, lines, line_model, parent_field: str):
+def _update(
+    document,
+    *,
+    actor,
+    expected_version,
+    data,
+    lines,
+    line_model,
+    parent_field: str,
+    links: tuple[str, ...] = (),
+    keeps_product: Callable[[dict[str, Any]], bool] | None = None,
+    lines_prepare: Callable[[Any], list[dict[str, Any]]] | None = None,
+):
+    """Header and (when ``lines`` is not None) lines of an editable document.
+
+    ``lines_prepare(current)`` turns ``lines`` into line dicts under the document's lock;
+    ``links`` and ``keeps_product`` are passed on to ``_lines_build``.
+    """
     _check_visible(actor, document)
-    _check_editable(document)
-    data = _header_clean(actor=actor, data=data, instance=document)
-    built = _lines_build(line_model, lines) if lines is not None else None
-    with transaction.atomic():
-        document = versioned_update(
-            instance=document, user=actor, expected_version=expected_version, data=data
+    if expected_version is None:
+        raise ServiceError(field="version", code="required")
+    with transaction.atomic(), _as_service_error():
+        current = _locked(document)
+        _check_version(current, expected_version)
+        _check_editable(current)
+        data = _header_clean(actor=actor, model=type(current), data=data, instance=current)
+        built = None
+        if lines is not None:
+            line_data = lines_prepare(current) if lines_prepare is not None else lines
+            built = _lines_build(line_model, line_data, links=links, keeps_product=keeps_product)
+        total_before = current.total_amount
+        current = versioned_update(
+            instance=current, user=actor, expected_version=expected_version, data=data
         )
-        _check_editable(document)  # re-read under the row lock
         if built is not None:
-            _lines_save(document, parent_field, built)
-    return document
+            _lines_save(current, parent_field, built)
+            _audit(
+                user=actor,
+                action="change",
+                obj=current,
+                changes={"total_amount": [str(total_before), str(current.total_amount)]},
+                note=_("Lines replaced: %(count)s.") % {"count": len(built)},
+            )
+    return current
 
 
-def _delete(document, *, actor) -> None:
+def _delete(document, *, actor, on_delete: Callable[[Any], None] | None = None) -> None:
     require_perm(actor, "sales.delete")
     _check_visible(actor, document)
-    _check_editable(document)
-    soft_delete(instance=document, user=actor)
+    with transaction.atomic():
+        current = _locked(document)
+        _check_editable(current)
+        if on_delete is not None:
+            on_delete(current)
+        soft_delete(instance=current, user=actor)
+    document.deleted_at = current.deleted_at
+
+
+def _notify_owner(document, title: str, *, level: str = "info", body: str = "") -> None:
+    from kehu.system.services import notification_send
+
+    notification_send(
+        recipients=[document.owner],
+        title=title % {"document": document},
+        body=body,
+        url=document.get_absolute_url(),
+        level=level,
+    )
 
 
 # --- quotes ---------------------------------------------------------------------------------
 
 
 def quote_create(*, actor, data: dict[str, Any], lines: list[dict[str, Any]]) -> Quote:
+    """A draft quote; the validity date defaults to the settings' number of days."""
     require_perm(actor, "sales.add")
     data = dict(data)
-    today = timezone.localdate()
-    data.setdefault("quote_date", today)
+    if not data.get("quote_date"):
+        data["quote_date"] = timezone.localdate()
     if not data.get("valid_until"):
         from kehu.system.services import system_settings_get
 
@@ -364,6 +631,7 @@ def quote_create(*, actor, data: dict[str, Any], lines: list[dict[str, Any]]) ->
 def quote_update(
     *, actor, quote: Quote, expected_version: int | None, data: dict[str, Any], lines=None
 ) -> Quote:
+    """Draft and sent quotes; ``lines`` None keeps the lines."""
     require_perm(actor, "sales.change")
     return _update(
         quote,
@@ -409,6 +677,7 @@ def quote_accept(*, actor, quote: Quote, expected_version: int | None = None) ->
 def quote_reject(
     *, actor, quote: Quote, reason: str = "", expected_version: int | None = None
 ) -> Quote:
+    """The customer said no to a sent quote."""
     require_perm(actor, "sales.change")
     _check_visible(actor, quote)
     with transaction.atomic():
@@ -418,7 +687,7 @@ def quote_reject(
             allowed_from=[QuoteStatus.SENT],
             to_status=QuoteStatus.REJECTED,
             expected_version=expected_version,
-            note=reason,
+            note=(reason or "").strip(),
         )
 
 
@@ -428,14 +697,23 @@ def quote_convert_to_contract(
     """Turn a sent or accepted quote into a draft contract with the same lines, in one step.
 
     A sent quote is marked accepted on the way (the customer said yes). The quote ends
-    ``converted`` and points at its contract; converting twice is refused.
+    ``converted`` and points at its contract; converting twice is refused. ``data`` may set
+    the contract's other header fields (dates, terms, owner); customer and currency are the
+    quote's.
     """
     require_perm(actor, "sales.add")
+    require_perm(actor, "sales.change")
     _check_visible(actor, quote)
     with transaction.atomic():
-        current = Quote._base_manager.select_for_update().get(pk=quote.pk)
-        if expected_version is not None and current.version != expected_version:
-            raise ConflictError()
+        current = _locked(quote)
+        _check_version(current, expected_version)
+        if current.status not in (QuoteStatus.SENT, QuoteStatus.ACCEPTED):
+            raise ServiceError(
+                _("Only a sent or accepted quote can become a contract; this one is “%(status)s”.")
+                % {"status": current.get_status_display()},
+                field="status",
+                code="invalid_status",
+            )
         if current.status == QuoteStatus.SENT:
             current = _transition(
                 current,
@@ -443,13 +721,7 @@ def quote_convert_to_contract(
                 allowed_from=[QuoteStatus.SENT],
                 to_status=QuoteStatus.ACCEPTED,
             )
-        if current.status != QuoteStatus.ACCEPTED:
-            raise ServiceError(
-                _("Only a sent or accepted quote can become a contract; this one is “%(status)s”.")
-                % {"status": current.get_status_display()},
-                field="status",
-                code="invalid_status",
-            )
+        overrides = {k: v for k, v in (data or {}).items() if k not in ("customer", "currency")}
         header = {
             "customer": current.customer,
             "contact": current.contact,
@@ -458,7 +730,7 @@ def quote_convert_to_contract(
             "currency": current.currency,
             "payment_terms": current.terms,
             "notes": current.notes,
-            **(data or {}),
+            **overrides,
         }
         lines = [
             {
@@ -492,17 +764,17 @@ def quotes_expire(*, today: datetime.date | None = None) -> int:
     for quote in Quote.objects.filter(
         status__in=[QuoteStatus.DRAFT, QuoteStatus.SENT], valid_until__lt=today
     ).only("pk", "status", "version"):
-        with transaction.atomic():
-            try:
+        try:
+            with transaction.atomic():
                 _transition(
                     quote,
                     actor=None,
                     allowed_from=[QuoteStatus.DRAFT, QuoteStatus.SENT],
                     to_status=QuoteStatus.EXPIRED,
                 )
-                count += 1
-            except ServiceError:
-                continue  # changed meanwhile
+            count += 1
+        except (ServiceError, Http404):
+            continue  # changed or deleted meanwhile
     return count
 
 
@@ -510,6 +782,7 @@ def quotes_expire(*, today: datetime.date | None = None) -> int:
 
 
 def contract_create(*, actor, data: dict[str, Any], lines: list[dict[str, Any]]) -> Contract:
+    """A draft contract with its number (HT-<year>-<n>, gap-free) and priced lines."""
     require_perm(actor, "sales.add")
     return _create(
         Contract,
@@ -526,14 +799,9 @@ def contract_create(*, actor, data: dict[str, Any], lines: list[dict[str, Any]])
 def contract_update(
     *, actor, contract: Contract, expected_version: int | None, data: dict[str, Any], lines=None
 ) -> Contract:
-    """Drafts and rejected contracts only; an active contract changes by amendment."""
+    """Drafts and rejected contracts only; an active contract changes by amendment
+    (refused with ``code="amend_instead"``)."""
     require_perm(actor, "sales.change")
-    if contract.can_amend():
-        raise ServiceError(
-            _("An active contract is changed through an amendment, which keeps a record."),
-            field="status",
-            code="amend_instead",
-        )
     return _update(
         contract,
         actor=actor,
@@ -545,27 +813,56 @@ def contract_update(
     )
 
 
+def _contract_release_quote(contract: Contract, *, actor) -> None:
+    """A deleted contract gives its quote back (accepted again, free to convert anew)."""
+    if contract.quote_id is None:
+        return
+    quote = Quote._base_manager.get(pk=contract.quote_id)
+    Contract._base_manager.filter(pk=contract.pk).update(quote=None)
+    if quote.status == QuoteStatus.CONVERTED:
+        _transition(
+            quote,
+            actor=actor,
+            allowed_from=[QuoteStatus.CONVERTED],
+            to_status=QuoteStatus.ACCEPTED,
+            note=_("Contract %(number)s deleted") % {"number": contract.number},
+        )
+
+
 def contract_delete(*, actor, contract: Contract) -> None:
-    _delete(contract, actor=actor)
+    """Drafts and rejected contracts; a quote it came from becomes convertible again."""
+    _delete(
+        contract,
+        actor=actor,
+        on_delete=lambda current: _contract_release_quote(current, actor=actor),
+    )
 
 
 def contract_submit(
     *, actor, contract: Contract, expected_version: int | None = None, comment: str = ""
 ) -> Contract:
-    """Send a draft (or rejected) contract for approval; with no rule it is active at once."""
+    """Send a draft (or rejected) contract for approval; with no rule it is active at once.
+
+    The approval engine routes it by amount and department; a rule step with nobody to
+    decide it refuses the submission (and nothing is written).
+    """
     require_perm(actor, "sales.change")
     _check_visible(actor, contract)
+    comment = (comment or "").strip()
     with transaction.atomic():
+        current = _locked(contract)
+        _check_version(current, expected_version)
+        if not current.can_submit():
+            raise _status_refused(current, ContractStatus.PENDING)
+        if current.total_amount <= 0:
+            raise ServiceError(_("A contract needs an amount above 0."), field="lines")
         current = _transition(
-            contract,
+            current,
             actor=actor,
             allowed_from=[ContractStatus.DRAFT, ContractStatus.REJECTED],
             to_status=ContractStatus.PENDING,
-            expected_version=expected_version,
             note=comment,
         )
-        if current.total_amount <= 0:
-            raise ServiceError(_("A contract needs an amount above 0."), field="lines")
         approval_submit(
             actor=actor, document_type=CONTRACT_DOCUMENT_TYPE, document=current, comment=comment
         )
@@ -573,19 +870,40 @@ def contract_submit(
     return current
 
 
+def contract_withdraw(*, actor, contract: Contract, comment: str = "") -> Contract:
+    """Take a contract awaiting approval back to draft (its submitter or an administrator)."""
+    require_perm(actor, "sales.change")
+    _check_visible(actor, contract)
+    with transaction.atomic():
+        current = _locked(contract)
+        request = approval_pending_for_document(current)
+        if current.status != ContractStatus.PENDING or request is None:
+            raise _status_refused(current, ContractStatus.DRAFT)
+        approval_withdraw(actor=actor, request=request, comment=comment)
+        current.refresh_from_db()
+    return current
+
+
 def _contract_on_approved(contract: Contract, request, actor) -> None:
+    """Approval callback: the contract takes effect and its customer becomes a won one.
+
+    A contract with no signing date is taken as signed the day it takes effect, so it
+    counts towards that month's sales targets.
+    """
     now = timezone.now()
-    _transition(
+    extra: dict[str, Any] = {} if contract.signed_on else {"signed_on": timezone.localdate()}
+    contract = _transition(
         contract,
         actor=actor,
         allowed_from=[ContractStatus.PENDING],
         to_status=ContractStatus.ACTIVE,
         approved_at=now,
+        **extra,
     )
     from kehu.customers.services import customer_deal_record
 
     customer_deal_record(customer_id=contract.customer_id, at=now)
-    _notify_owner(contract, _("Contract approved: %(document)s"), level="success")
+    _notify_owner(contract, _("Contract approved: %(document)s"))
 
 
 def _contract_on_rejected(contract: Contract, request, actor) -> None:
@@ -603,16 +921,16 @@ def _contract_on_withdrawn(contract: Contract, request, actor) -> None:
     )
 
 
-def _notify_owner(document, title: str, *, level: str = "info", body: str = "") -> None:
-    from kehu.system.services import notification_send
-
-    notification_send(
-        recipients=[document.owner],
-        title=title % {"document": document},
-        body=body,
-        url=document.get_absolute_url(),
-        level=level,
-    )
+def _check_no_pending_amendment(contract: Contract) -> None:
+    if contract.amendments.filter(status=AmendmentStatus.PENDING).exists():
+        raise ServiceError(
+            _(
+                "An amendment of this contract is awaiting approval; "
+                "have it decided or withdrawn first."
+            ),
+            field="status",
+            code="amendment_pending",
+        )
 
 
 def contract_complete(
@@ -621,8 +939,11 @@ def contract_complete(
     require_perm(actor, "sales.change")
     _check_visible(actor, contract)
     with transaction.atomic():
+        current = _locked(contract)
+        if current.can_complete():
+            _check_no_pending_amendment(current)
         return _transition(
-            contract,
+            current,
             actor=actor,
             allowed_from=[ContractStatus.ACTIVE],
             to_status=ContractStatus.COMPLETED,
@@ -641,8 +962,11 @@ def contract_terminate(
     if not reason:
         raise ServiceError(_("Say why the contract is terminated."), field="reason")
     with transaction.atomic():
+        current = _locked(contract)
+        if current.can_terminate():
+            _check_no_pending_amendment(current)
         return _transition(
-            contract,
+            current,
             actor=actor,
             allowed_from=[ContractStatus.ACTIVE],
             to_status=ContractStatus.TERMINATED,
@@ -689,43 +1013,118 @@ def _line_json(line) -> dict[str, Any]:
 
 
 def _ordered_quantities(contract: Contract) -> dict[int, Decimal]:
-    """Per contract line: the quantity on orders that are not cancelled."""
-    rows = (
-        OrderLine.objects.filter(contract_line__contract=contract, order__deleted_at__isnull=True)
-        .exclude(order__status=OrderStatus.CANCELLED)
-        .values("contract_line")
-        .annotate(quantity=Sum("quantity"))
-    )
-    return {row["contract_line"]: row["quantity"] for row in rows}
+    """Per contract line: the quantity on orders that count (0 for lines that only
+    cancelled or deleted orders point at)."""
+    return contract_line_usage(contract)
 
 
-def _check_amended_lines(contract: Contract, built: list) -> None:
-    ordered = _ordered_quantities(contract)
-    existing = {line.pk: line for line in contract.lines.all()}
-    kept = {}
-    for line in built:
-        line_id = getattr(line, "id", None)
-        if line_id is not None:
-            if line_id not in existing:
-                raise ServiceError(_("A line does not belong to this contract."), field="lines")
-            if line.product_id != existing[line_id].product_id and ordered.get(line_id):
-                raise ServiceError(
-                    _("The product of a line already ordered cannot change."), field="lines"
-                )
-            kept[line_id] = line
-    for line_id, quantity in ordered.items():
+def _check_amended_lines(contract: Contract, existing_lines: list, built: list) -> None:
+    """Amended lines keep what orders hold: a line any order points at stays (with its
+    product), and never drops below the quantity ordered."""
+    usage = _ordered_quantities(contract)
+    existing = {line.pk: line for line in existing_lines}
+    kept: dict[int, Any] = {}
+    for position, line in enumerate(built, start=1):
+        if line.id is None:
+            continue
+        if line.id not in existing:
+            raise ServiceError(
+                _line_error(position, _("this line is not on the contract.")), field="lines"
+            )
+        if line.id in kept:
+            raise ServiceError(
+                _line_error(position, _("a contract line is listed twice.")), field="lines"
+            )
+        if line.id in usage and line.product_id != existing[line.id].product_id:
+            raise ServiceError(
+                _("“%(line)s” has been ordered: its product cannot change.")
+                % {"line": existing[line.id].description},
+                field="lines",
+            )
+        kept[line.id] = line
+    for line_id, ordered in usage.items():
         if line_id not in kept:
             raise ServiceError(
                 _("“%(line)s” has been ordered and cannot be removed.")
                 % {"line": existing[line_id].description},
                 field="lines",
+                code="line_ordered",
             )
-        if kept[line_id].quantity < quantity:
+        if kept[line_id].quantity < ordered:
             raise ServiceError(
                 _("“%(line)s”: %(ordered)s already ordered; the quantity cannot be less.")
-                % {"line": existing[line_id].description, "ordered": quantity.normalize()},
+                % {"line": existing[line_id].description, "ordered": _number(ordered)},
                 field="lines",
+                code="below_ordered",
             )
+
+
+def _number(value: Decimal) -> str:
+    """A quantity as people write it: 3, 2.5 (never 3.000 or 3E+1)."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def _amendment_line_ids(lines: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """``id`` of each amended line as an int (or None for a new line)."""
+    if lines is None:
+        return None
+    result = []
+    for position, data in enumerate(lines, start=1):
+        data = dict(data)
+        line_id = getattr(data.get("id"), "pk", data.get("id"))
+        if line_id in (None, ""):
+            data["id"] = None
+        else:
+            try:
+                data["id"] = int(line_id)
+            except (TypeError, ValueError):
+                raise ServiceError(
+                    _line_error(position, _("this line is not on the contract.")), field="lines"
+                ) from None
+        result.append(data)
+    return result
+
+
+def _keeps(existing_lines: list[ContractLine]) -> Callable[[dict[str, Any]], bool]:
+    """For ``_lines_build``: an amended line that keeps its contract line's product."""
+    products = {line.pk: line.product_id for line in existing_lines}
+
+    def keeps(data: dict[str, Any]) -> bool:
+        product = data.get("product")
+        return data.get("id") in products and products[data["id"]] == getattr(product, "pk", None)
+
+    return keeps
+
+
+def _contract_field(name: str) -> models.Field:
+    field = Contract._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field
+
+
+def _contract_header_values(fields: dict[str, Any]) -> dict[str, Any]:
+    """Proposed header fields (as stored in JSON) as attribute values of a contract."""
+    values: dict[str, Any] = {}
+    for name, value in fields.items():
+        field = _contract_field(name)
+        values[field.attname] = value if field.is_relation else field.to_python(value)
+    return values
+
+
+def _contract_header_validate(contract: Contract, values: dict[str, Any]) -> None:
+    """The contract with ``values`` (attribute names) applied would be valid."""
+    candidate = copy.copy(contract)
+    for attname, value in values.items():
+        setattr(candidate, attname, value)
+    names = {_contract_field(name).attname: name for name in AMENDABLE_FIELDS}
+    exclude = [f.name for f in Contract._meta.fields if names.get(f.attname) is None]
+    exclude += [names[a] for a in names if a not in values]
+    candidate.clean_fields(exclude=exclude)
+    _dates_check(
+        Contract,
+        {"start_date": candidate.start_date, "end_date": candidate.end_date},
+    )
 
 
 def contract_amend(
@@ -741,8 +1140,9 @@ def contract_amend(
 
     The amendment keeps what the contract was and what it becomes. It goes through the
     approval rules for amendments and is applied when approved (at once with no rule).
-    ``lines`` items may carry ``id`` of the contract line they change; lines already
-    ordered cannot be removed or cut below the ordered quantity.
+    ``lines`` (None: unchanged) is the complete new list; items carry ``id`` of the
+    contract line they change, lines left out are removed. Lines already ordered cannot be
+    removed, change product or drop below the ordered quantity. One amendment at a time.
     """
     require_perm(actor, "sales.change")
     _check_visible(actor, contract)
@@ -756,12 +1156,10 @@ def contract_amend(
             % {"fields": ", ".join(sorted(unknown))},
             field="data",
         )
-    data = _header_clean(actor=actor, data=data, instance=contract)
-    data.pop("owner", None), data.pop("department", None)
-    with transaction.atomic():
-        current = Contract._base_manager.select_for_update().get(pk=contract.pk)
-        if expected_version is not None and current.version != expected_version:
-            raise ConflictError()
+    line_data = _amendment_line_ids(lines)
+    with transaction.atomic(), _as_service_error():
+        current = _locked(contract)
+        _check_version(current, expected_version)
         if not current.can_amend():
             raise ServiceError(
                 _("Only an active contract is amended; this one is “%(status)s”.")
@@ -769,10 +1167,15 @@ def contract_amend(
                 field="status",
                 code="invalid_status",
             )
+        _check_no_pending_amendment(current)
+        data = _header_clean(actor=actor, model=Contract, data=data, instance=current)
         existing_lines = list(current.lines.order_by("sort_order", "id"))
-        built = _lines_build(ContractLine, lines) if lines is not None else None
-        if built is not None:
-            _check_amended_lines(current, built)
+        built = None
+        if line_data is not None:
+            built = _lines_build(
+                ContractLine, line_data, links=("id",), keeps_product=_keeps(existing_lines)
+            )
+            _check_amended_lines(current, existing_lines, built)
         before = {name: _field_json(getattr(current, name)) for name in AMENDABLE_FIELDS}
         before["lines"] = [_line_json(line) for line in existing_lines]
         changed = {
@@ -780,17 +1183,19 @@ def contract_amend(
             for name, value in data.items()
             if name in AMENDABLE_FIELDS and _field_json(value) != before[name]
         }
+        _contract_header_validate(current, _contract_header_values(changed))
         proposed: dict[str, Any] = {"fields": changed}
         total_after = current.total_amount
         if built is not None:
-            proposed["lines"] = [_line_json(line) for line in built]
-            total_after = document_amounts(built).total_amount
-        if not changed and built is None:
+            new_lines = [_line_json(line) for line in built]
+            if new_lines != before["lines"]:
+                proposed["lines"] = new_lines
+                total_after = document_amounts(built).total_amount
+        if not changed and "lines" not in proposed:
             raise ServiceError(_("The amendment changes nothing."), code="no_change")
-        sequence = (current.amendments.count() or 0) + 1
         amendment = ContractAmendment.objects.create(
             contract=current,
-            sequence=sequence,
+            sequence=current.amendments.count() + 1,
             reason=reason,
             before=before,
             proposed=proposed,
@@ -800,55 +1205,86 @@ def contract_amend(
             updated_by=actor,
         )
         _audit(user=actor, action="create", obj=amendment, note=reason[:500])
-        approval_submit(actor=actor, document_type=AMENDMENT_DOCUMENT_TYPE, document=amendment)
+        approval_submit(
+            actor=actor, document_type=AMENDMENT_DOCUMENT_TYPE, document=amendment, comment=reason
+        )
+        amendment.refresh_from_db()
+    return amendment
+
+
+def amendment_withdraw(
+    *, actor, amendment: ContractAmendment, comment: str = ""
+) -> ContractAmendment:
+    """Take back an amendment awaiting approval (its submitter or an administrator)."""
+    require_perm(actor, "sales.change")
+    _check_visible(actor, amendment)
+    with transaction.atomic():
+        request = approval_pending_for_document(amendment)
+        if request is None:
+            raise ServiceError(
+                _("This amendment is not awaiting approval."),
+                field="status",
+                code="invalid_status",
+            )
+        approval_withdraw(actor=actor, request=request, comment=comment)
         amendment.refresh_from_db()
     return amendment
 
 
 def _amendment_apply(amendment: ContractAmendment, request, actor) -> None:
-    contract = Contract._base_manager.select_for_update().get(pk=amendment.contract_id)
+    """Approval callback: the proposed fields and lines become the contract's."""
+    contract = _locked(Contract(pk=amendment.contract_id))
     if contract.status != ContractStatus.ACTIVE:
         raise ServiceError(
             _("The contract is no longer active; the amendment cannot be applied."),
             code="invalid_status",
         )
     fields = dict(amendment.proposed.get("fields", {}))
-    values: dict[str, Any] = {}
-    for name, value in fields.items():
-        field = Contract._meta.get_field(name)
-        if field.is_relation:
-            values[f"{name}_id"] = value
-        elif value is not None and isinstance(field, models.DateField):
-            values[name] = datetime.date.fromisoformat(value)
-        else:
-            values[name] = value
+    with _as_service_error():
+        values = _contract_header_values(fields)
+        _contract_header_validate(contract, values)
     if "lines" in amendment.proposed:
-        products = Product.all_objects.in_bulk(
-            [line["product"] for line in amendment.proposed["lines"]]
-        )
+        existing_lines = list(contract.lines.all())
+        proposed_lines = amendment.proposed["lines"]
+        products = Product.all_objects.in_bulk([line["product"] for line in proposed_lines])
         built = _lines_build(
             ContractLine,
-            [
-                {**line, "product": products.get(line["product"])}
-                for line in amendment.proposed["lines"]
-            ],
+            [{**line, "product": products.get(line["product"])} for line in proposed_lines],
+            links=("id",),
+            keeps_product=_keeps(existing_lines),
         )
-        _check_amended_lines(contract, built)
-        keep = [line.id for line in built if getattr(line, "id", None)]
-        contract.lines.exclude(pk__in=keep).delete()
+        _check_amended_lines(contract, existing_lines, built)
         for line in built:
             line.contract = contract
-            if getattr(line, "id", None):
-                line.save()
-            else:
-                line.pk = None
-                line.save()
+        kept = [line for line in built if line.id is not None]
+        contract.lines.exclude(pk__in=[line.id for line in kept]).delete()
+        ContractLine.objects.bulk_update(
+            kept,
+            [
+                "product",
+                "description",
+                "unit",
+                "quantity",
+                "unit_price",
+                "discount_rate",
+                "tax_rate",
+                "subtotal",
+                "tax_amount",
+                "total_amount",
+                "sort_order",
+            ],
+        )
+        ContractLine.objects.bulk_create([line for line in built if line.id is None])
         _totals_store(contract, built)
+    now = timezone.now()
     Contract._base_manager.filter(pk=contract.pk).update(
-        version=F("version") + 1, updated_at=timezone.now(), updated_by=actor, **values
+        version=F("version") + 1,
+        updated_at=now,
+        updated_by=actor if actor is not None and actor.is_authenticated else None,
+        **values,
     )
     ContractAmendment.objects.filter(pk=amendment.pk).update(
-        status=AmendmentStatus.APPLIED, applied_at=timezone.now()
+        status=AmendmentStatus.APPLIED, applied_at=now, updated_at=now
     )
     _event(
         contract,
@@ -858,25 +1294,25 @@ def _amendment_apply(amendment: ContractAmendment, request, actor) -> None:
         note=_("Amendment %(number)s applied: %(reason)s")
         % {"number": amendment, "reason": amendment.reason},
     )
-    _audit(
-        user=actor,
-        action="amend",
-        obj=contract,
-        changes={
-            **{k: [amendment.before.get(k), v] for k, v in fields.items()},
-            **(
-                {"total_amount": [str(amendment.total_before), str(amendment.total_after)]}
-                if "lines" in amendment.proposed
-                else {}
-            ),
-        },
-        note=str(amendment),
-    )
+    changes = {name: [amendment.before.get(name), value] for name, value in fields.items()}
+    if "lines" in amendment.proposed:
+        changes["total_amount"] = [str(amendment.total_before), str(amendment.total_after)]
+    _audit(user=actor, action="amend", obj=contract, changes=changes, note=str(amendment))
 
 
 def _amendment_close(status: str):
+    """Approval callback for a rejected or withdrawn amendment: the contract stays as is."""
+
     def close(amendment: ContractAmendment, request, actor) -> None:
-        ContractAmendment.objects.filter(pk=amendment.pk).update(status=status)
+        ContractAmendment.objects.filter(pk=amendment.pk).update(
+            status=status, updated_at=timezone.now()
+        )
+        _audit(
+            user=actor,
+            action="status",
+            obj=amendment,
+            changes={"status": [amendment.status, status]},
+        )
 
     return close
 
@@ -885,13 +1321,15 @@ def _amendment_close(status: str):
 
 
 def order_create(*, actor, data: dict[str, Any], lines: list[dict[str, Any]]) -> Order:
-    """A standalone order; orders from a contract use ``order_create_from_contract``."""
+    """A standalone order; with ``data["contract"]`` it is an order from that contract
+    (see ``order_create_from_contract``: then ``lines`` are contract lines and quantities)."""
     require_perm(actor, "sales.add")
     data = dict(data)
-    data.setdefault("order_date", timezone.localdate())
-    contract = data.get("contract")
+    contract = data.pop("contract", None)
     if contract is not None:
         return order_create_from_contract(actor=actor, contract=contract, data=data, lines=lines)
+    if not data.get("order_date"):
+        data["order_date"] = timezone.localdate()
     return _create(
         Order,
         actor=actor,
@@ -908,38 +1346,42 @@ def _contract_lines_for_order(
     contract: Contract, lines: list[dict[str, Any]] | None, ordered: dict[int, Decimal]
 ) -> list[dict]:
     """Order lines priced as on the contract, within what ``ordered`` leaves; by default
-    everything not yet ordered."""
+    everything not yet ordered. A contract line listed twice counts once, in total."""
     contract_lines = {line.pk: line for line in contract.lines.select_related("product")}
     if lines is None:
         lines = [
             {"contract_line": line, "quantity": line.quantity - ordered.get(line.pk, ZERO)}
-            for line in contract_lines.values()
+            for line in sorted(contract_lines.values(), key=lambda item: (item.sort_order, item.pk))
             if line.quantity - ordered.get(line.pk, ZERO) > 0
         ]
         if not lines:
             raise ServiceError(
-                _("Everything on this contract has been ordered already."), field="lines"
+                _("Everything on this contract has been ordered already."),
+                field="lines",
+                code="nothing_left",
             )
     result = []
+    requested: dict[int, Decimal] = {}
     for position, data in enumerate(lines, start=1):
         line_id = getattr(data.get("contract_line"), "pk", data.get("contract_line"))
-        if line_id not in contract_lines:
+        try:
+            source = contract_lines[int(line_id or 0)]
+        except (KeyError, TypeError, ValueError):
             raise ServiceError(
-                _("Line %(line)s: choose a line of this contract.") % {"line": position},
-                field="lines",
-            )
-        source = contract_lines[line_id]
-        quantity = _decimal(data.get("quantity"), field="lines", line=position)
-        remaining = source.quantity - ordered.get(line_id, ZERO)
-        if quantity > remaining:
+                _line_error(position, _("choose a line of this contract.")), field="lines"
+            ) from None
+        quantity = _quantity(data.get("quantity"), line=position)
+        requested[source.pk] = requested.get(source.pk, ZERO) + quantity
+        remaining = source.quantity - ordered.get(source.pk, ZERO)
+        if requested[source.pk] > remaining:
             raise ServiceError(
-                _("Line %(line)s: only %(remaining)s of “%(product)s” are left to order.")
-                % {
-                    "line": position,
-                    "remaining": remaining.normalize(),
-                    "product": source.description,
-                },
+                _line_error(
+                    position,
+                    _("only %(remaining)s of “%(product)s” are left to order.")
+                    % {"remaining": _number(max(remaining, ZERO)), "product": source.description},
+                ),
                 field="lines",
+                code="over_contract",
             )
         result.append(
             {
@@ -959,11 +1401,21 @@ def _contract_lines_for_order(
 def order_create_from_contract(
     *, actor, contract: Contract, data: dict[str, Any] | None = None, lines=None
 ) -> Order:
-    """An order against an active contract; ``lines`` are ``{"contract_line", "quantity"}``."""
+    """An order against an active contract, priced as the contract.
+
+    ``lines`` are ``{"contract_line", "quantity"}`` (None: everything not yet ordered);
+    what orders that count (not cancelled) already hold is not offered again. The order
+    belongs to the contract's owner unless someone who may assign names another.
+    """
     require_perm(actor, "sales.add")
     _check_visible(actor, contract)
-    with transaction.atomic():
-        current = Contract._base_manager.select_for_update().get(pk=contract.pk)
+    data = {
+        key: value
+        for key, value in (data or {}).items()
+        if key in ORDER_EDITABLE_FIELDS and key not in ("customer", "currency")
+    }
+    with transaction.atomic(), _as_service_error():
+        current = _locked(contract)
         if current.status != ContractStatus.ACTIVE:
             raise ServiceError(
                 _("Orders are placed against an active contract; this one is “%(status)s”.")
@@ -971,24 +1423,26 @@ def order_create_from_contract(
                 field="contract",
                 code="invalid_status",
             )
+        owner = _owner_clean(
+            actor=actor, owner=data.pop("owner", None), current_owner_id=current.owner_id
+        )
+        owner = owner or current.owner
         header = {
             "title": current.title,
-            "order_date": timezone.localdate(),
-            **(data or {}),
+            **data,
+            "order_date": data.get("order_date") or timezone.localdate(),
             "contract": current,
             "customer": current.customer,
             "currency": current.currency,
+            "owner": owner,
+            "department": owner.department,
         }
-        # The order belongs to the contract's owner unless someone who may assign says so.
-        owner = header.pop("owner", None) or current.owner
-        cleaned = _header_clean(actor=actor, data=header)
-        if owner.pk != current.owner_id:
-            require_perm(actor, "sales.assign")
-        cleaned["owner"], cleaned["department"] = owner, owner.department
         priced = _contract_lines_for_order(current, lines, _ordered_quantities(current))
-        built = _lines_build(OrderLine, priced)
-        cleaned["number"] = document_number_next(prefix=ORDER_PREFIX)
-        order = model_create(model=Order, user=actor, data=cleaned)
+        built = _lines_build(
+            OrderLine, priced, links=("contract_line",), keeps_product=lambda data: True
+        )
+        header["number"] = document_number_next(prefix=ORDER_PREFIX)
+        order = model_create(model=Order, user=actor, data=header)
         _lines_save(order, "order", built)
         _event(order, actor=actor, from_status="", to_status=OrderStatus.PENDING)
     return order
@@ -997,23 +1451,26 @@ def order_create_from_contract(
 def order_update(
     *, actor, order: Order, expected_version: int | None, data: dict[str, Any], lines=None
 ) -> Order:
+    """A pending order. An order from a contract keeps its contract, customer and currency;
+    its ``lines`` are ``{"contract_line", "quantity"}`` within what the contract leaves."""
     require_perm(actor, "sales.change")
     data = dict(data)
-    for fixed in ("contract", "customer", "currency"):
-        if order.contract_id and fixed in data:
-            data.pop(fixed)
-    if order.contract_id and lines is not None:
-        contract = order.contract
-        assert contract is not None
-        with transaction.atomic():
-            # Free this order's quantities while checking what is left on the contract.
-            others = _ordered_quantities(contract)
-            for line in order.lines.all():
+    data.pop("contract", None)
+    if order.contract_id:
+        data.pop("customer", None)
+        data.pop("currency", None)
+
+    def contract_lines(current: Order) -> list[dict[str, Any]]:
+        # Under the order's lock; the contract is locked too, as when an order is created
+        # from it, so two edits cannot both take the last quantities.
+        contract = _locked(Contract(pk=current.contract_id))
+        ordered = _ordered_quantities(contract)
+        if current.status != OrderStatus.CANCELLED:  # this order's own lines are given back
+            for line in current.lines.all():
                 if line.contract_line_id:
-                    others[line.contract_line_id] = (
-                        others.get(line.contract_line_id, ZERO) - line.quantity
-                    )
-            lines = _contract_lines_for_order(contract, lines, others)
+                    ordered[line.contract_line_id] -= line.quantity
+        return _contract_lines_for_order(contract, lines, ordered)
+
     return _update(
         order,
         actor=actor,
@@ -1022,10 +1479,14 @@ def order_update(
         lines=lines,
         line_model=OrderLine,
         parent_field="order",
+        links=("contract_line",) if order.contract_id else (),
+        keeps_product=(lambda data: True) if order.contract_id else None,
+        lines_prepare=contract_lines if order.contract_id else None,
     )
 
 
 def order_delete(*, actor, order: Order) -> None:
+    """A pending order; what it held of a contract is free to order again."""
     _delete(order, actor=actor)
 
 
@@ -1058,8 +1519,8 @@ def order_complete(*, actor, order: Order, expected_version: int | None = None) 
         )
 
 
-def _shipping_status(order: Order) -> str:
-    lines = list(order.lines.all())
+def _shipping_status(lines: Iterable[OrderLine]) -> str:
+    lines = list(lines)
     net = sum((line.shipped_quantity - line.returned_quantity for line in lines), ZERO)
     if net <= 0:
         return OrderStatus.CONFIRMED
@@ -1068,38 +1529,72 @@ def _shipping_status(order: Order) -> str:
     return OrderStatus.PARTIALLY_SHIPPED
 
 
-def _quantities_clean(order: Order, quantities, *, limit) -> list[tuple[OrderLine, Decimal]]:
-    """``quantities`` maps order-line id → quantity (None: every line's full ``limit``)."""
-    lines = {
-        line.pk: line for line in order.lines.select_related("product").order_by("product_id", "pk")
-    }
+def _order_lines_locked(order: Order) -> dict[int, OrderLine]:
+    """The order's lines with their products; call with the order row locked (only
+    services holding that lock change the shipped and returned counters)."""
+    return {line.pk: line for line in order.lines.select_related("product").order_by("pk")}
+
+
+def _quantities_clean(
+    lines: dict[int, OrderLine], quantities, *, limit: Callable[[OrderLine], Decimal]
+) -> list[tuple[OrderLine, Decimal]]:
+    """``quantities`` maps order-line id → quantity (None: every line's full ``limit``).
+
+    A line named twice counts once, in total. Sorted by product id, so that two transactions
+    posting stock of the same products lock them in the same order and cannot deadlock.
+    """
+    picked: dict[int, Decimal] = {}
     if quantities is None:
-        picked = [(line, limit(line)) for line in lines.values() if limit(line) > 0]
+        picked = {pk: limit(line) for pk, line in lines.items() if limit(line) > 0}
     else:
-        picked = []
         for key, value in quantities.items():
-            line = lines.get(int(key))
-            if line is None:
-                raise ServiceError(_("A line does not belong to this order."), field="lines")
+            try:
+                line = lines[int(getattr(key, "pk", key))]
+            except (KeyError, TypeError, ValueError):
+                raise ServiceError(
+                    _("A line does not belong to this order."), field="lines"
+                ) from None
             quantity = _decimal(value, field="lines", line=line.sort_order)
-            if quantity < 0:
-                raise ServiceError(_("Quantities cannot be negative."), field="lines")
-            if quantity == 0:
-                continue
+            if quantity < 0 or quantity != quantity.quantize(QUANTITY_STEP):
+                raise ServiceError(
+                    _line_error(
+                        line.sort_order,
+                        _("enter a quantity of 0 or more, with at most 3 decimal places."),
+                    ),
+                    field="lines",
+                )
+            if quantity:
+                picked[line.pk] = picked.get(line.pk, ZERO) + quantity
+        for pk, quantity in picked.items():
+            line = lines[pk]
             if quantity > limit(line):
                 raise ServiceError(
                     _("“%(product)s”: at most %(limit)s.")
-                    % {"product": line.description, "limit": limit(line).normalize()},
+                    % {"product": line.description, "limit": _number(max(limit(line), ZERO))},
                     field="lines",
                     code="too_many",
                 )
-            picked.append((line, quantity))
     if not picked:
         raise ServiceError(
             _("Enter a quantity for at least one line."), field="lines", code="nothing"
         )
-    # Product-id order: two shipments posting the same products cannot deadlock.
-    return sorted(picked, key=lambda item: (item[0].product_id, item[0].pk))
+    return sorted(
+        ((lines[pk], quantity) for pk, quantity in picked.items()),
+        key=lambda item: (item[0].product_id, item[0].pk),
+    )
+
+
+def _goods_out_by_warehouse(order: Order) -> dict[tuple[int, int], Decimal]:
+    """(order line id, warehouse id) → quantity shipped from there and not yet returned."""
+    out: dict[tuple[int, int], Decimal] = {}
+    rows = ShipmentLine.objects.filter(shipment__order=order).values_list(
+        "order_line_id", "shipment__warehouse_id", "shipment__kind", "quantity"
+    )
+    for line_id, warehouse_id, kind, quantity in rows:
+        sign = 1 if kind == ShipmentKind.SHIPMENT else -1
+        key = (line_id, warehouse_id)
+        out[key] = out.get(key, ZERO) + sign * quantity
+    return {key: quantity for key, quantity in out.items() if quantity > 0}
 
 
 def _goods_move(
@@ -1107,13 +1602,16 @@ def _goods_move(
     actor,
     order: Order,
     kind: str,
-    picked,
+    picked: list[tuple[OrderLine, Decimal]],
     warehouse,
     shipped_on,
     carrier="",
     tracking_number="",
     note="",
 ) -> Shipment:
+    """One shipment (FH-) or return (TH-) with its lines and stock movements; updates the
+    order lines' counters (the objects in ``picked`` too). Inside the caller's transaction,
+    with the order row locked; a movement the stock refuses rolls everything back."""
     from kehu.products.services import stock_movement_post, warehouse_default_ensure
 
     warehouse = warehouse or order.warehouse or warehouse_default_ensure()
@@ -1124,15 +1622,17 @@ def _goods_move(
         kind=kind,
         warehouse=warehouse,
         shipped_on=shipped_on or timezone.localdate(),
-        carrier=carrier,
-        tracking_number=tracking_number,
-        note=note[:500],
+        carrier=(carrier or "")[:100],
+        tracking_number=(tracking_number or "")[:100],
+        note=(note or "")[:500],
         created_by=actor,
         updated_by=actor,
     )
     movement_kind = (
         MovementKind.ORDER_SHIPMENT if kind == ShipmentKind.SHIPMENT else MovementKind.ORDER_RETURN
     )
+    counter = "shipped_quantity" if kind == ShipmentKind.SHIPMENT else "returned_quantity"
+    shipment_lines = []
     for line, quantity in picked:
         movement = stock_movement_post(
             actor=actor,
@@ -1145,11 +1645,14 @@ def _goods_move(
             reference_object=order,
             check_permission=False,
         )
-        ShipmentLine.objects.create(
-            shipment=shipment, order_line=line, quantity=quantity, stock_movement=movement
+        shipment_lines.append(
+            ShipmentLine(
+                shipment=shipment, order_line=line, quantity=quantity, stock_movement=movement
+            )
         )
-        counter = "shipped_quantity" if kind == ShipmentKind.SHIPMENT else "returned_quantity"
-        OrderLine.objects.filter(pk=line.pk).update(**{counter: F(counter) + quantity})
+        setattr(line, counter, getattr(line, counter) + quantity)
+    ShipmentLine.objects.bulk_create(shipment_lines)
+    OrderLine.objects.bulk_update([line for line, _quantity in picked], [counter])
     _audit(user=actor, action="create", obj=shipment, note=f"{order.number}: {note}"[:500])
     return shipment
 
@@ -1165,16 +1668,18 @@ def order_ship(
     tracking_number: str = "",
     note: str = "",
 ) -> Shipment:
-    """Ship some or all of what is outstanding; posts stock movements in one transaction.
+    """Ship some or all of what is outstanding (``products.change``, the warehouse).
 
-    The order row is locked first, so two people shipping the same order at once ship it
-    once; the stock service refuses (and rolls everything back) when stock is short and
-    negative stock is not allowed.
+    ``quantities`` maps order-line id → quantity (None: everything outstanding); the goods
+    leave ``warehouse`` (default: the order's, else the default warehouse). The order row
+    is locked first, so two people shipping the same order at once ship it once; the stock
+    service refuses when stock is short and negative stock is not allowed, and then
+    nothing is written: no shipment, no movement, no line change.
     """
     require_perm(actor, "products.change")
     _check_visible(actor, order)
     with transaction.atomic():
-        current = Order._base_manager.select_for_update().get(pk=order.pk)
+        current = _locked(order)
         if not current.can_ship():
             raise ServiceError(
                 _("Only a confirmed order is shipped; this one is “%(status)s”.")
@@ -1182,9 +1687,8 @@ def order_ship(
                 field="status",
                 code="invalid_status",
             )
-        picked = _quantities_clean(
-            current, quantities, limit=lambda line: line.outstanding_quantity
-        )
+        lines = _order_lines_locked(current)
+        picked = _quantities_clean(lines, quantities, limit=lambda line: line.outstanding_quantity)
         shipment = _goods_move(
             actor=actor,
             order=current,
@@ -1196,11 +1700,11 @@ def order_ship(
             tracking_number=tracking_number,
             note=note,
         )
-        _transition(
+        current = _transition(
             current,
             actor=actor,
             allowed_from=[OrderStatus.CONFIRMED, OrderStatus.PARTIALLY_SHIPPED],
-            to_status=_shipping_status(current),
+            to_status=_shipping_status(lines.values()),
             note=shipment.number,
         )
         transaction.on_commit(
@@ -1212,25 +1716,44 @@ def order_ship(
 def order_return(
     *, actor, order: Order, quantities: dict | None, reason: str, warehouse=None, returned_on=None
 ) -> Shipment:
-    """Take goods back into stock; the order goes back to partly shipped or confirmed."""
+    """Take goods back into stock (``products.change``); the order goes back to partly
+    shipped or confirmed (a completed order reopens).
+
+    ``quantities`` maps order-line id → quantity (None: everything out). The goods go back
+    to ``warehouse``, by default the one they left from; when they left from several, the
+    caller must choose.
+    """
     require_perm(actor, "products.change")
     _check_visible(actor, order)
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError(_("Say why the goods come back."), field="reason")
     with transaction.atomic():
-        current = Order._base_manager.select_for_update().get(pk=order.pk)
-        if current.status not in (
-            OrderStatus.PARTIALLY_SHIPPED,
-            OrderStatus.SHIPPED,
-            OrderStatus.COMPLETED,
-        ):
+        current = _locked(order)
+        returnable = [OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED, OrderStatus.COMPLETED]
+        if current.status not in returnable:
             raise ServiceError(
                 _("Nothing has been shipped on this order."), field="status", code="invalid_status"
             )
+        lines = _order_lines_locked(current)
         picked = _quantities_clean(
-            current, quantities, limit=lambda line: line.shipped_quantity - line.returned_quantity
+            lines, quantities, limit=lambda line: line.shipped_quantity - line.returned_quantity
         )
+        if warehouse is None:
+            picked_ids = {line.pk for line, _quantity in picked}
+            sources = {
+                warehouse_id
+                for (line_id, warehouse_id) in _goods_out_by_warehouse(current)
+                if line_id in picked_ids
+            }
+            if len(sources) > 1:
+                raise ServiceError(
+                    _("These goods left from several warehouses; choose where they come back to."),
+                    field="warehouse",
+                    code="choose_warehouse",
+                )
+            if sources:
+                warehouse = Warehouse.objects.get(pk=sources.pop())
         shipment = _goods_move(
             actor=actor,
             order=current,
@@ -1243,63 +1766,71 @@ def order_return(
         _transition(
             current,
             actor=actor,
-            allowed_from=[
-                OrderStatus.PARTIALLY_SHIPPED,
-                OrderStatus.SHIPPED,
-                OrderStatus.COMPLETED,
-            ],
-            to_status=_shipping_status(current),
+            allowed_from=returnable,
+            to_status=_shipping_status(lines.values()),
             note=f"{shipment.number}: {reason}",
             completed_at=None,
         )
     return shipment
 
 
+CANCELLABLE_ORDER_STATUSES = (
+    OrderStatus.PENDING,
+    OrderStatus.CONFIRMED,
+    OrderStatus.PARTIALLY_SHIPPED,
+    OrderStatus.SHIPPED,
+)
+
+
 def order_cancel(*, actor, order: Order, reason: str, expected_version: int | None = None) -> Order:
-    """Cancel an order that is not completed (``sales.change``). When goods are out, they
-    come back into stock first (a return), so only someone who moves stock
-    (``products.change``, the warehouse) may cancel it."""
+    """Cancel an order that is not completed (``sales.change``), with a reason.
+
+    When goods are out, they come back into stock first, to the warehouses they left from
+    (one return each), so only someone who moves stock (``products.change``, the warehouse)
+    may cancel it. A cancelled order no longer holds quantities of its contract.
+    """
     _check_visible(actor, order)
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError(_("Say why the order is cancelled."), field="reason")
     with transaction.atomic():
-        current = Order._base_manager.select_for_update().get(pk=order.pk)
-        if expected_version is not None and current.version != expected_version:
-            raise ConflictError()
-        out = [
-            (line, line.shipped_quantity - line.returned_quantity)
-            for line in current.lines.select_related("product").order_by("product_id", "pk")
-            if line.shipped_quantity - line.returned_quantity > 0
-        ]
+        current = _locked(order)
+        _check_version(current, expected_version)
+        if current.status not in CANCELLABLE_ORDER_STATUSES:
+            raise _status_refused(current, OrderStatus.CANCELLED)
+        out = _goods_out_by_warehouse(current)
         if not out:
             require_perm(actor, "sales.change")
-        elif current.status != OrderStatus.COMPLETED:
-            if not has_perm(actor, "products.change"):
-                raise PermissionRefused(
-                    _(
-                        "Goods of this order have left the warehouse: "
-                        "the warehouse cancels it and takes them back."
-                    )
+        elif not has_perm(actor, "products.change"):
+            raise PermissionRefused(
+                _(
+                    "Goods of this order have left the warehouse: "
+                    "the warehouse cancels it and takes them back."
                 )
+            )
+        lines = _order_lines_locked(current) if out else {}
+        for warehouse_id in sorted({warehouse_id for (_line, warehouse_id) in out}):
+            picked = sorted(
+                (
+                    (lines[line_id], quantity)
+                    for (line_id, source), quantity in out.items()
+                    if source == warehouse_id
+                ),
+                key=lambda item: (item[0].product_id, item[0].pk),
+            )
             _goods_move(
                 actor=actor,
                 order=current,
                 kind=ShipmentKind.RETURN,
-                picked=out,
-                warehouse=None,
+                picked=picked,
+                warehouse=Warehouse.objects.get(pk=warehouse_id),
                 shipped_on=None,
                 note=reason,
             )
         return _transition(
             current,
             actor=actor,
-            allowed_from=[
-                OrderStatus.PENDING,
-                OrderStatus.CONFIRMED,
-                OrderStatus.PARTIALLY_SHIPPED,
-                OrderStatus.SHIPPED,
-            ],
+            allowed_from=CANCELLABLE_ORDER_STATUSES,
             to_status=OrderStatus.CANCELLED,
             note=reason,
             cancelled_at=timezone.now(),
