@@ -30,6 +30,7 @@ from django.views import View
 from kehu.core.attachments import attachment_add, attachments_for
 from kehu.core.exceptions import ConflictError, PermissionRefused, ServiceError
 from kehu.core.exports import ExportColumn
+from kehu.core.money import Currency
 from kehu.core.permissions import has_perm
 from kehu.core.views import Column, KehuFormView, KehuListView, ModulePermissionMixin, is_htmx
 from kehu.customers.models import Contact
@@ -322,6 +323,10 @@ class CustomerFieldsView(_EditorMixin, View):
         return render(request, "sales/_customer_dependent.html", {"form": form})
 
 
+def _currency(value: str) -> str:
+    return value if value in Currency.values else Currency.CNY
+
+
 class LinesPreviewView(_EditorMixin, View):
     """The line editor's amounts, computed on the server from what is in the form."""
 
@@ -336,7 +341,7 @@ class LinesPreviewView(_EditorMixin, View):
             {
                 "editor": editor,
                 "totals": totals,
-                "currency": request.POST.get("currency", "CNY"),
+                "currency": _currency(request.POST.get("currency", "")),
                 "oob": True,
             },
         )

@@ -929,3 +929,64 @@ def test_global_search_finds_documents_in_scope_only(org, client_for, product):
     assert other.get_absolute_url() in page
     page = client_for(org.hr).get(reverse("search"), {"q": "华东项目"}).content.decode()
     assert mine.get_absolute_url() not in page
+
+
+def test_pages_send_anonymous_users_to_log_in(client, org, product):
+    quote = quote_for(org.sales1, lines=[line(product)])
+    for url in (
+        reverse("sales:quote_list"),
+        quote.get_absolute_url(),
+        reverse("sales:quote_create"),
+        reverse("sales:product_options"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_submit_refused_is_shown_in_its_dialog(org, client_for, product):
+    contract = contract_for(org.sales1, lines=[line(product, "1", unit_price="0.00")])
+    url = reverse("sales:contract_action", args=[contract.pk, "submit"])
+    response = client_for(org.sales1).post(url, {"version": contract.version, "comment": "请批"})
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "amount above 0" in text and 'id="submit-dialog"' in text and "data-kehu-open" in text
+    assert "请批" in text  # what was typed comes back
+    assert Contract.objects.get(pk=contract.pk).status == ContractStatus.DRAFT
+    assert not ApprovalRequest.objects.exists()
+
+
+def test_standalone_order_edited_with_the_line_editor(org, client_for, customer, product):
+    order = order_for(org.sales1, customer=customer, lines=[line(product, "2")])
+    client = client_for(org.sales1)
+    url = reverse("sales:order_edit", args=[order.pk])
+    page = client.get(url).content.decode()
+    assert 'id="line-editor"' in page and 'name="line-1-quantity" value="2"' in page
+    data = {
+        "version": order.version,
+        "customer": customer.pk,
+        "title": "改单",
+        "currency": "CNY",
+        "order_date": order.order_date.isoformat(),
+    } | lines_post((1, product, "3"), (2, product, "1", {"unit_price": "50.00"}))
+    assert client.post(url, data).status_code == 302
+    order.refresh_from_db()
+    assert order.title == "改单" and order.total_amount == Decimal("395.50")
+    services.order_confirm(actor=org.sales1, order=order)
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"] == order.get_absolute_url()
+
+
+def test_return_page_only_when_goods_are_out(org, client_for, product):
+    order = confirmed_order(org.sales1, product, "2")
+    response = client_for(org.warehouse).get(reverse("sales:order_return", args=[order.pk]))
+    assert response.status_code == 302
+    assert (
+        client_for(org.sales1).get(reverse("sales:order_return", args=[order.pk])).status_code
+        == 403
+    )
+
+
+def test_totals_preview_ignores_an_unknown_currency(org, client_for, product):
+    data = lines_post((1, product, "1")) | {"currency": "<b>XX</b>"}
+    page = client_for(org.sales1).post(reverse("sales:lines_preview"), data).content.decode()
+    assert "¥113.00" in page and "XX" not in page
