@@ -398,9 +398,14 @@ class LineForm(KehuForm):
     def compute(self) -> LineAmounts | None:
         """The line's amounts as the services will store them (defaults from the product)."""
         product = self.product_obj
-        if product is None or not self.is_valid() or self.is_blank:
+        if product is None:
             return None
-        data = self.cleaned_data
+        if self.is_bound:
+            if not self.is_valid() or self.is_blank:
+                return None
+            data = self.cleaned_data
+        else:
+            data = self.initial  # a stored line, shown before anything is changed
         if data.get("quantity") is None:
             return None
         unit_price = (
@@ -461,6 +466,8 @@ class LineEditor:
             self._label(form)
 
     def is_valid(self) -> bool:
+        if self.data is None:
+            return False
         if self._validated:
             return not self.error and all(f.is_valid() for f in self.forms)
         self._validated = True
@@ -509,7 +516,8 @@ class LineEditor:
 
     def preview(self):
         """Every row's amounts and the document's, computed on the server."""
-        self.is_valid()
+        if self.data is not None:
+            self.is_valid()
         computed = [form.compute() for form in self.forms]
         totals = document_amounts([amounts for amounts in computed if amounts is not None])
         return totals

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import DESKTOP, PHONE
+from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS
 from tests.browser.test_shell import log_in, switch_language
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,13 +84,19 @@ def _log_in_english(page: Page, username: str) -> None:
     expect(page.locator("html")).to_have_attribute("lang", "en")
 
 
-def _pick(page: Page, field_id: str, typed: str, option_text: str) -> None:
+def _pick(page: Page, field_id: str, typed: str, option_text: str, shot=None) -> None:
     search = page.locator(f"#{field_id}")
     search.click()
     search.fill(typed)
+    # The server's answer to what was typed (not the list shown on focus) comes first.
+    expect(page.locator(f"#{field_id}-results [data-picker-option]").first).to_contain_text(
+        option_text
+    )
     option = page.locator(f"#{field_id}-results [data-picker-option]", has_text=option_text)
-    expect(option.first).to_be_visible()
+    if shot is not None:
+        shot()
     option.first.click()
+    expect(page.locator(f"#{field_id}-results")).to_be_empty()
 
 
 def _approve_from_inbox(page: Page, title: str) -> None:
@@ -122,7 +128,15 @@ def test_quote_to_shipment(org, catalogue, new_page, screenshot):
     expect(page.locator("#id_line-1-unit_price")).to_have_value("1999.00")
     page.fill("#id_line-1-quantity", "40")
     page.locator("[data-line-add]").click()
-    _pick(page, "id_line-2-product", "jsf", "机架式服务器")
+    _pick(
+        page,
+        "id_line-2-product",
+        "jsf",
+        "机架式服务器",
+        shot=lambda: page.screenshot(
+            path=str(SCREENSHOTS / "sales-01a-product-search-en-desktop.png")
+        ),
+    )
     page.fill("#id_line-2-quantity", "5")
     page.fill("#id_line-2-discount_rate", "5")
     page.locator("#id_line-2-discount_rate").blur()
@@ -233,7 +247,13 @@ def test_line_editor_on_a_phone(org, catalogue, new_page, screenshot):
     _pick(page, "id_line-1-product", "打印", "惠普黑白激光打印机")
     page.fill("#id_line-1-quantity", "2")
     page.locator("[data-line-add]").click()
-    _pick(page, "id_line-2-product", "硒鼓", "硒鼓1号")
+    _pick(
+        page,
+        "id_line-2-product",
+        "硒鼓1",
+        "硒鼓1号",
+        shot=lambda: page.screenshot(path=str(SCREENSHOTS / "sales-phone-product-search-zh.png")),
+    )
     page.fill("#id_line-2-quantity", "10")
     page.locator("#id_line-2-quantity").blur()
     expect(page.locator("#total-amount")).to_have_text("¥7,896.44")
@@ -300,6 +320,8 @@ def test_sales_pages_screenshots(org, demo, new_page, screenshot, language):
         ("order", order.get_absolute_url()),
         ("customer-360", contract.customer.get_absolute_url()),
         ("contract-edit-form", "/sales/contracts/new/"),
+        ("contract-amend", f"/sales/contracts/{contract.pk}/amend/"),
+        ("contract-order", f"/sales/contracts/{contract.pk}/order/"),
     ]
     if amendment is not None:
         pages.append(("amendment", amendment.get_absolute_url()))

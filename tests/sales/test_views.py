@@ -371,6 +371,7 @@ def test_quote_edit_keeps_lines_and_refuses_a_stale_version(org, client_for, cus
     assert (
         'value="DY-0001 激光打印机"' in page and f'name="version" value="{quote.version}"' in page
     )
+    assert "¥226.00" in page  # the stored lines' amounts, before anything is changed
     data = header(customer, version=quote.version, title="改过的标题")
     data |= lines_post((1, product, "5", {"id": quote.lines.get().pk}))
     data["quote_date"] = quote.quote_date.isoformat()
