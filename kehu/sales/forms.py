@@ -7,6 +7,7 @@ editor's preview asks ``kehu.sales.totals`` on the server; the services recomput
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -400,6 +401,7 @@ class LineForm(KehuForm):
         product = self.product_obj
         if product is None:
             return None
+        data: Mapping[str, Any]
         if self.is_bound:
             if not self.is_valid() or self.is_blank:
                 return None
