@@ -11,6 +11,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS
@@ -100,7 +101,7 @@ def _pick(page: Page, field_id: str, typed: str, option_text: str, shot=None) ->
 
 
 def _approve_from_inbox(page: Page, title: str) -> None:
-    page.goto("/approvals/inbox/")
+    page.goto(reverse("approvals:inbox"))
     row = page.locator("#list-results tr", has_text=title)
     expect(row).to_be_visible()
     row.get_by_role("link").first.click()
@@ -175,7 +176,7 @@ def test_quote_to_shipment(org, catalogue, new_page, screenshot):
     # Over ¥100,000: the sales manager, then the general manager.
     manager_page = new_page(DESKTOP)
     _log_in_english(manager_page, "salesmgr1")
-    manager_page.goto("/approvals/inbox/")
+    manager_page.goto(reverse("approvals:inbox"))
     screenshot(manager_page, "sales-07-inbox-salesmgr1-en-desktop")
     _approve_from_inbox(manager_page, contract.number)
     screenshot(manager_page, "sales-08-approved-step1-en-desktop")
