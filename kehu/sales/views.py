@@ -129,6 +129,7 @@ NUMBER_CELL = "sales/_cell_number.html"
 STATUS_CELL = "sales/_cell_status.html"
 MONEY_CELL = "sales/_cell_money.html"
 DATE_CELL = "sales/_cell_date.html"
+NOWRAP_CELL = "sales/_cell_nowrap.html"
 
 
 class _SalesListView(KehuListView):
@@ -236,9 +237,9 @@ class ShipmentListView(KehuListView):
             template="sales/_cell_order.html",
         ),
         Column("shipped_on", _("Date"), sort="shipped_on", template=DATE_CELL),
-        Column("warehouse", _("Warehouse")),
-        Column("carrier", _("Carrier")),
-        Column("tracking_number", _("Tracking number")),
+        Column("warehouse", _("Warehouse"), template=NOWRAP_CELL),
+        Column("carrier", _("Carrier"), template=NOWRAP_CELL),
+        Column("tracking_number", _("Tracking number"), template=NOWRAP_CELL),
         Column("created_by", _("By")),
     ]
     export_columns = [
