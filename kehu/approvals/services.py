@@ -352,9 +352,17 @@ def approval_withdraw(
         if actor.pk != current.submitter_id and not actor.is_superuser:
             raise PermissionRefused(_("Only the submitter can withdraw this request."))
         _record(current, kind=ApprovalActionKind.WITHDRAW, actor=actor, comment=comment.strip())
+        waiting = list(_current_step(current).candidates.all())
         doc_type, document = _document_of(current)
         _finish(current, status=ApprovalStatus.WITHDRAWN, actor=actor, now=now)
         doc_type.on_withdrawn(document, current, actor)
+        # Those it was waiting for had an "awaiting your approval" notice: tell them it is off.
+        _notify(
+            waiting,
+            title=_("Withdrawn: %(title)s") % {"title": current.title},
+            body=comment.strip(),
+            url=current.get_absolute_url(),
+        )
         _audit(user=actor, action="withdraw", obj=current, note=comment)
     return current
 

@@ -169,3 +169,15 @@ def test_history_rows_are_written_for_each_event(org):
         (ApprovalActionKind.APPROVE, org.salesdirector),
     ]
     assert rows[1].step == request.steps.get()
+
+
+def test_a_withdrawal_tells_those_it_was_waiting_for(org):
+    _, request = submit(org.sales1)
+    Notification.objects.all().delete()
+    services.approval_withdraw(actor=org.sales1, request=request, comment="金额有误")
+    notes = Notification.objects.filter(title__startswith="Withdrawn")
+    assert set(notes.values_list("recipient__username", flat=True)) == {
+        "salesmgr1",
+        "salesdirector",
+    }
+    assert {n.body for n in notes} == {"金额有误"}
