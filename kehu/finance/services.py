@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -862,10 +863,15 @@ def _expense_clean(actor, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def expense_create(*, actor, data: dict[str, Any]) -> ExpenseClaim:
-    """A draft claim of the actor's own expenses."""
+def expense_create(*, actor, data: dict[str, Any], files: Iterable = ()) -> ExpenseClaim:
+    """A draft claim of the actor's own expenses; ``files`` are receipts (attachments)."""
+    from kehu.core.attachments import attachment_add, attachment_validate
+
     require_perm(actor, "finance.add")
     cleaned = _expense_clean(actor, data)
+    files = list(files)
+    for file in files:  # all checked before anything is written
+        attachment_validate(file)
     with transaction.atomic():
         claim = ExpenseClaim.objects.create(
             number=document_number_next(prefix=EXPENSE_PREFIX),
@@ -876,17 +882,30 @@ def expense_create(*, actor, data: dict[str, Any]) -> ExpenseClaim:
             **cleaned,
         )
         _audit(user=actor, action="create", obj=claim)
+        for file in files:
+            attachment_add(actor=actor, obj=claim, file=file)
     return claim
 
 
 def expense_update(
-    *, actor, claim: ExpenseClaim, expected_version: int | None, data: dict[str, Any]
+    *,
+    actor,
+    claim: ExpenseClaim,
+    expected_version: int | None,
+    data: dict[str, Any],
+    files: Iterable = (),
 ) -> ExpenseClaim:
+    """Change a draft or rejected claim; ``files`` are more receipts to attach."""
+    from kehu.core.attachments import attachment_add, attachment_validate
+
     require_perm(actor, "finance.add")
     _check_visible(actor, claim)
     if claim.owner_id != actor.pk:
         raise PermissionRefused(_("Only the employee who claims it can change it."))
     cleaned = _expense_clean(actor, data)
+    files = list(files)
+    for file in files:
+        attachment_validate(file)
     with transaction.atomic():
         current = ExpenseClaim.objects.select_for_update().get(pk=claim.pk)
         if expected_version is None or current.version != expected_version:
@@ -901,6 +920,8 @@ def expense_update(
             version=F("version") + 1, updated_by=actor, updated_at=timezone.now(), **cleaned
         )
         _audit(user=actor, action="change", obj=current)
+        for file in files:
+            attachment_add(actor=actor, obj=current, file=file)
         current.refresh_from_db()
     return current
 
