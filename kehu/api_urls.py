@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from kehu.customers import api as customers_api
 from kehu.customers import api_opportunities
+from kehu.finance import api as finance_api
 from kehu.hr import api as hr_api
 from kehu.hr.api import DepartmentViewSet
 from kehu.products import api as products_api
@@ -32,6 +33,7 @@ customers_api.register(router)
 hr_api.register(router)
 api_opportunities.register(router)
 products_api.register(router)
+finance_api.register(router)
 
 app_name = "api"
 urlpatterns = [
