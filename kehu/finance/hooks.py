@@ -43,9 +43,57 @@ def _payment_achievement(*, user_ids, department_ids, year: int, month: int | No
     return figures
 
 
+def _handover_open_documents(*, actor, from_user, to_user, reason: str) -> None:
+    """Open payments, invoice requests and refunds follow their contract to the successor
+    (the sales module has moved it by now); decided ones keep their owner, which is history
+    (HR achievement counts confirmed money for whoever owned the contract then)."""
+    from django.db.models import F
+    from django.utils import timezone
+
+    from kehu.core.services import _audit
+    from kehu.finance.models import (
+        Invoice,
+        InvoiceStatus,
+        Payment,
+        PaymentStatus,
+        Refund,
+        RefundStatus,
+    )
+
+    open_statuses: dict[Any, list[str]] = {
+        Payment: [PaymentStatus.PENDING],
+        Invoice: [InvoiceStatus.PENDING, InvoiceStatus.APPROVED],
+        Refund: [RefundStatus.PENDING],
+    }
+    now = timezone.now()
+    for model, statuses in open_statuses.items():
+        documents = list(
+            model.objects.select_for_update(of=("self",)).filter(
+                owner=from_user, contract__owner=to_user, status__in=statuses
+            )
+        )
+        if not documents:
+            continue
+        model.objects.filter(pk__in=[d.pk for d in documents]).update(
+            owner=to_user,
+            department_id=to_user.department_id,
+            version=F("version") + 1,
+            updated_at=now,
+            updated_by=actor,
+        )
+        for document in documents:
+            _audit(
+                user=actor,
+                action="status",
+                obj=document,
+                changes={"owner": [from_user.pk, to_user.pk]},
+                note=f"handover: {reason}"[:500],
+            )
+
+
 def register() -> None:
     from kehu.approvals.registry import ApprovalDocumentType, approval_document_type_register
-    from kehu.customers.services import customer_merge_relation_register
+    from kehu.customers.services import HANDOVER_SOURCES, customer_merge_relation_register
     from kehu.finance import services
     from kehu.finance.models import (
         ExpenseClaim,
@@ -117,5 +165,7 @@ def register() -> None:
         )
     )
     customer_merge_relation_register(ExpenseClaim, "customer")
+    if _handover_open_documents not in HANDOVER_SOURCES:
+        HANDOVER_SOURCES.append(_handover_open_documents)
     if _payment_achievement not in ACHIEVEMENT_SOURCES:
         ACHIEVEMENT_SOURCES.append(_payment_achievement)

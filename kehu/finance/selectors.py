@@ -12,10 +12,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import F, QuerySet, Sum, Window
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Window
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from kehu.approvals.models import ApprovalRequest, ApprovalStatus
 from kehu.core.permissions import require_perm
 from kehu.core.scope import get_visible_or_404, visible_to
 from kehu.finance.models import (
@@ -24,6 +26,7 @@ from kehu.finance.models import (
     ExpenseStatus,
     InstalmentStatus,
     Invoice,
+    InvoiceStatus,
     Payment,
     PaymentStatus,
     ReceivableInstalment,
@@ -120,24 +123,33 @@ class ContractMoney:
     instalments: list[InstalmentState] = field(default_factory=list)
 
 
+def instalment_status(*, outstanding: Decimal, received: Decimal, days_past_due: int) -> str:
+    """Received in full; else overdue once past its due date; else partly received or not."""
+    if outstanding <= 0:
+        return InstalmentStatus.RECEIVED
+    if days_past_due > 0:
+        return InstalmentStatus.OVERDUE
+    if received > 0:
+        return InstalmentStatus.PARTLY_RECEIVED
+    return InstalmentStatus.PENDING
+
+
+def _state(instalment, *, received_before: Decimal, received: Decimal, today) -> InstalmentState:
+    """``instalment``'s share of ``received`` once earlier instalments took ``received_before``."""
+    paid = min(max(received - received_before, ZERO), instalment.amount)
+    outstanding = instalment.amount - paid
+    days = (today - instalment.due_date).days
+    status = instalment_status(outstanding=outstanding, received=paid, days_past_due=days)
+    return InstalmentState(instalment, paid, outstanding, status, max(days, 0))
+
+
 def _settle(instalments, received: Decimal, today: datetime.date) -> list[InstalmentState]:
     """Spread ``received`` over instalments in due-date order."""
-    left = max(received, ZERO)
     states = []
+    before = ZERO
     for instalment in sorted(instalments, key=lambda i: (i.due_date, i.sequence)):
-        paid = min(left, instalment.amount)
-        left -= paid
-        outstanding = instalment.amount - paid
-        days = (today - instalment.due_date).days
-        if outstanding == 0:
-            status = InstalmentStatus.RECEIVED
-        elif days > 0:
-            status = InstalmentStatus.OVERDUE
-        elif paid > 0:
-            status = InstalmentStatus.PARTLY_RECEIVED
-        else:
-            status = InstalmentStatus.PENDING
-        states.append(InstalmentState(instalment, paid, outstanding, status, max(days, 0)))
+        states.append(_state(instalment, received_before=before, received=received, today=today))
+        before += instalment.amount
     return states
 
 
@@ -173,15 +185,21 @@ def contract_money(*, contract: Contract, today: datetime.date | None = None) ->
 # --- reports --------------------------------------------------------------------------------
 
 
-def _instalment_states(*, contracts: QuerySet[Contract], today: datetime.date):
-    """(contract id, InstalmentState) for every instalment of ``contracts``.
+def _instalment_states(
+    *, contracts: QuerySet[Contract], today: datetime.date, due_before: datetime.date | None = None
+):
+    """(contract, InstalmentState) for every instalment of ``contracts``.
 
     One query: a running total per contract (window function) against the ledger's received
-    amount gives each instalment's settled part without loading payments.
+    amount gives each instalment's settled part without loading payments. ``due_before``
+    keeps instalments due before that day; the running totals stay right because money
+    settles instalments in due-date order, so the earlier ones are all kept.
     """
+    rows = ReceivableInstalment.objects.filter(contract__in=contracts)
+    if due_before is not None:
+        rows = rows.filter(due_date__lt=due_before)
     rows = (
-        ReceivableInstalment.objects.filter(contract__in=contracts)
-        .annotate(
+        rows.annotate(
             cumulative=Window(
                 Sum("amount"),
                 partition_by=[F("contract_id")],
@@ -191,22 +209,14 @@ def _instalment_states(*, contracts: QuerySet[Contract], today: datetime.date):
             refunded=F("contract__ledger__refunded_amount"),
         )
         .select_related("contract", "contract__customer", "contract__owner", "contract__department")
+        .order_by("due_date", "contract_id", "sequence")
     )
     for row in rows:
         received = (row.confirmed or ZERO) - (row.refunded or ZERO)
-        before = row.cumulative - row.amount
-        paid = min(max(received - before, ZERO), row.amount)
-        outstanding = row.amount - paid
-        days = (today - row.due_date).days
-        if outstanding == 0:
-            status = InstalmentStatus.RECEIVED
-        elif days > 0:
-            status = InstalmentStatus.OVERDUE
-        elif paid > 0:
-            status = InstalmentStatus.PARTLY_RECEIVED
-        else:
-            status = InstalmentStatus.PENDING
-        yield row.contract, InstalmentState(row, paid, outstanding, status, max(days, 0))
+        state = _state(
+            row, received_before=row.cumulative - row.amount, received=received, today=today
+        )
+        yield row.contract, state
 
 
 AGING_BUCKETS = ("not_due", "d0_30", "d31_60", "d61_90", "d90_plus")
@@ -240,7 +250,7 @@ def receivables_aging(
     grouped: dict = defaultdict(lambda: {bucket: ZERO for bucket in AGING_BUCKETS})
     labels: dict = {}
     for contract, state in _instalment_states(
-        contracts=contracts_visible_to(user=user), today=today
+        contracts=_with_outstanding(contracts_visible_to(user=user)), today=today
     ):
         if state.outstanding <= 0:
             continue
@@ -255,6 +265,16 @@ def receivables_aging(
             {"key": key, "label": labels[key], **buckets, "total": sum(buckets.values(), ZERO)}
         )
     return sorted(rows, key=lambda r: (-r["total"], r["label"]))
+
+
+def _with_outstanding(contracts: QuerySet[Contract]) -> QuerySet[Contract]:
+    """Contracts that have not received their whole amount (the rest cannot owe anything)."""
+    return contracts.filter(
+        Q(ledger__isnull=True)
+        | Q(
+            total_amount__gt=F("ledger__confirmed_amount") - F("ledger__refunded_amount"),
+        )
+    )
 
 
 def contracts_without_plan(*, user) -> QuerySet[Contract]:
@@ -331,23 +351,122 @@ def _month(value) -> datetime.date:
 
 
 def expenses_by_category(*, user, start: datetime.date, end: datetime.date) -> list[dict]:
-    """Approved and paid expense claims by category and department."""
-    rows = (
+    """Approved and paid expense claims by category and department, in category order."""
+    from kehu.system.models import DictionaryItem
+
+    rows = list(
         expense_list_visible_to(user=user)
         .filter(
             status__in=[ExpenseStatus.APPROVED, ExpenseStatus.PAID],
             spent_on__gte=start,
             spent_on__lte=end,
         )
-        .values("category__label", "department__name")
-        .annotate(amount=Sum("amount"))
-        .order_by("category__label", "department__name")
+        .values("category_id", "department__name")
+        .annotate(amount=Sum("amount"), count=Count("id"))
+        .order_by()
     )
-    return [
+    categories = DictionaryItem.objects.in_bulk({row["category_id"] for row in rows})
+    result = [
         {
-            "category": row["category__label"],
+            "category": categories[row["category_id"]].display_label,
+            "category_id": row["category_id"],
             "department": row["department__name"] or "",
             "amount": row["amount"],
+            "count": row["count"],
         }
         for row in rows
     ]
+    order = {pk: (item.sort_order, pk) for pk, item in categories.items()}
+    return sorted(result, key=lambda r: (order[r["category_id"]], r["department"]))
+
+
+# --- integrity, reminders and to-dos --------------------------------------------------------
+
+
+def ledger_from_rows(*, contract: Contract) -> dict[str, Decimal]:
+    """The contract's figures recomputed from the money rows, to check ``ContractLedger``:
+    confirmed payments (reversals negative), approved refunds, issued invoices."""
+
+    def total(queryset) -> Decimal:
+        return queryset.aggregate(total=Sum("amount"))["total"] or ZERO
+
+    confirmed = total(Payment.objects.filter(contract=contract, status=PaymentStatus.CONFIRMED))
+    refunded = total(Refund.objects.filter(contract=contract, status=RefundStatus.APPROVED))
+    invoiced = total(Invoice.objects.filter(contract=contract, status=InvoiceStatus.ISSUED))
+    return {
+        "confirmed_amount": confirmed,
+        "refunded_amount": refunded,
+        "received_amount": confirmed - refunded,
+        "invoiced_amount": invoiced,
+    }
+
+
+def contract_amount_minimum(*, contract: Contract) -> Decimal:
+    """The least a contract's amount may become (by an amendment) without breaking the
+    finance invariants: what was received or awaits confirmation, and what was invoiced or
+    requested."""
+    from kehu.finance.services import _invoice_committed, _pending_payments
+
+    ledger = ContractLedger.objects.filter(contract=contract).first()
+    received = ledger.received_amount if ledger else ZERO
+    return max(received + _pending_payments(contract), _invoice_committed(contract))
+
+
+def instalments_due_on(*, day: datetime.date, today: datetime.date) -> list[tuple]:
+    """(contract, InstalmentState) of instalments due on ``day`` and not received in full,
+    on contracts in force, all scopes (for reminders)."""
+    from kehu.finance.services import BILLABLE_STATUSES
+
+    contracts = Contract.objects.filter(
+        status__in=BILLABLE_STATUSES, instalments__due_date=day
+    ).distinct()
+    return [
+        (contract, state)
+        for contract, state in _instalment_states(
+            contracts=contracts, today=today, due_before=day + datetime.timedelta(days=1)
+        )
+        if state.instalment.due_date == day and state.outstanding > 0
+    ]
+
+
+def instalments_overdue(*, user, today: datetime.date | None = None) -> list[InstalmentState]:
+    """Overdue instalments of contracts in the user's scope, longest overdue first."""
+    from kehu.finance.services import BILLABLE_STATUSES
+
+    today = today or timezone.localdate()
+    contracts = _with_outstanding(
+        contracts_visible_to(user=user).filter(
+            status__in=BILLABLE_STATUSES, instalments__due_date__lt=today
+        )
+    ).distinct()
+    states = [
+        state
+        for _contract, state in _instalment_states(
+            contracts=contracts, today=today, due_before=today
+        )
+        if state.status == InstalmentStatus.OVERDUE
+    ]
+    return sorted(states, key=lambda s: (-s.days_overdue, -s.outstanding))
+
+
+def payments_to_confirm(*, user) -> QuerySet[Payment]:
+    """Payments awaiting finance's confirmation (those in an approval are decided there)."""
+    pending_approval = ApprovalRequest.objects.filter(
+        content_type=ContentType.objects.get_for_model(Payment),
+        object_id=OuterRef("pk"),
+        status=ApprovalStatus.PENDING,
+    )
+    return (
+        payment_list_visible_to(user=user)
+        .filter(status=PaymentStatus.PENDING)
+        .exclude(Exists(pending_approval))
+        .order_by("received_on", "id")
+    )
+
+
+def invoices_to_issue(*, user) -> QuerySet[Invoice]:
+    return (
+        invoice_list_visible_to(user=user)
+        .filter(status=InvoiceStatus.APPROVED)
+        .order_by("updated_at", "id")
+    )

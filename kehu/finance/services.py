@@ -1,14 +1,20 @@
 """Every write on receivable plans, payments, invoices, refunds and expense claims.
 
 Money rules live here and nowhere else. Each write that changes what a contract has
-received or invoiced locks the contract's ``ContractLedger`` row first, re-checks the limits
+received or invoiced locks the contract's ``ContractLedger`` row, re-checks the limits
 against the locked figures and updates them in the same transaction, so concurrent requests
 queue up and can never together overpay, over-refund or over-invoice a contract.
+
+Lock order, everywhere: the document being decided (payment, invoice, refund) first, then
+the ledger. The approval engine locks the document before it calls back, so keeping the
+same order here means two requests on one contract wait for each other, never deadlock.
 
 Permissions: ``finance.add`` registers payments, requests invoices and refunds and claims
 expenses; ``finance.approve`` confirms, rejects and reverses payments; ``finance.change``
 issues and voids invoices and pays expense claims. Approvals of invoices, refunds, expense
 claims (and payments, when an administrator adds a rule) go through ``kehu.approvals``.
+Every refusal raises before anything is written, or inside the transaction that it rolls
+back: a refused request changes nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-from collections.abc import Iterable
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,9 +31,14 @@ from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kehu.approvals.services import approval_rule_for, approval_submit
+from kehu.approvals.services import (
+    approval_pending_for_document,
+    approval_rule_for,
+    approval_submit,
+    approval_withdraw,
+)
 from kehu.core.exceptions import ConflictError, PermissionRefused, ServiceError
-from kehu.core.money import quantize_money
+from kehu.core.money import CENT, quantize_money
 from kehu.core.permissions import has_perm, require_perm
 from kehu.core.scope import visible_to
 from kehu.core.services import _audit, document_number_next
@@ -38,6 +49,7 @@ from kehu.finance.models import (
     IdempotencyKey,
     Invoice,
     InvoiceStatus,
+    InvoiceType,
     Payment,
     PaymentKind,
     PaymentStatus,
@@ -53,58 +65,82 @@ INVOICE_DOCUMENT_TYPE = "finance.invoice"
 REFUND_DOCUMENT_TYPE = "finance.refund"
 EXPENSE_DOCUMENT_TYPE = "finance.expense"
 ZERO = Decimal("0.00")
+MONEY_LIMIT = Decimal("10000000000000000")  # MoneyField holds 16 digits before the point
 # Money is received, invoiced and refunded on contracts that are (or were) in force.
 BILLABLE_STATUSES = (ContractStatus.ACTIVE, ContractStatus.COMPLETED, ContractStatus.TERMINATED)
+IDEMPOTENCY_KEY_MAX = 100
+# A taxpayer identification number (统一社会信用代码 or the older 15/20-character ones).
+TAX_NUMBER_RE = re.compile(r"^[0-9A-Z]{15,20}$")
 
 
 # --- shared ---------------------------------------------------------------------------------
 
 
 def _money(value, *, field: str) -> Decimal:
+    """A positive amount in yuan and cents, as a two-place Decimal ("100" → 100.00)."""
+    if isinstance(value, bool) or value is None or value == "":
+        raise ServiceError(_("Enter an amount."), field=field)
     try:
-        amount = Decimal(str(value))
+        amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError, TypeError) as exc:
         raise ServiceError(_("Enter an amount."), field=field) from exc
-    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
-        raise ServiceError(_("Enter an amount in yuan and cents."), field=field)
+    if not amount.is_finite():
+        raise ServiceError(_("Enter an amount."), field=field)
     if amount <= 0:
         raise ServiceError(_("The amount must be more than 0."), field=field)
-    if amount >= Decimal("10000000000000000"):
+    if amount >= MONEY_LIMIT:
         raise ServiceError(_("The amount is too large."), field=field)
-    return amount
+    if amount != amount.quantize(CENT):
+        raise ServiceError(_("Enter an amount in yuan and cents."), field=field)
+    return amount.quantize(CENT)
 
 
 def _fmt(amount: Decimal) -> str:
     return f"{amount:,.2f}"
 
 
+def _date(value, *, field: str, message: str, allow_future: bool = False) -> datetime.date:
+    if isinstance(value, datetime.datetime) or not isinstance(value, datetime.date):
+        raise ServiceError(message, field=field)
+    if not allow_future and value > timezone.localdate():
+        raise ServiceError(_("The date cannot be in the future."), field=field)
+    return value
+
+
 def _check_visible(actor, obj) -> None:
+    """Services get documents from scoped selectors; this guards callers that did not."""
     if not visible_to(type(obj)._default_manager.filter(pk=obj.pk), actor).exists():
         raise PermissionRefused()
 
 
 def _billable_contract(actor, contract: Contract) -> Contract:
-    if not visible_to(Contract.objects.filter(pk=contract.pk), actor).exists():
+    """The contract as stored now, if the actor sees it and money may be recorded on it."""
+    current = visible_to(Contract.objects.filter(pk=contract.pk), actor).first()
+    if current is None:
         raise ServiceError(_("Choose one of your contracts."), field="contract")
-    if contract.status not in BILLABLE_STATUSES:
+    if current.status not in BILLABLE_STATUSES:
         raise ServiceError(
             _("Money is recorded on contracts in force; this one is “%(status)s”.")
-            % {"status": contract.get_status_display()},
+            % {"status": current.get_status_display()},
             field="contract",
             code="contract_not_billable",
         )
-    return contract
+    return current
+
+
+def _contract(contract_id: int) -> Contract:
+    return Contract._base_manager.get(pk=contract_id)
 
 
 def ledger_locked(contract: Contract) -> ContractLedger:
     """The contract's ledger row, created on first use, locked for this transaction."""
-    if not ContractLedger.objects.filter(contract=contract).exists():
+    if not ContractLedger.objects.filter(contract_id=contract.pk).exists():
         try:
             with transaction.atomic():
-                ContractLedger.objects.create(contract=contract)
+                ContractLedger.objects.create(contract_id=contract.pk)
         except IntegrityError:
             pass  # created concurrently; the locked read waits for it
-    return ContractLedger.objects.select_for_update().get(contract=contract)
+    return ContractLedger.objects.select_for_update().get(contract_id=contract.pk)
 
 
 def _ledger_add(ledger: ContractLedger, **deltas: Decimal) -> None:
@@ -116,19 +152,32 @@ def _ledger_add(ledger: ContractLedger, **deltas: Decimal) -> None:
     ledger.refresh_from_db()
 
 
+def _locked(model, pk):
+    """The row as stored now, locked until the transaction ends (take it before the ledger)."""
+    return model._default_manager.select_for_update().get(pk=pk)
+
+
+def _check_version(current, expected_version: int | None) -> None:
+    if expected_version is not None and current.version != expected_version:
+        raise ConflictError()
+
+
+def _invalid_status(obj) -> ServiceError:
+    return ServiceError(
+        _("This %(document)s is “%(status)s”; that cannot be done now.")
+        % {"document": type(obj)._meta.verbose_name, "status": obj.get_status_display()},
+        field="status",
+        code="invalid_status",
+    )
+
+
 def _transition(obj, *, actor, allowed_from, to_status: str, expected_version=None, **fields):
     """Conditional status change with a version bump and an operation-log row."""
     model = type(obj)
-    current = model._default_manager.select_for_update().get(pk=obj.pk)
-    if expected_version is not None and current.version != expected_version:
-        raise ConflictError()
+    current = _locked(model, obj.pk)
+    _check_version(current, expected_version)
     if current.status not in allowed_from:
-        raise ServiceError(
-            _("This %(document)s is “%(status)s”; that cannot be done now.")
-            % {"document": model._meta.verbose_name, "status": current.get_status_display()},
-            field="status",
-            code="invalid_status",
-        )
+        raise _invalid_status(current)
     model._default_manager.filter(pk=current.pk).update(
         status=to_status,
         version=F("version") + 1,
@@ -149,16 +198,28 @@ def _notify(recipients, *, title: str, url: str = "", body: str = "", level: str
     notification_send(recipients=recipients, title=title, body=body, url=url, level=level)
 
 
-def _finance_staff():
-    """Active users whose roles confirm money (``finance.approve``), for notices."""
-    from django.db.models import Q
+def _notify_on_commit(recipients, *, title: str, url: str = "", body: str = "", level="info"):
+    transaction.on_commit(lambda: _notify(recipients, title=title, url=url, body=body, level=level))
 
+
+def finance_staff(*, document=None) -> list:
+    """Active users whose roles run finance (confirm money and issue invoices), for notices;
+    with ``document``, only those whose data scope covers it."""
     from kehu.system.models import Role, User
 
-    role_ids = [r.pk for r in Role.objects.all() if "finance.approve" in (r.permissions or [])]
-    return list(
-        User.objects.filter(Q(roles__in=role_ids) | Q(is_superuser=True), is_active=True).distinct()
-    )
+    role_ids = [
+        role.pk
+        for role in Role.objects.all()
+        if {"finance.approve", "finance.change"} <= set(role.permissions or [])
+    ]
+    users = list(User.objects.filter(roles__in=role_ids, is_active=True).distinct().order_by("id"))
+    if document is None:
+        return users
+    rows = type(document)._default_manager.filter(pk=document.pk)
+    return [user for user in users if visible_to(rows, user).exists()]
+
+
+_finance_staff = finance_staff  # the earlier private name
 
 
 # --- receivable plans -----------------------------------------------------------------------
@@ -171,62 +232,78 @@ def receivable_plan_set(
 
     The instalments must add up to the contract amount exactly. Received money settles
     instalments in due-date order, so a plan can be rearranged at any time without losing
-    what was received.
+    what was received; rows are kept by position, so payments keep their instalment.
     """
     require_perm(actor, "finance.add")
-    _billable_contract(actor, contract)
+    contract = _billable_contract(actor, contract)
     if not instalments:
         raise ServiceError(_("Add at least one instalment."), field="instalments")
     cleaned = []
     for position, item in enumerate(instalments, start=1):
         due = item.get("due_date")
-        if not isinstance(due, datetime.date):
+        if isinstance(due, datetime.datetime) or not isinstance(due, datetime.date):
             raise ServiceError(
                 _("Instalment %(n)s: enter a due date.") % {"n": position}, field="instalments"
             )
-        amount = _money(item.get("amount"), field="instalments")
-        cleaned.append((due, amount, (item.get("note") or "").strip()[:200]))
-    total = sum((amount for _due, amount, _note in cleaned), ZERO)
-    if total != contract.total_amount:
-        raise ServiceError(
-            _(
-                "The instalments add up to %(total)s but the contract amount is %(amount)s "
-                "(difference %(difference)s)."
+        try:
+            amount = _money(item.get("amount"), field="instalments")
+        except ServiceError as exc:
+            raise ServiceError(
+                _("Instalment %(n)s: %(error)s") % {"n": position, "error": exc.message},
+                field="instalments",
+            ) from exc
+        note = (item.get("note") or "").strip()
+        if len(note) > 200:
+            raise ServiceError(
+                _("Instalment %(n)s: the note is longer than 200 characters.") % {"n": position},
+                field="instalments",
             )
-            % {
-                "total": _fmt(total),
-                "amount": _fmt(contract.total_amount),
-                "difference": _fmt(contract.total_amount - total),
-            },
-            field="instalments",
-            code="plan_total",
-        )
+        cleaned.append((due, amount, note))
     with transaction.atomic():
         ledger_locked(contract)  # one plan edit at a time per contract
+        contract = _contract(contract.pk)
+        total = sum((amount for _due, amount, _note in cleaned), ZERO)
+        if total != contract.total_amount:
+            raise ServiceError(
+                _(
+                    "The instalments add up to %(total)s but the contract amount is %(amount)s "
+                    "(difference %(difference)s)."
+                )
+                % {
+                    "total": _fmt(total),
+                    "amount": _fmt(contract.total_amount),
+                    "difference": _fmt(contract.total_amount - total),
+                },
+                field="instalments",
+                code="plan_total",
+            )
+        existing = {
+            i.sequence: i
+            for i in ReceivableInstalment.objects.select_for_update().filter(contract=contract)
+        }
         before = [
             {"due_date": i.due_date.isoformat(), "amount": str(i.amount)}
-            for i in contract.instalments.all()
+            for i in sorted(existing.values(), key=lambda i: i.sequence)
         ]
-        # Payments keep pointing at instalment rows, so rows are updated in place by sequence.
-        existing = {i.sequence: i for i in ReceivableInstalment.objects.filter(contract=contract)}
+        leftover = [row for sequence, row in existing.items() if sequence > len(cleaned)]
+        if any(row.payments.exists() for row in leftover):
+            raise ServiceError(
+                _("An instalment with payments recorded against it cannot be removed."),
+                field="instalments",
+                code="instalment_has_payments",
+            )
+        for row in leftover:
+            row.delete()
         rows = []
         for sequence, (due, amount, note) in enumerate(
             sorted(cleaned, key=lambda item: item[0]), start=1
         ):
-            row = existing.pop(sequence, None) or ReceivableInstalment(
+            row = existing.get(sequence) or ReceivableInstalment(
                 contract=contract, sequence=sequence, created_by=actor
             )
             row.due_date, row.amount, row.note, row.updated_by = due, amount, note, actor
             row.save()
             rows.append(row)
-        leftover = list(existing.values())
-        if any(row.payments.exists() for row in leftover):
-            raise ServiceError(
-                _("An instalment with payments recorded against it cannot be removed."),
-                field="instalments",
-            )
-        for row in leftover:
-            row.delete()
         _audit(
             user=actor,
             action="change",
@@ -244,13 +321,23 @@ def receivable_plan_set(
 
 def receivable_plan_split(*, total: Decimal, percentages: list[Decimal]) -> list[Decimal]:
     """Amounts for ``percentages`` of ``total`` that add up to it exactly (the last takes
-    the rounding remainder). Percentages must add up to 100."""
-    if sum(percentages, Decimal("0")) != Decimal("100"):
+    the rounding remainder). Percentages must add up to 100 and each give more than 0."""
+    total = _money(total, field="total")
+    try:
+        shares = [Decimal(str(p)) for p in percentages]
+    except (InvalidOperation, ValueError, TypeError) as exc:
+        raise ServiceError(_("Enter percentages as numbers."), field="percentages") from exc
+    if not shares or any(not p.is_finite() or p <= 0 for p in shares):
+        raise ServiceError(_("Every percentage must be more than 0."), field="percentages")
+    if sum(shares, Decimal("0")) != Decimal("100"):
         raise ServiceError(_("The percentages must add up to 100."), field="percentages")
-    amounts = [quantize_money(total * p / Decimal("100")) for p in percentages[:-1]]
+    amounts = [quantize_money(total * p / Decimal("100")) for p in shares[:-1]]
     amounts.append(total - sum(amounts, ZERO))
     if any(a <= 0 for a in amounts):
-        raise ServiceError(_("Every instalment must be more than 0."), field="percentages")
+        raise ServiceError(
+            _("Every instalment must be more than 0; use fewer instalments."),
+            field="percentages",
+        )
     return amounts
 
 
@@ -265,15 +352,29 @@ def _request_hash(data: dict[str, Any]) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def _idempotency_key_clean(key: str | None) -> str | None:
+    key = (key or "").strip()
+    if not key:
+        return None
+    if len(key) > IDEMPOTENCY_KEY_MAX:
+        raise ServiceError(
+            _("The idempotency key is longer than %(max)s characters.")
+            % {"max": IDEMPOTENCY_KEY_MAX},
+            field="idempotency_key",
+            code="idempotency_key_invalid",
+        )
+    return key
+
+
 def _idempotent(*, actor, scope: str, key: str | None, data: dict[str, Any], model):
-    """Return the earlier result for ``key`` or None; claims the key for this request.
+    """(earlier result, None) for a repeated ``key``, or (None, claim) for a new one.
 
     Runs inside the caller's transaction: if the request fails, the claim rolls back with it.
-    A concurrent request with the same key waits on the unique index, then finds the result.
+    A concurrent request with the same key waits on the unique index until the first one
+    commits (then finds its result) or rolls back (then claims the key itself).
     """
     if not key:
         return None, None
-    key = key.strip()[:100]
     digest = _request_hash(data)
     try:
         with transaction.atomic():
@@ -286,11 +387,17 @@ def _idempotent(*, actor, scope: str, key: str | None, data: dict[str, Any], mod
     earlier = IdempotencyKey.objects.get(user=actor, scope=scope, key=key)
     if earlier.request_hash != digest:
         raise ServiceError(
-            _("This idempotency key was already used for a different request."),
+            _(
+                "This idempotency key was already used for a different request; "
+                "send a new key for a new payment."
+            ),
             field="idempotency_key",
             code="idempotency_mismatch",
         )
-    return model.objects.get(pk=earlier.object_id), None
+    found = model._default_manager.filter(pk=earlier.object_id).first()
+    if found is None:  # cannot happen: the key and its result commit together
+        raise ServiceError(field="idempotency_key", code="idempotency_mismatch")
+    return found, None
 
 
 def _payment_clean(actor, data: dict[str, Any]) -> dict[str, Any]:
@@ -299,21 +406,30 @@ def _payment_clean(actor, data: dict[str, Any]) -> dict[str, Any]:
     contract = data.get("contract")
     if not isinstance(contract, Contract):
         raise ServiceError(_("Choose a contract."), field="contract")
-    _billable_contract(actor, contract)
+    contract = _billable_contract(actor, contract)
     amount = _money(data.get("amount"), field="amount")
-    received_on = data.get("received_on")
-    if not isinstance(received_on, datetime.date):
-        raise ServiceError(_("Enter the date the money arrived."), field="received_on")
-    if received_on > timezone.localdate():
-        raise ServiceError(_("The date cannot be in the future."), field="received_on")
+    received_on = _date(
+        data.get("received_on"),
+        field="received_on",
+        message=_("Enter the date the money arrived."),
+    )
     method = (data.get("method") or "").strip()
     if not DictionaryItem.objects.filter(
         dictionary__code="payment_method", value=method, is_active=True
     ).exists():
         raise ServiceError(_("Choose a payment method."), field="method")
     instalment = data.get("instalment")
-    if instalment is not None and instalment.contract_id != contract.pk:
+    if instalment is not None and (
+        not isinstance(instalment, ReceivableInstalment) or instalment.contract_id != contract.pk
+    ):
         raise ServiceError(_("This instalment belongs to another contract."), field="instalment")
+    texts = {}
+    for name, limit in (("account", 100), ("reference", 100), ("note", 500)):
+        texts[name] = (data.get(name) or "").strip()
+        if len(texts[name]) > limit:
+            raise ServiceError(
+                _("At most %(max)s characters.") % {"max": limit}, field=name, code="too_long"
+            )
     return {
         "contract": contract,
         "instalment": instalment,
@@ -321,33 +437,41 @@ def _payment_clean(actor, data: dict[str, Any]) -> dict[str, Any]:
         "currency": contract.currency,
         "received_on": received_on,
         "method": method,
-        "account": (data.get("account") or "").strip()[:100],
-        "reference": (data.get("reference") or "").strip()[:100],
-        "note": (data.get("note") or "").strip()[:500],
+        **texts,
     }
+
+
+def _pending_payments(contract: Contract, *, exclude_pk=None) -> Decimal:
+    queryset = Payment.objects.filter(contract_id=contract.pk, status=PaymentStatus.PENDING)
+    if exclude_pk:
+        queryset = queryset.exclude(pk=exclude_pk)
+    return queryset.aggregate(total=Sum("amount"))["total"] or ZERO
 
 
 def _check_not_overpaid(
     ledger: ContractLedger, contract: Contract, amount: Decimal, *, pending=ZERO
-):
+) -> None:
     room = contract.total_amount - ledger.received_amount - pending
-    if amount > room:
-        raise ServiceError(
-            _(
-                "This payment would exceed the contract amount: %(total)s, already received "
-                "%(received)s%(pending)s, so at most %(room)s can still be recorded."
-            )
-            % {
-                "total": _fmt(contract.total_amount),
-                "received": _fmt(ledger.received_amount),
-                "pending": (_(", awaiting confirmation %(amount)s") % {"amount": _fmt(pending)})
-                if pending
-                else "",
-                "room": _fmt(max(room, ZERO)),
-            },
-            field="amount",
-            code="overpayment",
+    if amount <= room:
+        return
+    values = {
+        "total": _fmt(contract.total_amount),
+        "received": _fmt(ledger.received_amount),
+        "pending": _fmt(pending),
+        "room": _fmt(max(room, ZERO)),
+    }
+    if pending:
+        message = _(
+            "This payment would exceed the contract amount: %(total)s, already received "
+            "%(received)s and awaiting confirmation %(pending)s, so at most %(room)s can "
+            "still be recorded."
         )
+    else:
+        message = _(
+            "This payment would exceed the contract amount: %(total)s, already received "
+            "%(received)s, so at most %(room)s can still be recorded."
+        )
+    raise ServiceError(message % values, field="amount", code="overpayment")
 
 
 def payment_register(
@@ -355,28 +479,26 @@ def payment_register(
 ) -> tuple[Payment, bool]:
     """Record money received; returns (payment, created).
 
-    With ``idempotency_key``, the same request again returns the first payment and
-    ``created`` False; the same key with a different request is refused. The payment counts
-    once confirmed by finance, or approved when an approval rule for payments applies.
-    Refused when it would take the contract's received and pending money above its amount.
+    With ``idempotency_key`` (per user), the same request again returns the first payment
+    and ``created`` False; the same key with a different request is refused. The payment
+    counts once confirmed by finance, or approved when an approval rule for payments
+    applies. Refused when it would take the contract's received and pending money above
+    its amount.
     """
     require_perm(actor, "finance.add")
+    key = _idempotency_key_clean(idempotency_key)
     cleaned = _payment_clean(actor, data)
     with transaction.atomic():
         earlier, claim = _idempotent(
-            actor=actor, scope="payment", key=idempotency_key, data=cleaned, model=Payment
+            actor=actor, scope="payment", key=key, data=cleaned, model=Payment
         )
         if earlier is not None:
             return earlier, False
-        contract = cleaned["contract"]
-        ledger = ledger_locked(contract)
-        pending = (
-            Payment.objects.filter(contract=contract, status=PaymentStatus.PENDING).aggregate(
-                total=Sum("amount")
-            )["total"]
-            or ZERO
+        ledger = ledger_locked(cleaned["contract"])
+        contract = cleaned["contract"] = _billable_contract(actor, cleaned["contract"])
+        _check_not_overpaid(
+            ledger, contract, cleaned["amount"], pending=_pending_payments(contract)
         )
-        _check_not_overpaid(ledger, contract, cleaned["amount"], pending=pending)
         payment = Payment.objects.create(
             number=document_number_next(prefix=PAYMENT_PREFIX),
             owner=contract.owner,
@@ -401,26 +523,34 @@ def payment_register(
         if rule is not None:
             approval_submit(actor=actor, document_type=PAYMENT_DOCUMENT_TYPE, document=payment)
         else:
-            transaction.on_commit(
-                lambda: _notify(
-                    _finance_staff(),
-                    title=_("Payment to confirm: %(number)s, %(amount)s")
-                    % {"number": payment.number, "amount": _fmt(payment.amount)},
-                    url=payment.get_absolute_url(),
-                )
+            _notify_on_commit(
+                finance_staff(document=payment),
+                title=_("Payment to confirm: %(number)s, %(amount)s")
+                % {"number": payment.number, "amount": _fmt(payment.amount)},
+                url=payment.get_absolute_url(),
             )
         payment.refresh_from_db()
     return payment, True
 
 
+def _check_no_pending_approval(document) -> None:
+    if approval_pending_for_document(document) is not None:
+        raise ServiceError(
+            _("This %(document)s is waiting for approval; it is decided there.")
+            % {"document": type(document)._meta.verbose_name},
+            field="status",
+            code="awaiting_approval",
+        )
+
+
 def _payment_confirm_locked(
     payment: Payment, actor, expected_version: int | None = None
 ) -> Payment:
-    contract = Contract.objects.get(pk=payment.contract_id)
+    """Confirm ``payment``; its row is locked by the caller, then the ledger here."""
+    current = _locked(Payment, payment.pk)
+    contract = _contract(current.contract_id)
     ledger = ledger_locked(contract)
-    current = Payment.objects.select_for_update().get(pk=payment.pk)
-    if expected_version is not None and current.version != expected_version:
-        raise ConflictError()
+    _check_version(current, expected_version)
     if current.status != PaymentStatus.PENDING:
         raise ServiceError(
             _("This payment is “%(status)s”; only one awaiting confirmation can be confirmed.")
@@ -438,14 +568,12 @@ def _payment_confirm_locked(
         confirmed_at=timezone.now(),
     )
     _ledger_add(ledger, confirmed_amount=current.amount)
-    transaction.on_commit(
-        lambda: _notify(
-            [current.owner],
-            title=_("Payment confirmed: %(number)s, %(amount)s")
-            % {"number": current.number, "amount": _fmt(current.amount)},
-            url=current.get_absolute_url(),
-            level="success",
-        )
+    _notify_on_commit(
+        [current.owner],
+        title=_("Payment confirmed: %(number)s, %(amount)s")
+        % {"number": current.number, "amount": _fmt(current.amount)},
+        url=current.get_absolute_url(),
+        level="success",
     )
     return current
 
@@ -455,7 +583,9 @@ def payment_confirm(*, actor, payment: Payment, expected_version: int | None = N
     require_perm(actor, "finance.approve")
     _check_visible(actor, payment)
     with transaction.atomic():
-        return _payment_confirm_locked(payment, actor, expected_version)
+        current = _locked(Payment, payment.pk)
+        _check_no_pending_approval(current)
+        return _payment_confirm_locked(current, actor, expected_version)
 
 
 def payment_reject(*, actor, payment: Payment, reason: str, expected_version=None) -> Payment:
@@ -466,7 +596,8 @@ def payment_reject(*, actor, payment: Payment, reason: str, expected_version=Non
     if not reason:
         raise ServiceError(_("Say why the payment is rejected."), field="reason")
     with transaction.atomic():
-        return _transition(
+        _check_no_pending_approval(_locked(Payment, payment.pk))
+        current = _transition(
             payment,
             actor=actor,
             allowed_from=[PaymentStatus.PENDING],
@@ -474,35 +605,59 @@ def payment_reject(*, actor, payment: Payment, reason: str, expected_version=Non
             expected_version=expected_version,
             decision_note=reason[:500],
         )
+        _notify_on_commit(
+            {current.owner, current.created_by} - {None},
+            title=_("Payment not confirmed: %(number)s, %(amount)s")
+            % {"number": current.number, "amount": _fmt(current.amount)},
+            body=reason,
+            url=current.get_absolute_url(),
+            level="warning",
+        )
+    return current
 
 
 def payment_cancel(*, actor, payment: Payment, expected_version=None) -> Payment:
-    """The person who registered a payment takes it back before finance confirms it."""
+    """The person who registered a payment takes it back before it is confirmed (finance may
+    too). A payment waiting for approval is withdrawn from it by the person who submitted."""
     require_perm(actor, "finance.add")
     _check_visible(actor, payment)
     if payment.created_by_id != actor.pk and not has_perm(actor, "finance.approve"):
         raise PermissionRefused(_("Only the person who registered it can cancel it."))
     with transaction.atomic():
+        current = _locked(Payment, payment.pk)
+        _check_version(current, expected_version)
+        request = approval_pending_for_document(current)
+        if request is not None:
+            approval_withdraw(actor=actor, request=request)  # its callback cancels the payment
+            current.refresh_from_db()
+            return current
         return _transition(
-            payment,
+            current,
             actor=actor,
             allowed_from=[PaymentStatus.PENDING],
             to_status=PaymentStatus.CANCELLED,
-            expected_version=expected_version,
         )
 
 
-def payment_reverse(*, actor, payment: Payment, reason: str) -> Payment:
-    """Correct a confirmed payment by a reversal entry of the opposite amount; both stay."""
+def payment_reverse(
+    *, actor, payment: Payment, reason: str, expected_version: int | None = None
+) -> Payment:
+    """Correct a confirmed payment by a reversal entry of the opposite amount; both stay.
+
+    Returns the reversal entry. Refused for a payment with refunds (open or made): the
+    refund is the correction there.
+    """
     require_perm(actor, "finance.approve")
     _check_visible(actor, payment)
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError(_("Say why the payment is reversed."), field="reason")
+    if len(reason) > 500:
+        raise ServiceError(_("At most %(max)s characters.") % {"max": 500}, field="reason")
     with transaction.atomic():
-        contract = Contract.objects.get(pk=payment.contract_id)
-        ledger = ledger_locked(contract)
-        current = Payment.objects.select_for_update().get(pk=payment.pk)
+        current = _locked(Payment, payment.pk)
+        ledger = ledger_locked(_contract(current.contract_id))
+        _check_version(current, expected_version)
         if current.kind != PaymentKind.PAYMENT or current.status != PaymentStatus.CONFIRMED:
             raise ServiceError(
                 _("Only a confirmed payment can be reversed."),
@@ -523,11 +678,15 @@ def payment_reverse(*, actor, payment: Payment, reason: str) -> Payment:
                 field="status",
                 code="has_refunds",
             )
-        if ledger.received_amount - current.amount < 0:
-            raise ServiceError(_("The contract would show less than nothing received."))
+        if ledger.received_amount - current.amount < 0:  # guarded by the rules above
+            raise ServiceError(
+                _("The contract would show less than nothing received."),
+                field="status",
+                code="negative_received",
+            )
         reversal = Payment.objects.create(
             number=document_number_next(prefix=PAYMENT_PREFIX),
-            contract=contract,
+            contract_id=current.contract_id,
             instalment=current.instalment,
             kind=PaymentKind.REVERSAL,
             reverses=current,
@@ -537,7 +696,7 @@ def payment_reverse(*, actor, payment: Payment, reason: str) -> Payment:
             method=current.method,
             account=current.account,
             reference=current.reference,
-            note=reason[:500],
+            note=reason,
             status=PaymentStatus.CONFIRMED,
             owner=current.owner,
             department=current.department,
@@ -546,13 +705,25 @@ def payment_reverse(*, actor, payment: Payment, reason: str) -> Payment:
             created_by=actor,
             updated_by=actor,
         )
+        Payment.objects.filter(pk=current.pk).update(
+            version=F("version") + 1, updated_at=timezone.now(), updated_by=actor
+        )
         _ledger_add(ledger, confirmed_amount=reversal.amount)
+        _audit(user=actor, action="create", obj=reversal, note=reason)
         _audit(
             user=actor,
             action="reverse",
             obj=current,
             changes={"reversed_by": [None, reversal.number]},
-            note=reason[:500],
+            note=reason,
+        )
+        _notify_on_commit(
+            [current.owner],
+            title=_("Payment reversed: %(number)s, %(amount)s")
+            % {"number": current.number, "amount": _fmt(current.amount)},
+            body=reason,
+            url=reversal.get_absolute_url(),
+            level="warning",
         )
     return reversal
 
@@ -574,7 +745,7 @@ def _payment_on_closed(status: str):
 def _invoice_committed(contract: Contract, *, exclude_pk=None) -> Decimal:
     """Issued plus requested-and-not-yet-issued invoice amounts of the contract."""
     queryset = Invoice.objects.filter(
-        contract=contract,
+        contract_id=contract.pk,
         status__in=[InvoiceStatus.PENDING, InvoiceStatus.APPROVED, InvoiceStatus.ISSUED],
     )
     if exclude_pk:
@@ -582,75 +753,113 @@ def _invoice_committed(contract: Contract, *, exclude_pk=None) -> Decimal:
     return queryset.aggregate(total=Sum("amount"))["total"] or ZERO
 
 
+def _overinvoicing(contract: Contract, committed: Decimal) -> ServiceError:
+    return ServiceError(
+        _(
+            "Invoices would exceed the contract amount: %(total)s, already invoiced or "
+            "requested %(committed)s, so at most %(room)s can still be invoiced."
+        )
+        % {
+            "total": _fmt(contract.total_amount),
+            "committed": _fmt(committed),
+            "room": _fmt(max(contract.total_amount - committed, ZERO)),
+        },
+        field="amount",
+        code="overinvoicing",
+    )
+
+
 def _check_not_overinvoiced(contract: Contract, amount: Decimal, *, exclude_pk=None) -> None:
     committed = _invoice_committed(contract, exclude_pk=exclude_pk)
     if committed + amount > contract.total_amount:
-        raise ServiceError(
-            _(
-                "Invoices would exceed the contract amount: %(total)s, already invoiced or "
-                "requested %(committed)s, so at most %(room)s can still be invoiced."
-            )
-            % {
-                "total": _fmt(contract.total_amount),
-                "committed": _fmt(committed),
-                "room": _fmt(max(contract.total_amount - committed, ZERO)),
-            },
-            field="amount",
-            code="overinvoicing",
-        )
+        raise _overinvoicing(contract, committed)
 
 
-def invoice_request(*, actor, data: dict[str, Any]) -> Invoice:
-    """Ask finance for an invoice; it goes through the invoice approval rule."""
-    require_perm(actor, "finance.add")
-    contract = data.get("contract")
-    if not isinstance(contract, Contract):
-        raise ServiceError(_("Choose a contract."), field="contract")
-    _billable_contract(actor, contract)
+def _invoice_clean(data: dict[str, Any]) -> dict[str, Any]:
+    invoice_type = data.get("invoice_type") or InvoiceType.VAT_ORDINARY
+    if invoice_type not in InvoiceType.values:
+        raise ServiceError(_("Choose the invoice type."), field="invoice_type")
     amount = _money(data.get("amount"), field="amount")
-    title = (data.get("title") or "").strip()
     tax_number = (data.get("tax_number") or "").strip().upper()
-    if not title:
-        raise ServiceError(_("Enter the invoice title (the buyer's name)."), field="title")
-    if not 15 <= len(tax_number) <= 20 or not tax_number.isalnum():
+    if not TAX_NUMBER_RE.match(tax_number):
         raise ServiceError(
             _("Enter the buyer's taxpayer identification number (15 to 20 letters and digits)."),
             field="tax_number",
         )
-    invoice_type = data.get("invoice_type") or "vat_ordinary"
-    if invoice_type == "vat_special" and not (data.get("bank_account") or "").strip():
+    texts = {}
+    for name, limit in (
+        ("title", 200),
+        ("address_phone", 300),
+        ("bank_account", 200),
+        ("note", 500),
+    ):
+        texts[name] = (data.get(name) or "").strip()
+        if len(texts[name]) > limit:
+            raise ServiceError(
+                _("At most %(max)s characters.") % {"max": limit}, field=name, code="too_long"
+            )
+    if not texts["title"]:
+        raise ServiceError(_("Enter the invoice title (the buyer's name)."), field="title")
+    if invoice_type == InvoiceType.VAT_SPECIAL and not (
+        texts["address_phone"] and texts["bank_account"]
+    ):
+        field = "bank_account" if texts["address_phone"] else "address_phone"
         raise ServiceError(
-            _("A VAT special invoice needs the buyer's bank and account."), field="bank_account"
+            _("A VAT special invoice needs the buyer's address, phone, bank and account."),
+            field=field,
         )
+    return {"invoice_type": invoice_type, "amount": amount, "tax_number": tax_number, **texts}
+
+
+def invoice_request(*, actor, data: dict[str, Any]) -> Invoice:
+    """Ask finance for an invoice; it goes through the invoice approval rule.
+
+    Refused when the contract's issued and requested invoices would exceed its amount.
+    """
+    require_perm(actor, "finance.add")
+    contract = data.get("contract")
+    if not isinstance(contract, Contract):
+        raise ServiceError(_("Choose a contract."), field="contract")
+    contract = _billable_contract(actor, contract)
+    cleaned = _invoice_clean(data)
     with transaction.atomic():
         ledger_locked(contract)
-        _check_not_overinvoiced(contract, amount)
+        contract = _billable_contract(actor, contract)
+        _check_not_overinvoiced(contract, cleaned["amount"])
         invoice = Invoice.objects.create(
             number=document_number_next(prefix=INVOICE_PREFIX),
             contract=contract,
-            invoice_type=invoice_type,
-            title=title[:200],
-            tax_number=tax_number,
-            address_phone=(data.get("address_phone") or "").strip()[:300],
-            bank_account=(data.get("bank_account") or "").strip()[:200],
-            amount=amount,
             currency=contract.currency,
-            note=(data.get("note") or "").strip()[:500],
             owner=contract.owner,
             department=contract.department,
             created_by=actor,
             updated_by=actor,
+            **cleaned,
         )
-        invoice.full_clean()
         _audit(user=actor, action="create", obj=invoice)
         approval_submit(actor=actor, document_type=INVOICE_DOCUMENT_TYPE, document=invoice)
         invoice.refresh_from_db()
+        if invoice.status == InvoiceStatus.APPROVED:  # no rule: straight to finance
+            _notify_invoice_to_issue(invoice)
     return invoice
+
+
+def _notify_invoice_to_issue(invoice: Invoice) -> None:
+    _notify_on_commit(
+        finance_staff(document=invoice),
+        title=_("Invoice to issue: %(number)s, %(amount)s")
+        % {"number": invoice.number, "amount": _fmt(invoice.amount)},
+        url=invoice.get_absolute_url(),
+    )
 
 
 def _invoice_on(status: str):
     def change(invoice: Invoice, request, actor) -> None:
-        _transition(invoice, actor=actor, allowed_from=[InvoiceStatus.PENDING], to_status=status)
+        current = _transition(
+            invoice, actor=actor, allowed_from=[InvoiceStatus.PENDING], to_status=status
+        )
+        if status == InvoiceStatus.APPROVED:
+            _notify_invoice_to_issue(current)
 
     return change
 
@@ -669,40 +878,49 @@ def invoice_issue(
     invoice_number = (invoice_number or "").strip()
     if not invoice_number:
         raise ServiceError(_("Enter the invoice number."), field="invoice_number")
+    if len(invoice_number) > 50:
+        raise ServiceError(_("At most %(max)s characters.") % {"max": 50}, field="invoice_number")
+    if issued_on is not None:
+        issued_on = _date(issued_on, field="issued_on", message=_("Enter the date of issue."))
     issued_on = issued_on or timezone.localdate()
-    if issued_on > timezone.localdate():
-        raise ServiceError(_("The date cannot be in the future."), field="issued_on")
     with transaction.atomic():
-        contract = Contract.objects.get(pk=invoice.contract_id)
+        current = _locked(Invoice, invoice.pk)
+        contract = _contract(current.contract_id)
         ledger = ledger_locked(contract)
-        if Invoice.objects.filter(invoice_number=invoice_number).exclude(pk=invoice.pk).exists():
+        _check_version(current, expected_version)
+        if current.status != InvoiceStatus.APPROVED:
+            raise _invalid_status(current)
+        if issued_on < timezone.localtime(current.created_at).date():
+            raise ServiceError(
+                _("The invoice cannot be issued before it was requested."), field="issued_on"
+            )
+        if Invoice.objects.filter(invoice_number=invoice_number).exclude(pk=current.pk).exists():
             raise ServiceError(
                 _("This invoice number is already recorded."), field="invoice_number"
             )
-        if ledger.invoiced_amount + invoice.amount > contract.total_amount:
+        if ledger.invoiced_amount + current.amount > contract.total_amount:
+            raise _overinvoicing(contract, ledger.invoiced_amount)
+        try:
+            with transaction.atomic():
+                current = _transition(
+                    current,
+                    actor=actor,
+                    allowed_from=[InvoiceStatus.APPROVED],
+                    to_status=InvoiceStatus.ISSUED,
+                    invoice_number=invoice_number,
+                    issued_on=issued_on,
+                    issued_by=actor,
+                )
+        except IntegrityError as exc:  # the same number issued at the same moment elsewhere
             raise ServiceError(
-                _("Issuing it would invoice more than the contract amount."),
-                field="amount",
-                code="overinvoicing",
-            )
-        current = _transition(
-            invoice,
-            actor=actor,
-            allowed_from=[InvoiceStatus.APPROVED],
-            to_status=InvoiceStatus.ISSUED,
-            expected_version=expected_version,
-            invoice_number=invoice_number[:50],
-            issued_on=issued_on,
-            issued_by=actor,
-        )
+                _("This invoice number is already recorded."), field="invoice_number"
+            ) from exc
         _ledger_add(ledger, invoiced_amount=current.amount)
-        transaction.on_commit(
-            lambda: _notify(
-                [current.owner],
-                title=_("Invoice issued: %(number)s") % {"number": current.invoice_number},
-                url=current.get_absolute_url(),
-                level="success",
-            )
+        _notify_on_commit(
+            [current.owner],
+            title=_("Invoice issued: %(number)s") % {"number": current.invoice_number},
+            url=current.get_absolute_url(),
+            level="success",
         )
     return current
 
@@ -714,49 +932,52 @@ def invoice_void(*, actor, invoice: Invoice, reason: str, expected_version=None)
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError(_("Say why the invoice is voided."), field="reason")
+    if len(reason) > 500:
+        raise ServiceError(_("At most %(max)s characters.") % {"max": 500}, field="reason")
     with transaction.atomic():
-        contract = Contract.objects.get(pk=invoice.contract_id)
-        ledger = ledger_locked(contract)
-        was_issued = Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.ISSUED
+        current = _locked(Invoice, invoice.pk)
+        ledger = ledger_locked(_contract(current.contract_id))
+        was_issued = current.status == InvoiceStatus.ISSUED
         current = _transition(
-            invoice,
+            current,
             actor=actor,
             allowed_from=[InvoiceStatus.APPROVED, InvoiceStatus.ISSUED],
             to_status=InvoiceStatus.VOIDED,
             expected_version=expected_version,
-            void_reason=reason[:500],
+            void_reason=reason,
         )
         if was_issued:
             _ledger_add(ledger, invoiced_amount=-current.amount)
+        _notify_on_commit(
+            [current.owner],
+            title=_("Invoice voided: %(number)s") % {"number": current},
+            body=reason,
+            url=current.get_absolute_url(),
+            level="warning",
+        )
     return current
 
 
 # --- refunds --------------------------------------------------------------------------------
 
 
-def _refunds_open(queryset) -> Decimal:
-    return (
-        queryset.filter(status__in=[RefundStatus.PENDING, RefundStatus.APPROVED]).aggregate(
-            total=Sum("amount")
-        )["total"]
-        or ZERO
-    )
+def _refunds_total(queryset, statuses) -> Decimal:
+    return queryset.filter(status__in=statuses).aggregate(total=Sum("amount"))["total"] or ZERO
 
 
 def _check_refundable(
     ledger: ContractLedger, payment: Payment, amount: Decimal, *, exclude_pk=None
-):
-    others = Refund.objects.filter(payment=payment)
-    contract_refunds = Refund.objects.filter(
-        contract_id=payment.contract_id, status=RefundStatus.PENDING
-    )
+) -> None:
+    """No refund beyond what the payment brought in, nor beyond what the contract still
+    holds, counting refunds already requested and not yet decided."""
+    open_statuses = [RefundStatus.PENDING, RefundStatus.APPROVED]
+    of_payment = Refund.objects.filter(payment=payment)
+    of_contract = Refund.objects.filter(contract_id=payment.contract_id)
     if exclude_pk:
-        others = others.exclude(pk=exclude_pk)
-        contract_refunds = contract_refunds.exclude(pk=exclude_pk)
-    room_payment = payment.amount - _refunds_open(others)
-    room_contract = ledger.received_amount - (
-        contract_refunds.aggregate(total=Sum("amount"))["total"] or ZERO
-    )
+        of_payment = of_payment.exclude(pk=exclude_pk)
+        of_contract = of_contract.exclude(pk=exclude_pk)
+    room_payment = payment.amount - _refunds_total(of_payment, open_statuses)
+    room_contract = ledger.received_amount - _refunds_total(of_contract, [RefundStatus.PENDING])
     room = min(room_payment, room_contract)
     if amount > room:
         raise ServiceError(
@@ -775,10 +996,12 @@ def refund_request(*, actor, payment: Payment, amount, reason: str) -> Refund:
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError(_("Say why the money is refunded."), field="reason")
+    if len(reason) > 500:
+        raise ServiceError(_("At most %(max)s characters.") % {"max": 500}, field="reason")
     with transaction.atomic():
-        contract = Contract.objects.get(pk=payment.contract_id)
+        payment = _locked(Payment, payment.pk)  # as it is now; a reversal waits for us
+        contract = _contract(payment.contract_id)
         ledger = ledger_locked(contract)
-        payment = Payment.objects.get(pk=payment.pk)  # as it is now, under the ledger lock
         if payment.kind != PaymentKind.PAYMENT or payment.status != PaymentStatus.CONFIRMED:
             raise ServiceError(_("Refunds are made against a confirmed payment."), field="payment")
         if Payment.objects.filter(reverses=payment).exists():
@@ -790,31 +1013,37 @@ def refund_request(*, actor, payment: Payment, amount, reason: str) -> Refund:
             payment=payment,
             amount=amount,
             currency=payment.currency,
-            reason=reason[:500],
+            reason=reason,
             owner=contract.owner,
             department=contract.department,
             created_by=actor,
             updated_by=actor,
         )
-        _audit(user=actor, action="create", obj=refund, note=reason[:500])
+        _audit(user=actor, action="create", obj=refund, note=reason)
         approval_submit(actor=actor, document_type=REFUND_DOCUMENT_TYPE, document=refund)
         refund.refresh_from_db()
     return refund
 
 
 def _refund_on_approved(refund: Refund, request, actor) -> None:
-    contract = Contract.objects.get(pk=refund.contract_id)
-    ledger = ledger_locked(contract)
-    payment = Payment.objects.get(pk=refund.payment_id)
-    _check_refundable(ledger, payment, refund.amount, exclude_pk=refund.pk)
+    current = _locked(Refund, refund.pk)  # the engine holds it already; keeps the lock order
+    ledger = ledger_locked(_contract(current.contract_id))
+    payment = Payment.objects.get(pk=current.payment_id)
+    _check_refundable(ledger, payment, current.amount, exclude_pk=current.pk)
     current = _transition(
-        refund,
+        current,
         actor=actor,
         allowed_from=[RefundStatus.PENDING],
         to_status=RefundStatus.APPROVED,
         refunded_on=timezone.localdate(),
     )
     _ledger_add(ledger, refunded_amount=current.amount)
+    _notify_on_commit(
+        finance_staff(document=current),
+        title=_("Refund to pay: %(number)s, %(amount)s")
+        % {"number": current.number, "amount": _fmt(current.amount)},
+        url=current.get_absolute_url(),
+    )
 
 
 def _refund_on(status: str):
@@ -829,33 +1058,42 @@ def _refund_on(status: str):
 
 def _expense_clean(actor, data: dict[str, Any]) -> dict[str, Any]:
     from kehu.customers.models import Customer
+    from kehu.system.models import DictionaryItem
 
     category = data.get("category")
-    if category is None or category.dictionary.code != "expense_category" or not category.is_active:
+    if (
+        not isinstance(category, DictionaryItem)
+        or category.dictionary.code != "expense_category"
+        or not category.is_active
+    ):
         raise ServiceError(_("Choose a category."), field="category")
-    spent_on = data.get("spent_on")
-    if not isinstance(spent_on, datetime.date):
-        raise ServiceError(_("Enter the date of the expense."), field="spent_on")
-    if spent_on > timezone.localdate():
-        raise ServiceError(_("The date cannot be in the future."), field="spent_on")
+    amount = _money(data.get("amount"), field="amount")
+    spent_on = _date(
+        data.get("spent_on"), field="spent_on", message=_("Enter the date of the expense.")
+    )
     description = (data.get("description") or "").strip()
     if not description:
         raise ServiceError(_("Describe the expense."), field="description")
+    if len(description) > 2000:
+        raise ServiceError(_("At most %(max)s characters.") % {"max": 2000}, field="description")
     customer, contract = data.get("customer"), data.get("contract")
-    if (
-        customer is not None
-        and not visible_to(Customer.objects.filter(pk=customer.pk), actor).exists()
+    if customer is not None and (
+        not isinstance(customer, Customer)
+        or not visible_to(Customer.objects.filter(pk=customer.pk), actor).exists()
     ):
         raise ServiceError(_("Choose one of your customers."), field="customer")
     if contract is not None:
-        if not visible_to(Contract.objects.filter(pk=contract.pk), actor).exists():
+        if (
+            not isinstance(contract, Contract)
+            or not visible_to(Contract.objects.filter(pk=contract.pk), actor).exists()
+        ):
             raise ServiceError(_("Choose one of your contracts."), field="contract")
         if customer is not None and contract.customer_id != customer.pk:
             raise ServiceError(_("This contract belongs to another customer."), field="contract")
         customer = customer or contract.customer
     return {
         "category": category,
-        "amount": _money(data.get("amount"), field="amount"),
+        "amount": amount,
         "spent_on": spent_on,
         "description": description,
         "customer": customer,
@@ -863,15 +1101,15 @@ def _expense_clean(actor, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def expense_create(*, actor, data: dict[str, Any], files: Iterable = ()) -> ExpenseClaim:
-    """A draft claim of the actor's own expenses; ``files`` are receipts (attachments)."""
-    from kehu.core.attachments import attachment_add, attachment_validate
+def _check_claimant(actor, claim: ExpenseClaim, message: str) -> None:
+    if claim.owner_id != actor.pk:
+        raise PermissionRefused(message)
 
+
+def expense_create(*, actor, data: dict[str, Any]) -> ExpenseClaim:
+    """A draft claim of the actor's own expenses."""
     require_perm(actor, "finance.add")
     cleaned = _expense_clean(actor, data)
-    files = list(files)
-    for file in files:  # all checked before anything is written
-        attachment_validate(file)
     with transaction.atomic():
         claim = ExpenseClaim.objects.create(
             number=document_number_next(prefix=EXPENSE_PREFIX),
@@ -882,47 +1120,39 @@ def expense_create(*, actor, data: dict[str, Any], files: Iterable = ()) -> Expe
             **cleaned,
         )
         _audit(user=actor, action="create", obj=claim)
-        for file in files:
-            attachment_add(actor=actor, obj=claim, file=file)
     return claim
 
 
 def expense_update(
-    *,
-    actor,
-    claim: ExpenseClaim,
-    expected_version: int | None,
-    data: dict[str, Any],
-    files: Iterable = (),
+    *, actor, claim: ExpenseClaim, expected_version: int | None, data: dict[str, Any]
 ) -> ExpenseClaim:
-    """Change a draft or rejected claim; ``files`` are more receipts to attach."""
-    from kehu.core.attachments import attachment_add, attachment_validate
-
+    """The claimant edits a draft or rejected claim."""
     require_perm(actor, "finance.add")
     _check_visible(actor, claim)
-    if claim.owner_id != actor.pk:
-        raise PermissionRefused(_("Only the employee who claims it can change it."))
+    _check_claimant(actor, claim, _("Only the employee who claims it can change it."))
+    if expected_version is None:
+        raise ServiceError(field="version", code="required")
     cleaned = _expense_clean(actor, data)
-    files = list(files)
-    for file in files:
-        attachment_validate(file)
     with transaction.atomic():
-        current = ExpenseClaim.objects.select_for_update().get(pk=claim.pk)
-        if expected_version is None or current.version != expected_version:
-            raise ConflictError()
+        current = _locked(ExpenseClaim, claim.pk)
+        _check_version(current, expected_version)
         if current.status not in (ExpenseStatus.DRAFT, ExpenseStatus.REJECTED):
             raise ServiceError(
-                _("A claim awaiting approval or approved cannot be changed."),
+                _("A claim awaiting approval, approved or paid cannot be changed."),
                 field="status",
                 code="invalid_status",
             )
+        before = {name: str(getattr(current, name)) for name in cleaned}
         ExpenseClaim.objects.filter(pk=current.pk).update(
             version=F("version") + 1, updated_by=actor, updated_at=timezone.now(), **cleaned
         )
-        _audit(user=actor, action="change", obj=current)
-        for file in files:
-            attachment_add(actor=actor, obj=current, file=file)
         current.refresh_from_db()
+        changes = {
+            name: [before[name], str(getattr(current, name))]
+            for name in cleaned
+            if before[name] != str(getattr(current, name))
+        }
+        _audit(user=actor, action="change", obj=current, changes=changes)
     return current
 
 
@@ -930,8 +1160,7 @@ def expense_submit(*, actor, claim: ExpenseClaim, expected_version=None) -> Expe
     """Send a claim for approval (department manager, then finance, by default)."""
     require_perm(actor, "finance.add")
     _check_visible(actor, claim)
-    if claim.owner_id != actor.pk:
-        raise PermissionRefused(_("Only the employee who claims it can submit it."))
+    _check_claimant(actor, claim, _("Only the employee who claims it can submit it."))
     with transaction.atomic():
         current = _transition(
             claim,
@@ -947,7 +1176,16 @@ def expense_submit(*, actor, claim: ExpenseClaim, expected_version=None) -> Expe
 
 def _expense_on(status: str):
     def change(claim: ExpenseClaim, request, actor) -> None:
-        _transition(claim, actor=actor, allowed_from=[ExpenseStatus.PENDING], to_status=status)
+        current = _transition(
+            claim, actor=actor, allowed_from=[ExpenseStatus.PENDING], to_status=status
+        )
+        if status == ExpenseStatus.APPROVED:
+            _notify_on_commit(
+                finance_staff(document=current),
+                title=_("Expense claim to pay: %(number)s, %(amount)s")
+                % {"number": current.number, "amount": _fmt(current.amount)},
+                url=current.get_absolute_url(),
+            )
 
     return change
 
@@ -955,25 +1193,31 @@ def _expense_on(status: str):
 def expense_pay(
     *, actor, claim: ExpenseClaim, paid_on: datetime.date | None = None, expected_version=None
 ) -> ExpenseClaim:
+    """Finance has paid an approved claim out."""
     require_perm(actor, "finance.change")
     _check_visible(actor, claim)
+    if paid_on is not None:
+        paid_on = _date(paid_on, field="paid_on", message=_("Enter the date it was paid."))
+    paid_on = paid_on or timezone.localdate()
     with transaction.atomic():
+        if paid_on < _locked(ExpenseClaim, claim.pk).spent_on:
+            raise ServiceError(
+                _("The claim cannot be paid before the expense was made."), field="paid_on"
+            )
         current = _transition(
             claim,
             actor=actor,
             allowed_from=[ExpenseStatus.APPROVED],
             to_status=ExpenseStatus.PAID,
             expected_version=expected_version,
-            paid_on=paid_on or timezone.localdate(),
+            paid_on=paid_on,
             paid_by=actor,
         )
-        transaction.on_commit(
-            lambda: _notify(
-                [current.owner],
-                title=_("Expense claim paid: %(number)s, %(amount)s")
-                % {"number": current.number, "amount": _fmt(current.amount)},
-                url=current.get_absolute_url(),
-                level="success",
-            )
+        _notify_on_commit(
+            [current.owner],
+            title=_("Expense claim paid: %(number)s, %(amount)s")
+            % {"number": current.number, "amount": _fmt(current.amount)},
+            url=current.get_absolute_url(),
+            level="success",
         )
     return current
