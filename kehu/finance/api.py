@@ -18,6 +18,7 @@ import datetime
 from collections.abc import Callable
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
@@ -31,10 +32,12 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from kehu.core.api import ModulePermission, expected_version
+from kehu.core.attachments import attachment_add, attachment_validate
 from kehu.core.exceptions import ServiceError
 from kehu.core.exports import ExportColumn, export_response
 from kehu.core.scope import get_visible_or_404
@@ -472,14 +475,33 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _FinanceVi
 # --- expense claims -------------------------------------------------------------------------
 
 EXPENSE_FIELDS = ("category", "amount", "spent_on", "description", "customer", "contract")
+EXPENSE_REQUEST = {"multipart/form-data": ExpenseSerializer, "application/json": ExpenseSerializer}
+
+
+def _receipts_checked(files: list) -> list:
+    """Every receipt checked before anything is written; errors on ``files``."""
+    for file in files:
+        try:
+            attachment_validate(file)
+        except ServiceError as exc:
+            raise ServiceError(exc.message, field="files", code=exc.code) from exc
+    return files
 
 
 @extend_schema_view(
     list=extend_schema(responses={200: ExpenseSerializer(many=True), **_errors(403)}),
     retrieve=extend_schema(responses={200: ExpenseSerializer, **_errors(403, 404)}),
-    create=extend_schema(responses={201: ExpenseSerializer, **_errors(400, 403)}),
-    update=extend_schema(responses={200: ExpenseSerializer, **_errors(400, 403, 404, 409)}),
-    partial_update=extend_schema(responses={200: ExpenseSerializer, **_errors(400, 403, 404, 409)}),
+    create=extend_schema(
+        request=EXPENSE_REQUEST, responses={201: ExpenseSerializer, **_errors(400, 403)}
+    ),
+    update=extend_schema(
+        request=EXPENSE_REQUEST,
+        responses={200: ExpenseSerializer, **_errors(400, 403, 404, 409)},
+    ),
+    partial_update=extend_schema(
+        request=EXPENSE_REQUEST,
+        responses={200: ExpenseSerializer, **_errors(400, 403, 404, 409)},
+    ),
 )
 class ExpenseViewSet(
     mixins.ListModelMixin,
@@ -493,6 +515,7 @@ class ExpenseViewSet(
     manager, then finance); finance ``pay``s an approved claim."""
 
     serializer_class = ExpenseSerializer
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
     filterset_class = ExpenseApiFilter
     ordering_fields = ["spent_on", "amount", "created_at", "number", "id"]
     ordering = ["-spent_on", "-id"]
@@ -524,7 +547,13 @@ class ExpenseViewSet(
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         data.pop("version", None)
-        claim = services.expense_create(actor=request.user, data=data)
+        files = _receipts_checked(data.pop("files", []))
+        # The claim and its receipts are one write. (Move the receipts into the service call
+        # once expense_create takes them.)
+        with transaction.atomic():
+            claim = services.expense_create(actor=request.user, data=data)
+            for file in files:
+                attachment_add(actor=request.user, obj=claim, file=file)
         return self._read(claim, status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
@@ -536,9 +565,13 @@ class ExpenseViewSet(
         version = expected_version(serializer)
         data = {name: getattr(claim, name) for name in EXPENSE_FIELDS}
         data.update(serializer.validated_data)
-        claim = services.expense_update(
-            actor=request.user, claim=claim, expected_version=version, data=data
-        )
+        files = _receipts_checked(data.pop("files", []))
+        with transaction.atomic():
+            claim = services.expense_update(
+                actor=request.user, claim=claim, expected_version=version, data=data
+            )
+            for file in files:
+                attachment_add(actor=request.user, obj=claim, file=file)
         return self._read(claim)
 
     @extend_schema(

@@ -369,6 +369,12 @@ class ExpenseSerializer(serializers.ModelSerializer):
     department_name = serializers.CharField(source="department.name", read_only=True, default="")
     description = serializers.CharField(allow_blank=True)  # the service says what is missing
     attachments = serializers.SerializerMethodField(help_text="Receipts.")
+    files = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        write_only=True,
+        help_text="Receipts to attach (multipart): images, PDF or Office files, 10 MB each.",
+    )
     version = VersionField()
 
     class Meta:
@@ -394,6 +400,7 @@ class ExpenseSerializer(serializers.ModelSerializer):
             "paid_on",
             "paid_by",
             "attachments",
+            "files",
             "created_at",
             "updated_at",
             "version",

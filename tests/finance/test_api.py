@@ -604,7 +604,8 @@ def test_refund_request_and_limits(org, api_for, contract, other):
 # --- expense claims -------------------------------------------------------------------------
 
 
-def test_expense_claim_create_update_submit_pay(org, api_for, contract):
+def test_expense_claim_create_update_submit_pay(org, api_for, contract, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
     sales1 = api_for(org.sales1)
     response = sales1.post(
         EXPENSES,
@@ -955,3 +956,46 @@ def test_list_query_counts_do_not_grow_with_rows(org, api_for, django_assert_max
         api.get(plan_url(contracts[0]))
     with django_assert_max_num_queries(8):
         api.get(f"{REPORTS}receivables-aging/")
+
+
+def test_expense_receipts_upload_with_the_claim(org, api_for, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    api = api_for(org.sales1)
+    response = api.post(
+        EXPENSES,
+        {
+            **expense_body(),
+            "files": [
+                SimpleUploadedFile("机票.pdf", b"%PDF-1.4 ticket"),
+                SimpleUploadedFile("酒店.pdf", b"%PDF-1.4 hotel"),
+            ],
+        },
+        format="multipart",
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert sorted(a["name"] for a in body["attachments"]) == ["机票.pdf", "酒店.pdf"]
+    assert "files" not in body
+    url = f"{EXPENSES}{body['id']}/"
+    more = api.patch(
+        url,
+        {"version": 1, "files": [SimpleUploadedFile("出租车.pdf", b"%PDF-1.4 taxi")]},
+        format="multipart",
+    )
+    assert more.status_code == 200, more.json()
+    assert len(more.json()["attachments"]) == 3 and more.json()["version"] == 2
+    fake = api.post(
+        EXPENSES,
+        {**expense_body(), "files": [SimpleUploadedFile("receipt.png", b"not an image")]},
+        format="multipart",
+    )
+    assert fake.status_code == 400 and "files" in fake.json()
+    refused = api.patch(
+        url,
+        {"version": 2, "files": [SimpleUploadedFile("x.pdf", b"plain text")]},
+        format="multipart",
+    )
+    assert refused.status_code == 400 and "files" in refused.json()
+    assert ExpenseClaim.objects.count() == 1
+    assert ExpenseClaim.objects.get().version == 2
+    assert len(api.get(url).json()["attachments"]) == 3
