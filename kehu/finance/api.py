@@ -71,7 +71,6 @@ from kehu.finance.serializers import (
     InstalmentSerializer,
     InvoiceIssueSerializer,
     InvoiceSerializer,
-    PaymentReverseSerializer,
     PaymentSerializer,
     PeriodSerializer,
     ReconciliationReportSerializer,
@@ -120,6 +119,10 @@ class _FinanceViewSet(viewsets.GenericViewSet):
 
     def _fake(self) -> bool:
         return getattr(self, "swagger_fake_view", False)  # schema generation: no user
+
+    def _fresh(self, obj):
+        """``obj`` as the caller's list reads it (404 if it has left the caller's scope)."""
+        return get_visible_or_404(self.get_queryset(), self.request.user, pk=obj.pk)
 
 
 # --- receivable plans -----------------------------------------------------------------------
@@ -249,7 +252,7 @@ class PaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _FinanceV
         return selectors.payment_list_visible_to(user=self.request.user).select_related("reversal")
 
     def _read(self, payment: Payment, code: int = status.HTTP_200_OK) -> Response:
-        fresh = self.get_queryset().get(pk=payment.pk)
+        fresh = self._fresh(payment)
         return Response(
             PaymentSerializer(fresh, context=self.get_serializer_context()).data, status=code
         )
@@ -337,20 +340,23 @@ class PaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _FinanceV
         return self._read(payment)
 
     @extend_schema(
-        request=PaymentReverseSerializer,
+        request=DocumentReasonSerializer,
         responses={
             201: OpenApiResponse(PaymentSerializer, description=_("The reversal entry.")),
-            **_errors(400, 403, 404),
+            **_errors(400, 403, 404, 409),
         },
     )
     @action(detail=True, methods=["post"], perm_action="approve")
     def reverse(self, request, pk=None):
         """Correct a confirmed payment: a confirmed reversal entry of the opposite amount."""
         payment = self.get_object()
-        serializer = PaymentReverseSerializer(data=request.data)
+        serializer = DocumentReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         reversal = services.payment_reverse(
-            actor=request.user, payment=payment, reason=serializer.validated_data["reason"]
+            actor=request.user,
+            payment=payment,
+            reason=serializer.validated_data["reason"],
+            expected_version=serializer.validated_data.get("version"),
         )
         return self._read(reversal, status.HTTP_201_CREATED)
 
@@ -377,7 +383,7 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _FinanceV
         return selectors.invoice_list_visible_to(user=self.request.user)
 
     def _read(self, invoice: Invoice, code: int = status.HTTP_200_OK) -> Response:
-        fresh = self.get_queryset().get(pk=invoice.pk)
+        fresh = self._fresh(invoice)
         return Response(
             InvoiceSerializer(fresh, context=self.get_serializer_context()).data, status=code
         )
@@ -468,7 +474,7 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _FinanceVi
             amount=data["amount"],
             reason=data["reason"],
         )
-        fresh = self.get_queryset().get(pk=refund.pk)
+        fresh = self._fresh(refund)
         return Response(self.get_serializer(fresh).data, status=status.HTTP_201_CREATED)
 
 
@@ -532,7 +538,7 @@ class ExpenseViewSet(
         return super().get_permissions()
 
     def _read(self, claim: ExpenseClaim, code: int = status.HTTP_200_OK) -> Response:
-        fresh = self.get_queryset().get(pk=claim.pk)
+        fresh = self._fresh(claim)
         return Response(self.get_serializer(fresh).data, status=code)
 
     def list(self, request, *args, **kwargs):

@@ -241,10 +241,6 @@ class ExpectedVersionSerializer(serializers.Serializer):
     version = VersionField(help_text="Optional: the version you read (409 when stale).")
 
 
-class PaymentReverseSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
-
-
 # --- invoices -------------------------------------------------------------------------------
 
 

@@ -128,8 +128,15 @@ def test_plan_put_and_get_with_derived_status(org, api_for, contract):
         {
             "instalments": [
                 {"due_date": days(20), "amount": "7000.00", "note": "尾款"},
-                {"due_date": days(-40), "amount": "3000.00", "note": "首付"},
-            ]
+                {
+                    "due_date": days(-40),
+                    "amount": "3000.00",
+                    "note": "首付",
+                    "received": "3000.00",  # derived: ignored
+                    "status": "received",
+                },
+            ],
+            "received": "10000.00",
         },
         format="json",
     )
@@ -381,7 +388,9 @@ def test_payment_reverse_returns_the_reversal_entry(org, api_for, contract):
     url = f"{PAYMENTS}{payment.pk}/"
     missing = finance.post(f"{url}reverse/", {}, format="json")
     assert missing.status_code == 400 and "reason" in missing.json()
-    response = finance.post(f"{url}reverse/", {"reason": "录入错误"}, format="json")
+    stale = finance.post(f"{url}reverse/", {"reason": "录入错误", "version": 1}, format="json")
+    assert stale.status_code == 409 and Payment.objects.count() == 1
+    response = finance.post(f"{url}reverse/", {"reason": "录入错误", "version": 2}, format="json")
     assert response.status_code == 201, response.json()
     reversal = response.json()
     assert reversal["kind"] == "reversal" and reversal["amount"] == "-800.00"
@@ -634,8 +643,21 @@ def test_expense_claim_create_update_submit_pay(org, api_for, contract, settings
     assert [(a["name"], a["content_type"]) for a in listed] == [("发票.pdf", "application/pdf")]
     missing = sales1.patch(url, {"amount": "400.00"}, format="json")
     assert missing.status_code == 400 and "version" in missing.json()
-    changed = sales1.patch(url, {"amount": "400.00", "version": 1}, format="json")
+    changed = sales1.patch(
+        url,
+        {
+            "amount": "400.00",
+            "version": 1,
+            "status": "approved",
+            "owner": org.sales2.pk,
+            "number": "BX-FAKE",
+            "paid_by": org.finance.pk,
+        },
+        format="json",
+    )
     assert changed.status_code == 200, changed.json()
+    assert changed.json()["status"] == "draft" and changed.json()["owner"] == org.sales1.pk
+    assert changed.json()["number"] == body["number"] and changed.json()["paid_by"] is None
     assert changed.json()["amount"] == "400.00" and changed.json()["version"] == 2
     assert changed.json()["description"] == "上海出差高铁票"
     stale = sales1.patch(url, {"amount": "1.00", "version": 1}, format="json")
