@@ -66,9 +66,16 @@ class _FinanceFilter(django_filters.FilterSet):
         fields: list[str] = []
         form = KehuForm
 
+    # Search boxes first (the one shown on phones), then choices, dates and amounts.
+    order = ("contract", "customer", "status", "owner")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.filters["owner"].queryset = assignable_users(self.request.user)
+        first = [name for name in self.order if name in self.filters]
+        last = ["amount_min", "amount_max"]
+        middle = [n for n in self.filters if n not in first and n not in last]
+        self.filters = {name: self.filters[name] for name in first + middle + last}
 
     def filter_contract(self, queryset, name, value):
         value = value.strip()

@@ -37,6 +37,7 @@ DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 ZERO = Decimal("0.00")
 # How many options a searchable select offers before the user types (the newest first).
 SEARCH_SELECT_LIMIT = 100
+WIDE_FIELD = "finance/forms/wide_field.html"  # a field on a row of its own
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -191,6 +192,7 @@ class PaymentForm(KehuForm):
         field = self.fields["contract"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = contracts
+        field.template_name = WIDE_FIELD
         selected = _selected(self, "contract")
         _limited_choices(field, contracts, selected, contract_label)
         # The contract's instalments reload when the contract changes (the whole form is
@@ -318,6 +320,7 @@ class InvoiceRequestForm(KehuForm):
         field = self.fields["contract"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = contracts
+        field.template_name = WIDE_FIELD
         selected = _selected(self, "contract")
         _limited_choices(field, contracts, selected, contract_label)
         field.widget.attrs.update(

@@ -70,6 +70,8 @@ from kehu.finance.models import (
 from kehu.sales.models import Contract
 
 OPTION_LIMIT = 50
+NUMBER_CELL = "finance/_cell_number.html"
+DATE_CELL = "finance/_cell_date.html"
 
 
 def _url_or_empty(name: str, *args) -> str:
@@ -163,8 +165,8 @@ class PaymentListView(_FinanceListView):
     create_url_name = "finance:payment_create"
     ordering = ("-received_on", "-id")
     columns = [
-        Column("number", _("Number"), sort="number", link=True),
-        Column("received_on", _("Received on"), sort="received_on"),
+        Column("number", _("Number"), sort="number", template=NUMBER_CELL),
+        Column("received_on", _("Received on"), sort="received_on", template=DATE_CELL),
         Column(
             "contract",
             _("Contract"),
@@ -192,7 +194,7 @@ class InvoiceListView(_FinanceListView):
     create_url_name = "finance:invoice_create"
     ordering = ("-created_at", "-id")
     columns = [
-        Column("number", _("Request number"), sort="number", link=True),
+        Column("number", _("Request number"), sort="number", template=NUMBER_CELL),
         Column("invoice_number", _("Invoice number"), sort="invoice_number"),
         Column(
             "contract",
@@ -203,7 +205,7 @@ class InvoiceListView(_FinanceListView):
         Column("title", _("Invoice title")),
         Column("get_invoice_type_display", _("Invoice type"), sort="invoice_type"),
         Column("amount", _("Amount"), sort="amount", template="finance/_cell_money.html"),
-        Column("issued_on", _("Issued on"), sort="issued_on"),
+        Column("issued_on", _("Issued on"), sort="issued_on", template=DATE_CELL),
         Column("status", _("Status"), sort="status", template="finance/_cell_status.html"),
         Column("owner", _("Owner"), sort="owner__username"),
     ]
@@ -235,8 +237,8 @@ class RefundListView(_FinanceListView):
     filterset_class = RefundFilter
     ordering = ("-created_at", "-id")
     columns = [
-        Column("number", _("Number"), sort="number", link=True),
-        Column("created_at", _("Requested at"), sort="created_at"),
+        Column("number", _("Number"), sort="number", template=NUMBER_CELL),
+        Column("created_at", _("Requested at"), sort="created_at", template=DATE_CELL),
         Column(
             "contract",
             _("Contract"),
@@ -273,8 +275,8 @@ class ExpenseListView(_FinanceListView):
     create_url_name = "finance:expense_create"
     ordering = ("-spent_on", "-id")
     columns = [
-        Column("number", _("Number"), sort="number", link=True),
-        Column("spent_on", _("Date"), sort="spent_on"),
+        Column("number", _("Number"), sort="number", template=NUMBER_CELL),
+        Column("spent_on", _("Date"), sort="spent_on", template=DATE_CELL),
         Column("owner", _("Employee"), sort="owner__username"),
         Column("department", _("Department")),
         Column("category", _("Category"), template="finance/_cell_category.html"),
@@ -904,7 +906,7 @@ class PlanDetailView(ModulePermissionMixin, View):
     module = "finance"
     template_name = "finance/plan_detail.html"
 
-    def render_page(self, request, contract, editor: PlanEditor, status=200):
+    def render_page(self, request, contract, editor: PlanEditor, status=200, editing=False):
         context = {
             "title": _t("Receivable plan of %(number)s") % {"number": contract.number},
             "contract": contract,
@@ -912,9 +914,8 @@ class PlanDetailView(ModulePermissionMixin, View):
             "editor": editor,
             **contract_money_context(request.user, contract),
         }
-        context["open_editor"] = bool(editor.errors or editor.percentage_errors) or not any(
-            True for _row in context["money"].instalments
-        )
+        # Open while editing (a POST without htmx) and when there is no plan to show yet.
+        context["open_editor"] = editing or not context["money"].instalments
         return render(request, self.template_name, context, status=status)
 
     def get(self, request, pk):
@@ -954,10 +955,10 @@ class PlanDetailView(ModulePermissionMixin, View):
             status = 200 if is_htmx(request) else 400
             if is_htmx(request):
                 return self.render_editor(request, contract, editor, status)
-            return self.render_page(request, contract, editor, status=status)
+            return self.render_page(request, contract, editor, status=status, editing=True)
         if is_htmx(request):
             return self.render_editor(request, contract, editor)
-        return self.render_page(request, contract, editor)
+        return self.render_page(request, contract, editor, editing=True)
 
     def render_editor(self, request, contract, editor, status=200):
         return render(

@@ -31,8 +31,14 @@ BADGES = {
     "withdrawn": "secondary",
     "voided": "dark",
     "draft": "light",
+    "waiting": "light",
 }
-MODEL_BADGES = {("refund", "approved"): "success"}
+# Where "approved" is the end of the road (a refund paid back, an approval decided).
+MODEL_BADGES = {
+    ("refund", "approved"): "success",
+    ("approvalrequest", "approved"): "success",
+    ("approvalstep", "approved"): "success",
+}
 
 
 @register.filter
