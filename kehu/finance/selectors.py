@@ -18,6 +18,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from kehu.approvals.models import ApprovalRequest, ApprovalStatus
+from kehu.core.money import quantize_money
 from kehu.core.permissions import require_perm
 from kehu.core.scope import get_visible_or_404, visible_to
 from kehu.finance.models import (
@@ -335,9 +336,9 @@ def collections_by_month(*, user, start: datetime.date, end: datetime.date) -> l
     )
     months: dict = defaultdict(lambda: {"received": ZERO, "refunded": ZERO})
     for row in payments:
-        months[_month(row["month"])]["received"] += row["amount"]
+        months[_month(row["month"])]["received"] += quantize_money(row["amount"])
     for row in refunds:
-        months[_month(row["month"])]["refunded"] += row["amount"]
+        months[_month(row["month"])]["refunded"] += quantize_money(row["amount"])
     return [
         {"month": month, **values, "net": values["received"] - values["refunded"]}
         for month, values in sorted(months.items())
@@ -371,7 +372,7 @@ def expenses_by_category(*, user, start: datetime.date, end: datetime.date) -> l
             "category": categories[row["category_id"]].display_label,
             "category_id": row["category_id"],
             "department": row["department__name"] or "",
-            "amount": row["amount"],
+            "amount": quantize_money(row["amount"]),
             "count": row["count"],
         }
         for row in rows

@@ -144,10 +144,16 @@ def ledger_locked(contract: Contract) -> ContractLedger:
 
 
 def _ledger_add(ledger: ContractLedger, **deltas: Decimal) -> None:
+    """Add ``deltas`` to the locked ledger row.
+
+    The sums are made here in Decimal, not as ``F(name) + delta`` in SQL: SQLite adds
+    decimals as floating point (9.56 − 5.93 ≠ 3.63 there), which would store inexact
+    figures and trip the ledger's check constraint. The row is locked, so this is safe.
+    """
     ContractLedger.objects.filter(pk=ledger.pk).update(
         version=F("version") + 1,
         updated_at=timezone.now(),
-        **{name: F(name) + delta for name, delta in deltas.items()},
+        **{name: getattr(ledger, name) + delta for name, delta in deltas.items()},
     )
     ledger.refresh_from_db()
 

@@ -833,3 +833,18 @@ def test_handover_moves_open_finance_documents_with_the_contract(org):
     pending.refresh_from_db(), confirmed.refresh_from_db(), invoice.refresh_from_db()
     assert pending.owner == org.sales2 and invoice.owner == org.sales2
     assert confirmed.owner == org.sales1  # history: achievement stays with who earned it
+
+
+def test_ledger_sums_are_exact(org):
+    """Found by the state machine: SQLite adds decimals in SQL as floats, so 9.56 − 5.93
+    came out below 3.63 and broke the ledger's check constraint."""
+    contract = active_contract(org, amount="1000.00")
+    first = pay(contract, "3.63", confirm_by=org.finance)
+    approved_refund(org, first, "1.21")
+    approved_refund(org, first, "2.42")
+    second = pay(contract, "5.93", confirm_by=org.finance)
+    services.payment_reverse(actor=org.finance, payment=second, reason="录错")
+    row = ledger(contract)
+    assert (row.confirmed_amount, row.refunded_amount) == (Decimal("3.63"), Decimal("3.63"))
+    assert row.received_amount == 0
+    assert_ledger_matches_rows(contract)
