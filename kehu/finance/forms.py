@@ -398,6 +398,9 @@ class ExpenseForm(KehuForm):
     )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
+    # Short fields in pairs, then the description across, then what it was for.
+    field_order = ["category", "amount", "spent_on", "receipts", "description"]
+
     def __init__(self, *args, actor, instance: ExpenseClaim | None = None, **kwargs):
         if instance is not None:
             kwargs.setdefault(

@@ -498,6 +498,7 @@ class RefundCreateView(_FinanceFormView):
     form_class = RefundForm
     title = _("Request a refund")
     submit_label = _("Send the request")
+    body_template_name = "finance/_refund_form_body.html"
 
     @property
     def creating(self) -> bool:
@@ -536,6 +537,7 @@ class ExpenseFormView(_FinanceFormView):
     form_class = ExpenseForm
     title = _("New expense claim")
     success_url_name = "finance:expense_list"
+    body_template_name = "finance/_expense_form_body.html"
 
     def get_object(self):
         if self.creating:

@@ -236,6 +236,46 @@ def test_report_pages_screenshots(org, books, new_page, screenshot, language):
     expect(page.locator("body")).to_contain_text("BX-")
 
 
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_request_forms_screenshots(org, books, new_page, screenshot, language, tmp_path):
+    from PIL import Image
+
+    main = books["main"]
+    receipt = tmp_path / "出租车发票.png"
+    Image.new("RGB", (40, 30), "white").save(receipt)
+    page = new_page(DESKTOP)
+    log_in(page, "sales1")
+    if language == "en":
+        _language(page, "en")
+    # The contract chooser searches the server as one types (htmx), in the user's scope.
+    page.goto("/finance/invoices/new/")
+    page.fill(".kehu-search-select input[type=search]", "MES")
+    expect(page.locator("#id_contract option")).to_have_count(2)  # "choose" and the match
+    page.select_option("#id_contract", str(books["second"].pk))
+    expect(page.locator("#invoice-contract-info")).to_contain_text("杭州云杉")
+    expect(page.locator("#id_title")).to_have_value("杭州云杉智能科技有限公司")
+    expect(page.locator("#id_amount")).to_have_value("48000.00")
+    page.fill("#id_tax_number", "91330106MA2B1C3D4E")
+    screenshot(page, f"finance-invoice-form-{language}")
+    page.goto("/finance/expenses/new/")
+    page.select_option("#id_category", label="交通费" if language == "zh-hans" else "Transport")
+    page.fill("#id_amount", "356.00")
+    page.fill("#id_description", "客户拜访 出租车及午餐")
+    page.select_option("#id_contract", str(main.pk))
+    page.set_input_files("#id_receipts", str(receipt))
+    screenshot(page, f"finance-expense-form-{language}")
+    page.locator("#form-container button[value=submit]").click()
+    expect(page.locator("h1")).to_contain_text("BX-")
+    expect(page.locator("#approval-status")).to_contain_text("salesmgr1")
+    expect(page.locator("#receipts")).to_contain_text("出租车发票.png")
+    screenshot(page, f"finance-expense-detail-{language}")
+    payment = Payment.objects.filter(contract=main).order_by("id").first()
+    page.goto(payment.get_absolute_url())
+    page.locator("#payment-actions a[href$='/refund/']").click()
+    expect(page.locator("#id_amount")).to_be_visible()
+    screenshot(page, f"finance-refund-form-{language}")
+
+
 def _first_invoice() -> int:
     from kehu.finance.models import Invoice
 
