@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from kehu.finance import services
-from kehu.finance.models import Payment, PaymentStatus
+from kehu.finance.models import Invoice, Payment, PaymentStatus
 from kehu.system.models import DictionaryItem
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.browser.test_shell import log_in, switch_language
@@ -173,8 +173,16 @@ def test_register_a_payment_and_finance_confirms_it(org, books, new_page, screen
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.CONFIRMED
     screenshot(finance, f"finance-payment-detail-{language}")
+    # Finance issues the approved invoice of the contract.
+    invoice = Invoice.objects.get(contract=main)
+    finance.goto(invoice.get_absolute_url())
+    finance.fill("#id_issue-invoice_number", "No.31000212")
+    finance.locator("#issue-panel button[type=submit]").click()
+    expect(finance.locator(".kehu-status[data-status=issued]").first).to_be_visible()
+    screenshot(finance, f"finance-invoice-issued-{language}")
     finance.goto(f"/finance/plans/{main.pk}/")
     expect(finance.locator("[data-figure=received]")).to_contain_text("60,200.00")
+    expect(finance.locator("[data-figure=invoiced]")).to_contain_text("25,800.00")
     screenshot(finance, f"finance-plan-after-payment-{language}")
 
 
