@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from kehu.core.exceptions import ServiceError
 from kehu.core.forms import KehuForm
 from kehu.core.scope import visible_to
 from kehu.customers.models import Customer
@@ -533,7 +534,7 @@ class PlanEditor:
             return False
         try:
             amounts = services.receivable_plan_split(total=self.total, percentages=percentages)
-        except services.ServiceError as exc:
+        except ServiceError as exc:
             self.percentage_errors.append(str(exc.message))
             return False
         old = [row for row in self.rows if row.due_date or row.amount or row.note]
