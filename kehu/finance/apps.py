@@ -12,9 +12,10 @@ class FinanceConfig(AppConfig):
 
         from kehu.core.permissions import MenuItem, register_menu
 
-        from . import hooks
+        from . import hooks, todos
 
         hooks.register()
+        todos.register()
         post_migrate.connect(_seed_after_migrate, sender=self)
         register_menu(
             MenuItem("finance", _("Receivables"), "finance:reconciliation", "journal-check", 301),

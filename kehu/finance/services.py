@@ -1227,3 +1227,100 @@ def expense_pay(
             level="success",
         )
     return current
+
+
+# --- reminders ------------------------------------------------------------------------------
+
+# Days before an instalment's due date that its owner and finance are reminded.
+RECEIVABLE_REMINDER_DAYS = 7
+
+
+def _instalment_line(contract: Contract, state) -> str:
+    return _("%(contract)s #%(n)s %(customer)s: %(amount)s outstanding, due %(date)s") % {
+        "contract": contract.number,
+        "n": state.instalment.sequence,
+        "customer": contract.customer,
+        "amount": _fmt(state.outstanding),
+        "date": state.instalment.due_date.isoformat(),
+    }
+
+
+def receivable_reminders_send(
+    *, today: datetime.date | None = None, days_before: int = RECEIVABLE_REMINDER_DAYS
+) -> int:
+    """Remind each contract owner and finance of instalments due in ``days_before`` days and
+    of those that fell overdue today (due yesterday, not received in full).
+
+    Stateless: each instalment matches each kind on one exact day, so the daily run tells of
+    it once. One notice per recipient and kind. Returns how many instalments were told of.
+    """
+    from django.urls import reverse
+
+    from kehu.finance.selectors import instalments_due_on
+
+    today = today or timezone.localdate()
+    kinds = {
+        "due": instalments_due_on(day=today + datetime.timedelta(days=days_before), today=today),
+        "overdue": instalments_due_on(day=today - datetime.timedelta(days=1), today=today),
+    }
+    found = [item for items in kinds.values() for item in items]
+    if not found:
+        return 0
+    contract_ids = {contract.pk for contract, _state in found}
+    staff_sees = {
+        user: set(
+            visible_to(Contract.objects.filter(pk__in=contract_ids), user).values_list(
+                "pk", flat=True
+            )
+        )
+        for user in finance_staff()
+    }
+    with transaction.atomic():
+        for kind, items in kinds.items():
+            by_recipient: dict[Any, list] = {}
+            for contract, state in items:
+                recipients = {contract.owner} | {
+                    user for user, seen in staff_sees.items() if contract.pk in seen
+                }
+                for user in recipients:
+                    by_recipient.setdefault(user, []).append((contract, state))
+            for user, mine in by_recipient.items():
+                _notify([user], **_reminder_text(kind, mine, days_before, reverse))
+    return len(found)
+
+
+def _reminder_text(kind: str, items: list, days_before: int, reverse) -> dict[str, str]:
+    total = sum((state.outstanding for _contract, state in items), ZERO)
+    body = "\n".join(_instalment_line(contract, state) for contract, state in items[:20])
+    if len(items) == 1:
+        contract, state = items[0]
+        url = reverse("finance:plan_detail", args=[contract.pk])
+        values = {
+            "contract": contract.number,
+            "n": state.instalment.sequence,
+            "customer": contract.customer,
+            "amount": _fmt(state.outstanding),
+            "days": days_before,
+        }
+        if kind == "due":
+            title = _(
+                "Instalment due in %(days)s days: %(contract)s #%(n)s %(customer)s, %(amount)s"
+            )
+        else:
+            title = _("Instalment overdue: %(contract)s #%(n)s %(customer)s, %(amount)s")
+        return {"title": title % values, "body": body, "url": url, "level": _level(kind)}
+    values = {"count": len(items), "amount": _fmt(total), "days": days_before}
+    if kind == "due":
+        title = _("%(count)s instalments due in %(days)s days, %(amount)s outstanding")
+    else:
+        title = _("%(count)s instalments overdue since today, %(amount)s outstanding")
+    return {
+        "title": title % values,
+        "body": body,
+        "url": reverse("finance:aging"),
+        "level": _level(kind),
+    }
+
+
+def _level(kind: str) -> str:
+    return "warning" if kind == "overdue" else "info"
