@@ -406,6 +406,19 @@ def _idempotent(*, actor, scope: str, key: str | None, data: dict[str, Any], mod
     return found, None
 
 
+# A client retries within minutes; a key is kept a month, then a new request may reuse it.
+IDEMPOTENCY_KEY_DAYS = 30
+
+
+def idempotency_keys_prune(
+    *, now: datetime.datetime | None = None, days: int = IDEMPOTENCY_KEY_DAYS
+) -> int:
+    """Forget idempotency keys older than ``days`` (daily job); returns how many."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
+    deleted, _by_model = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
 def _payment_clean(actor, data: dict[str, Any]) -> dict[str, Any]:
     from kehu.system.models import DictionaryItem
 

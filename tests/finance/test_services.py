@@ -240,6 +240,22 @@ def test_overlong_key_is_refused(org):
     refused(lambda: pay(contract, "1", key="k" * 101), code="idempotency_key_invalid")
 
 
+def test_old_idempotency_keys_are_forgotten(org):
+    from kehu.finance.tasks import finance_idempotency_keys_prune
+
+    contract = active_contract(org)
+    pay(contract, "100.00", key="old")
+    pay(contract, "100.00", key="new")
+    IdempotencyKey.objects.filter(key="old").update(
+        created_at=timezone.now() - datetime.timedelta(days=31)
+    )
+    assert finance_idempotency_keys_prune.enqueue().return_value == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+    assert Payment.objects.count() == 2  # the payments stay
+    pay(contract, "100.00", key="old")  # a new request may use the key again
+    assert Payment.objects.count() == 3
+
+
 # --- confirm, reject, cancel, reverse -------------------------------------------------------
 
 
