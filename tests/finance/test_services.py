@@ -864,3 +864,17 @@ def test_ledger_sums_are_exact(org):
     assert (row.confirmed_amount, row.refunded_amount) == (Decimal("3.63"), Decimal("3.63"))
     assert row.received_amount == 0
     assert_ledger_matches_rows(contract)
+
+
+def test_finance_is_told_once_of_an_invoice_to_issue(org, django_capture_on_commit_callbacks):
+    from kehu.approvals.models import ApprovalRule
+
+    ApprovalRule.objects.filter(document_type="finance.invoice").update(is_active=False)
+    contract = active_contract(org)
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice = invoice_for(contract, "100.00")
+    assert invoice.status == InvoiceStatus.APPROVED  # no rule: straight to finance
+    assert (
+        Notification.objects.filter(recipient=org.finance, title__contains=invoice.number).count()
+        == 1
+    )
