@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from kehu.approvals import api as approvals_api
 from kehu.customers import api as customers_api
 from kehu.customers import api_opportunities
+from kehu.finance import api as finance_api
 from kehu.hr import api as hr_api
 from kehu.hr.api import DepartmentViewSet
 from kehu.products import api as products_api
@@ -36,6 +37,7 @@ api_opportunities.register(router)
 products_api.register(router)
 approvals_api.register(router)
 sales_api.register(router)
+finance_api.register(router)
 
 app_name = "api"
 urlpatterns = [

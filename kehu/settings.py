@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "kehu.products",
     "kehu.approvals",
     "kehu.sales",
+    "kehu.finance",
 ]
 
 MIDDLEWARE = [
@@ -232,6 +233,12 @@ SPECTACULAR_SETTINGS = {
         "CurrencyEnum": "kehu.core.money.Currency",
         "StockMovementKindEnum": "kehu.products.models.MovementKind",
         "CustomerKindEnum": "kehu.customers.models.CustomerKind",
+        "InstalmentStatusEnum": "kehu.finance.models.InstalmentStatus",
+        "PaymentStatusEnum": "kehu.finance.models.PaymentStatus",
+        "PaymentKindEnum": "kehu.finance.models.PaymentKind",
+        "InvoiceStatusEnum": "kehu.finance.models.InvoiceStatus",
+        "RefundStatusEnum": "kehu.finance.models.RefundStatus",
+        "ExpenseStatusEnum": "kehu.finance.models.ExpenseStatus",
     },
     "TITLE": "Kehu API",
     "DESCRIPTION": (

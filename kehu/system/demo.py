@@ -95,6 +95,7 @@ DEMO_MODULES: list[str] = [
     "kehu.products.demo",
     "kehu.customers.demo",
     "kehu.sales.demo",
+    "kehu.finance.demo",
 ]
 
 

@@ -1,0 +1,473 @@
+"""Scoped reads and reports of the finance module.
+
+Instalments are settled in due-date order by the money a contract has received (confirmed
+payments minus approved refunds): an instalment's received and outstanding amounts and its
+status follow from the ledger and are never stored, so they cannot disagree with it.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Window
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from kehu.approvals.models import ApprovalRequest, ApprovalStatus
+from kehu.core.money import quantize_money
+from kehu.core.permissions import require_perm
+from kehu.core.scope import get_visible_or_404, visible_to
+from kehu.finance.models import (
+    ContractLedger,
+    ExpenseClaim,
+    ExpenseStatus,
+    InstalmentStatus,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    ReceivableInstalment,
+    Refund,
+    RefundStatus,
+)
+from kehu.sales.models import Contract
+
+ZERO = Decimal("0.00")
+
+
+# --- lists ----------------------------------------------------------------------------------
+
+
+def payment_list_visible_to(*, user) -> QuerySet[Payment]:
+    require_perm(user, "finance.view")
+    return visible_to(
+        Payment.objects.select_related(
+            "contract", "contract__customer", "owner", "instalment", "reverses", "confirmed_by"
+        ),
+        user,
+    )
+
+
+def payment_get_for(*, user, pk) -> Payment:
+    return get_visible_or_404(payment_list_visible_to(user=user), user, pk=pk)
+
+
+def invoice_list_visible_to(*, user) -> QuerySet[Invoice]:
+    require_perm(user, "finance.view")
+    return visible_to(
+        Invoice.objects.select_related("contract", "contract__customer", "owner", "issued_by"),
+        user,
+    )
+
+
+def invoice_get_for(*, user, pk) -> Invoice:
+    return get_visible_or_404(invoice_list_visible_to(user=user), user, pk=pk)
+
+
+def refund_list_visible_to(*, user) -> QuerySet[Refund]:
+    require_perm(user, "finance.view")
+    return visible_to(
+        Refund.objects.select_related("contract", "contract__customer", "payment", "owner"), user
+    )
+
+
+def refund_get_for(*, user, pk) -> Refund:
+    return get_visible_or_404(refund_list_visible_to(user=user), user, pk=pk)
+
+
+def expense_list_visible_to(*, user) -> QuerySet[ExpenseClaim]:
+    require_perm(user, "finance.view")
+    return visible_to(
+        ExpenseClaim.objects.select_related(
+            "owner", "department", "category", "customer", "contract"
+        ),
+        user,
+    )
+
+
+def expense_get_for(*, user, pk) -> ExpenseClaim:
+    return get_visible_or_404(expense_list_visible_to(user=user), user, pk=pk)
+
+
+def contracts_visible_to(*, user) -> QuerySet[Contract]:
+    require_perm(user, "finance.view")
+    return visible_to(Contract.objects.all(), user)
+
+
+# --- one contract ---------------------------------------------------------------------------
+
+
+@dataclass
+class InstalmentState:
+    instalment: ReceivableInstalment
+    received: Decimal
+    outstanding: Decimal
+    status: str
+    days_overdue: int
+
+
+@dataclass
+class ContractMoney:
+    total: Decimal
+    confirmed: Decimal
+    refunded: Decimal
+    received: Decimal
+    invoiced: Decimal
+    outstanding: Decimal
+    overdue: Decimal
+    pending_payments: Decimal
+    planned: Decimal
+    instalments: list[InstalmentState] = field(default_factory=list)
+
+
+def instalment_status(*, outstanding: Decimal, received: Decimal, days_past_due: int) -> str:
+    """Received in full; else overdue once past its due date; else partly received or not."""
+    if outstanding <= 0:
+        return InstalmentStatus.RECEIVED
+    if days_past_due > 0:
+        return InstalmentStatus.OVERDUE
+    if received > 0:
+        return InstalmentStatus.PARTLY_RECEIVED
+    return InstalmentStatus.PENDING
+
+
+def _state(instalment, *, received_before: Decimal, received: Decimal, today) -> InstalmentState:
+    """``instalment``'s share of ``received`` once earlier instalments took ``received_before``."""
+    paid = min(max(received - received_before, ZERO), instalment.amount)
+    outstanding = instalment.amount - paid
+    days = (today - instalment.due_date).days
+    status = instalment_status(outstanding=outstanding, received=paid, days_past_due=days)
+    return InstalmentState(instalment, paid, outstanding, status, max(days, 0))
+
+
+def _settle(instalments, received: Decimal, today: datetime.date) -> list[InstalmentState]:
+    """Spread ``received`` over instalments in due-date order."""
+    states = []
+    before = ZERO
+    for instalment in sorted(instalments, key=lambda i: (i.due_date, i.sequence)):
+        states.append(_state(instalment, received_before=before, received=received, today=today))
+        before += instalment.amount
+    return states
+
+
+def contract_money(*, contract: Contract, today: datetime.date | None = None) -> ContractMoney:
+    """Everything finance knows about one contract (the caller has checked scope)."""
+    today = today or timezone.localdate()
+    ledger = ContractLedger.objects.filter(contract=contract).first()
+    confirmed = ledger.confirmed_amount if ledger else ZERO
+    refunded = ledger.refunded_amount if ledger else ZERO
+    invoiced = ledger.invoiced_amount if ledger else ZERO
+    received = confirmed - refunded
+    states = _settle(list(contract.instalments.all()), received, today)
+    pending = (
+        Payment.objects.filter(contract=contract, status=PaymentStatus.PENDING).aggregate(
+            total=Sum("amount")
+        )["total"]
+        or ZERO
+    )
+    return ContractMoney(
+        total=contract.total_amount,
+        confirmed=confirmed,
+        refunded=refunded,
+        received=received,
+        invoiced=invoiced,
+        outstanding=contract.total_amount - received,
+        overdue=sum((s.outstanding for s in states if s.status == InstalmentStatus.OVERDUE), ZERO),
+        pending_payments=pending,
+        planned=sum((s.instalment.amount for s in states), ZERO),
+        instalments=states,
+    )
+
+
+# --- reports --------------------------------------------------------------------------------
+
+
+def _instalment_states(
+    *, contracts: QuerySet[Contract], today: datetime.date, due_before: datetime.date | None = None
+):
+    """(contract, InstalmentState) for every instalment of ``contracts``.
+
+    One query: a running total per contract (window function) against the ledger's received
+    amount gives each instalment's settled part without loading payments. ``due_before``
+    keeps instalments due before that day; the running totals stay right because money
+    settles instalments in due-date order, so the earlier ones are all kept.
+    """
+    rows = ReceivableInstalment.objects.filter(contract__in=contracts)
+    if due_before is not None:
+        rows = rows.filter(due_date__lt=due_before)
+    rows = (
+        rows.annotate(
+            cumulative=Window(
+                Sum("amount"),
+                partition_by=[F("contract_id")],
+                order_by=[F("due_date").asc(), F("sequence").asc()],
+            ),
+            confirmed=F("contract__ledger__confirmed_amount"),
+            refunded=F("contract__ledger__refunded_amount"),
+        )
+        .select_related("contract", "contract__customer", "contract__owner", "contract__department")
+        .order_by("due_date", "contract_id", "sequence")
+    )
+    for row in rows:
+        received = (row.confirmed or ZERO) - (row.refunded or ZERO)
+        state = _state(
+            row, received_before=row.cumulative - row.amount, received=received, today=today
+        )
+        yield row.contract, state
+
+
+AGING_BUCKETS = ("not_due", "d0_30", "d31_60", "d61_90", "d90_plus")
+
+
+def aging_bucket(days_past_due: int) -> str:
+    """Days past the due date → bucket; due today is 0 days (the 0–30 bucket)."""
+    if days_past_due < 0:
+        return "not_due"
+    if days_past_due <= 30:
+        return "d0_30"
+    if days_past_due <= 60:
+        return "d31_60"
+    if days_past_due <= 90:
+        return "d61_90"
+    return "d90_plus"
+
+
+def receivables_aging(
+    *, user, group_by: str = "customer", today: datetime.date | None = None
+) -> list[dict]:
+    """Outstanding instalment amounts by age, per customer, owner or department.
+
+    Each row: ``key``, ``label``, one amount per bucket of ``AGING_BUCKETS`` and ``total``.
+    Sorted by total, largest first. Contracts without a plan are not aged (see
+    ``contracts_without_plan``).
+    """
+    if group_by not in ("customer", "owner", "department"):
+        raise ValueError(group_by)
+    today = today or timezone.localdate()
+    grouped: dict = defaultdict(lambda: {bucket: ZERO for bucket in AGING_BUCKETS})
+    labels: dict = {}
+    for contract, state in _instalment_states(
+        contracts=_with_outstanding(contracts_visible_to(user=user)), today=today
+    ):
+        if state.outstanding <= 0:
+            continue
+        target = getattr(contract, group_by)
+        key = getattr(target, "pk", None)
+        labels[key] = str(target) if target is not None else ""
+        days = (today - state.instalment.due_date).days
+        grouped[key][aging_bucket(days)] += state.outstanding
+    rows = []
+    for key, buckets in grouped.items():
+        rows.append(
+            {"key": key, "label": labels[key], **buckets, "total": sum(buckets.values(), ZERO)}
+        )
+    return sorted(rows, key=lambda r: (-r["total"], r["label"]))
+
+
+def _with_outstanding(contracts: QuerySet[Contract]) -> QuerySet[Contract]:
+    """Contracts that have not received their whole amount (the rest cannot owe anything)."""
+    return contracts.filter(
+        Q(ledger__isnull=True)
+        | Q(
+            total_amount__gt=F("ledger__confirmed_amount") - F("ledger__refunded_amount"),
+        )
+    )
+
+
+def contracts_without_plan(*, user) -> QuerySet[Contract]:
+    from kehu.finance.services import BILLABLE_STATUSES
+
+    return contracts_visible_to(user=user).filter(
+        status__in=BILLABLE_STATUSES, instalments__isnull=True
+    )
+
+
+def contract_reconciliation(*, user, today: datetime.date | None = None) -> list[dict]:
+    """Per contract in force (or that was): amount, received, invoiced, outstanding, overdue."""
+    from kehu.finance.services import BILLABLE_STATUSES
+
+    today = today or timezone.localdate()
+    contracts = (
+        contracts_visible_to(user=user)
+        .filter(status__in=BILLABLE_STATUSES)
+        .select_related("customer", "owner", "ledger")
+        .order_by("-signed_on", "-id")
+    )
+    overdue: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for contract, state in _instalment_states(contracts=contracts, today=today):
+        if state.status == InstalmentStatus.OVERDUE:
+            overdue[contract.pk] += state.outstanding
+    rows = []
+    for contract in contracts:
+        ledger = getattr(contract, "ledger", None)
+        received = ledger.received_amount if ledger else ZERO
+        rows.append(
+            {
+                "contract": contract,
+                "total": contract.total_amount,
+                "received": received,
+                "invoiced": ledger.invoiced_amount if ledger else ZERO,
+                "outstanding": contract.total_amount - received,
+                "overdue": overdue[contract.pk],
+            }
+        )
+    return rows
+
+
+def collections_by_month(*, user, start: datetime.date, end: datetime.date) -> list[dict]:
+    """Net money received per month: confirmed payments (reversals negative) less refunds."""
+    payments = (
+        payment_list_visible_to(user=user)
+        .filter(status=PaymentStatus.CONFIRMED, received_on__gte=start, received_on__lte=end)
+        .annotate(month=TruncMonth("received_on"))
+        .values("month")
+        .annotate(amount=Sum("amount"))
+    )
+    refunds = (
+        refund_list_visible_to(user=user)
+        .filter(status=RefundStatus.APPROVED, refunded_on__gte=start, refunded_on__lte=end)
+        .annotate(month=TruncMonth("refunded_on"))
+        .values("month")
+        .annotate(amount=Sum("amount"))
+    )
+    months: dict = defaultdict(lambda: {"received": ZERO, "refunded": ZERO})
+    for row in payments:
+        months[_month(row["month"])]["received"] += quantize_money(row["amount"])
+    for row in refunds:
+        months[_month(row["month"])]["refunded"] += quantize_money(row["amount"])
+    return [
+        {"month": month, **values, "net": values["received"] - values["refunded"]}
+        for month, values in sorted(months.items())
+    ]
+
+
+def _month(value) -> datetime.date:
+    if isinstance(value, datetime.datetime):
+        value = value.date()
+    return value.replace(day=1)
+
+
+def expenses_by_category(*, user, start: datetime.date, end: datetime.date) -> list[dict]:
+    """Approved and paid expense claims by category and department, in category order."""
+    from kehu.system.models import DictionaryItem
+
+    rows = list(
+        expense_list_visible_to(user=user)
+        .filter(
+            status__in=[ExpenseStatus.APPROVED, ExpenseStatus.PAID],
+            spent_on__gte=start,
+            spent_on__lte=end,
+        )
+        .values("category_id", "department__name")
+        .annotate(amount=Sum("amount"), count=Count("id"))
+        .order_by()
+    )
+    categories = DictionaryItem.objects.in_bulk({row["category_id"] for row in rows})
+    result = [
+        {
+            "category": categories[row["category_id"]].display_label,
+            "category_id": row["category_id"],
+            "department": row["department__name"] or "",
+            "amount": quantize_money(row["amount"]),
+            "count": row["count"],
+        }
+        for row in rows
+    ]
+    order = {pk: (item.sort_order, pk) for pk, item in categories.items()}
+    return sorted(result, key=lambda r: (order[r["category_id"]], r["department"]))
+
+
+# --- integrity, reminders and to-dos --------------------------------------------------------
+
+
+def ledger_from_rows(*, contract: Contract) -> dict[str, Decimal]:
+    """The contract's figures recomputed from the money rows, to check ``ContractLedger``:
+    confirmed payments (reversals negative), approved refunds, issued invoices."""
+
+    def total(queryset) -> Decimal:
+        return queryset.aggregate(total=Sum("amount"))["total"] or ZERO
+
+    confirmed = total(Payment.objects.filter(contract=contract, status=PaymentStatus.CONFIRMED))
+    refunded = total(Refund.objects.filter(contract=contract, status=RefundStatus.APPROVED))
+    invoiced = total(Invoice.objects.filter(contract=contract, status=InvoiceStatus.ISSUED))
+    return {
+        "confirmed_amount": confirmed,
+        "refunded_amount": refunded,
+        "received_amount": confirmed - refunded,
+        "invoiced_amount": invoiced,
+    }
+
+
+def contract_amount_minimum(*, contract: Contract) -> Decimal:
+    """The least a contract's amount may become (by an amendment) without breaking the
+    finance invariants: what was received or awaits confirmation, and what was invoiced or
+    requested."""
+    from kehu.finance.services import _invoice_committed, _pending_payments
+
+    ledger = ContractLedger.objects.filter(contract=contract).first()
+    received = ledger.received_amount if ledger else ZERO
+    return max(received + _pending_payments(contract), _invoice_committed(contract))
+
+
+def instalments_due_on(*, day: datetime.date, today: datetime.date) -> list[tuple]:
+    """(contract, InstalmentState) of instalments due on ``day`` and not received in full,
+    on contracts in force, all scopes (for reminders)."""
+    from kehu.finance.services import BILLABLE_STATUSES
+
+    contracts = Contract.objects.filter(
+        status__in=BILLABLE_STATUSES, instalments__due_date=day
+    ).distinct()
+    return [
+        (contract, state)
+        for contract, state in _instalment_states(
+            contracts=contracts, today=today, due_before=day + datetime.timedelta(days=1)
+        )
+        if state.instalment.due_date == day and state.outstanding > 0
+    ]
+
+
+def instalments_overdue(*, user, today: datetime.date | None = None) -> list[InstalmentState]:
+    """Overdue instalments of contracts in the user's scope, longest overdue first."""
+    from kehu.finance.services import BILLABLE_STATUSES
+
+    today = today or timezone.localdate()
+    contracts = _with_outstanding(
+        contracts_visible_to(user=user).filter(
+            status__in=BILLABLE_STATUSES, instalments__due_date__lt=today
+        )
+    ).distinct()
+    states = [
+        state
+        for _contract, state in _instalment_states(
+            contracts=contracts, today=today, due_before=today
+        )
+        if state.status == InstalmentStatus.OVERDUE
+    ]
+    return sorted(states, key=lambda s: (-s.days_overdue, -s.outstanding))
+
+
+def payments_to_confirm(*, user) -> QuerySet[Payment]:
+    """Payments awaiting finance's confirmation (those in an approval are decided there)."""
+    pending_approval = ApprovalRequest.objects.filter(
+        content_type=ContentType.objects.get_for_model(Payment),
+        object_id=OuterRef("pk"),
+        status=ApprovalStatus.PENDING,
+    )
+    return (
+        payment_list_visible_to(user=user)
+        .filter(status=PaymentStatus.PENDING)
+        .exclude(Exists(pending_approval))
+        .order_by("received_on", "id")
+    )
+
+
+def invoices_to_issue(*, user) -> QuerySet[Invoice]:
+    return (
+        invoice_list_visible_to(user=user)
+        .filter(status=InvoiceStatus.APPROVED)
+        .order_by("updated_at", "id")
+    )
