@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "kehu.products",
     "kehu.approvals",
     "kehu.sales",
+    "kehu.finance",
 ]
 
 MIDDLEWARE = [

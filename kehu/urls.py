@@ -46,6 +46,7 @@ urlpatterns = [
     path("customers/", include("kehu.customers.urls")),
     path("products/", include("kehu.products.urls")),
     path("sales/", include("kehu.sales.urls")),
+    path("finance/", include("kehu.finance.urls")),
     path("approvals/", include("kehu.approvals.urls")),
     path("imports/", include("kehu.core.import_urls")),
     path("api/v1/", include("kehu.api_urls")),
