@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kehu.analytics.models import churn, clv, forecast, recommend, rfm
+from kehu.analytics.stats import churn, clv, forecast, recommend, rfm
 
 
 def test_bgnbd_recovers_known_parameters():

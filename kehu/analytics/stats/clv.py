@@ -68,6 +68,7 @@ def bgnbd_fit(x, t_x, T, *, penalizer: float = 0.0) -> BgNbdParams:
         )
         if best is None or result.fun < best.fun:
             best = result
+    assert best is not None
     r, alpha, a, b = np.exp(best.x)
     return BgNbdParams(r=float(r), alpha=float(alpha / scale), a=float(a), b=float(b))
 
@@ -176,6 +177,7 @@ def gamma_gamma_fit(frequency, monetary) -> GammaGammaParams:
         )
         if best is None or result.fun < best.fun:
             best = result
+    assert best is not None
     p, q, gamma = np.exp(best.x)
     return GammaGammaParams(p=float(p), q=float(q), gamma=float(gamma * scale))
 

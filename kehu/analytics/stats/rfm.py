@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from django.utils.translation import gettext_lazy as _
 
 
 def quintile_scores(values, *, higher_is_better: bool = True) -> np.ndarray:
@@ -32,26 +31,24 @@ def quintile_scores(values, *, higher_is_better: bool = True) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Segment:
-    code: str
-    name_zh: str
-    label: object  # English, lazily translated
+    code: str  # kehu.analytics.models.Segment holds the names shown to people
     high_r: bool
     high_f: bool
     high_m: bool
 
 
+# 重要价值, 重要发展, 重要保持, 重要挽留, 一般价值, 一般发展, 一般保持, 一般挽留
 SEGMENTS = (
-    Segment("champions", "重要价值客户", _("Champions"), True, True, True),
-    Segment("promising_big", "重要发展客户", _("Promising big spenders"), True, False, True),
-    Segment("valuable_at_risk", "重要保持客户", _("Valuable, slipping away"), False, True, True),
-    Segment("cannot_lose", "重要挽留客户", _("Can't lose them"), False, False, True),
-    Segment("loyal", "一般价值客户", _("Loyal"), True, True, False),
-    Segment("new", "一般发展客户", _("New and occasional"), True, False, False),
-    Segment("need_attention", "一般保持客户", _("Need attention"), False, True, False),
-    Segment("hibernating", "一般挽留客户", _("Hibernating"), False, False, False),
+    Segment("champions", True, True, True),
+    Segment("promising_big", True, False, True),
+    Segment("valuable_at_risk", False, True, True),
+    Segment("cannot_lose", False, False, True),
+    Segment("loyal", True, True, False),
+    Segment("new", True, False, False),
+    Segment("need_attention", False, True, False),
+    Segment("hibernating", False, False, False),
 )
 SEGMENT_BY_FLAGS = {(s.high_r, s.high_f, s.high_m): s for s in SEGMENTS}
-SEGMENT_BY_CODE = {s.code: s for s in SEGMENTS}
 
 
 @dataclass(frozen=True)
