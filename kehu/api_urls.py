@@ -3,11 +3,13 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from kehu.approvals import api as approvals_api
 from kehu.customers import api as customers_api
 from kehu.customers import api_opportunities
 from kehu.hr import api as hr_api
 from kehu.hr.api import DepartmentViewSet
 from kehu.products import api as products_api
+from kehu.sales import api as sales_api
 from kehu.system.api import (
     AuditLogViewSet,
     AuthTokenView,
@@ -32,6 +34,8 @@ customers_api.register(router)
 hr_api.register(router)
 api_opportunities.register(router)
 products_api.register(router)
+approvals_api.register(router)
+sales_api.register(router)
 
 app_name = "api"
 urlpatterns = [

@@ -10,7 +10,27 @@ class ApprovalsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from kehu.core.permissions import MenuItem, register_menu
+
+        from . import todos
+
+        todos.register()
         post_migrate.connect(_seed_after_migrate, sender=self)
+        # The inbox sits with the documents it approves; everyone who may approve sales
+        # documents sees it. Finance documents will want the same entry under "finance"
+        # (the top-bar icon already shows for anyone holding an approve permission).
+        register_menu(
+            MenuItem(
+                "sales",
+                _("Awaiting my approval"),
+                "approvals:inbox",
+                "check2-square",
+                205,
+                "approve",
+            ),
+            MenuItem("sales", _("Approval requests"), "approvals:request_list", "list-check", 206),
+            MenuItem("system", _("Approval rules"), "approvals:rule_list", "signpost-split", 907),
+        )
 
 
 def _seed_after_migrate(sender, using="default", **kwargs) -> None:

@@ -10,6 +10,7 @@ who may decide each step resolved then, so later rule edits never change a runni
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.urls import reverse
@@ -140,6 +141,8 @@ class ApprovalRequest(TimeStampedModel, VersionedModel):
         ContentType, on_delete=models.PROTECT, related_name="+", editable=False
     )
     object_id = models.PositiveBigIntegerField(editable=False)
+    # Read-only convenience: lists prefetch it (one query per document type) for links.
+    document = GenericForeignKey("content_type", "object_id")
     title = models.CharField(_("document"), max_length=300)
     amount = MoneyField(_("amount"), null=True, blank=True)
     currency = CurrencyField()

@@ -40,6 +40,7 @@ def _audit(**kwargs) -> None:
 
 
 def _notify(recipients, *, title: str, body: str = "", url: str = "", level: str = "info"):
+    # Levels are kehu.system.models.NotificationLevel values: info, warning, todo.
     from kehu.system.services import notification_send
 
     notification_send(recipients=recipients, title=title, body=body, url=url, level=level)
@@ -220,6 +221,7 @@ def _notify_step(request: ApprovalRequest, candidates) -> None:
         title=_("Awaiting your approval: %(title)s") % {"title": request.title},
         body=_("Submitted by %(user)s.") % {"user": request.submitter},
         url=request.get_absolute_url(),
+        level="todo",
     )
 
 
@@ -299,7 +301,6 @@ def approval_approve(
                 title=_("Approved: %(title)s") % {"title": current.title},
                 body=step.comment,
                 url=current.get_absolute_url(),
-                level="success",
             )
         _audit(user=actor, action="approve", obj=current, note=step.comment)
     return current
@@ -433,3 +434,20 @@ def approval_rule_update(
         )
         _steps_replace(rule, steps)
     return rule
+
+
+def approval_rule_delete(*, actor, rule: ApprovalRule) -> None:
+    """Delete a rule no request was routed by; a rule with history is deactivated instead."""
+    require_perm(actor, "system.delete")
+    with transaction.atomic():
+        current = ApprovalRule.objects.select_for_update().get(pk=rule.pk)
+        if current.requests.exists():
+            raise ServiceError(
+                _(
+                    "Requests were routed by this rule, so it stays for their history. "
+                    "Deactivate it instead."
+                ),
+                code="rule_in_use",
+            )
+        _audit(user=actor, action="delete", obj=current, note=current.name)
+        current.delete()

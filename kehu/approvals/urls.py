@@ -1,16 +1,21 @@
-"""Pages of the approvals app (placeholder routes until the views land)."""
-
-from django.http import HttpResponse
 from django.urls import path
 
+from kehu.approvals import views
+
 app_name = "approvals"
-
-
-def _todo(request, pk=None):  # replaced by the real views
-    return HttpResponse(status=501)
-
-
 urlpatterns = [
-    path("<int:pk>/", _todo, name="request_detail"),
-    path("rules/<int:pk>/", _todo, name="rule_edit"),
+    path("", views.ApprovalRequestListView.as_view(), name="request_list"),
+    path("inbox/", views.ApprovalInboxView.as_view(), name="inbox"),
+    path("mine/", views.MyApprovalRequestsView.as_view(), name="my_requests"),
+    path("<int:pk>/", views.ApprovalRequestDetailView.as_view(), name="request_detail"),
+    path(
+        "<int:pk>/<slug:action>/",
+        views.ApprovalRequestActionView.as_view(),
+        name="request_action",
+    ),
+    path("rules/", views.ApprovalRuleListView.as_view(), name="rule_list"),
+    path("rules/new/", views.ApprovalRuleFormView.as_view(), name="rule_create"),
+    path("rules/step-row/", views.ApprovalRuleStepRowView.as_view(), name="rule_step_row"),
+    path("rules/<int:pk>/", views.ApprovalRuleFormView.as_view(), name="rule_edit"),
+    path("rules/<int:pk>/delete/", views.ApprovalRuleDeleteView.as_view(), name="rule_delete"),
 ]

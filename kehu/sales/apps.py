@@ -10,9 +10,10 @@ class SalesConfig(AppConfig):
     def ready(self) -> None:
         from kehu.core.permissions import MenuItem, register_menu
 
-        from . import hooks
+        from . import hooks, todos
 
         hooks.register()
+        todos.register()
         register_menu(
             MenuItem("sales", _("Quotes"), "sales:quote_list", "file-earmark-ruled", 201),
             MenuItem("sales", _("Contracts"), "sales:contract_list", "file-earmark-text", 202),

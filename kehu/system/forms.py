@@ -292,6 +292,11 @@ class SystemSettingsForm(KehuModelForm):
         fields = [
             "company_name",
             "logo",
+            # Printed on contracts and quotes.
+            "company_address",
+            "company_phone",
+            "company_tax_number",
+            "company_bank",
             "currency",
             "fiscal_year_start_month",
             "pool_no_followup_days",
@@ -300,6 +305,8 @@ class SystemSettingsForm(KehuModelForm):
             "pool_daily_claim_limit",
             "pool_max_owned_customers",
             "allow_negative_stock",
+            "contract_expiry_reminder_days",
+            "quote_validity_days",
         ]
         widgets = {
             "logo": forms.ClearableFileInput(

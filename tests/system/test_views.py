@@ -408,6 +408,8 @@ def _settings_data(**overrides):
         "pool_reclaim_block_days": 15,
         "pool_daily_claim_limit": 20,
         "pool_max_owned_customers": 500,
+        "contract_expiry_reminder_days": 30,
+        "quote_validity_days": 30,
         "version": row.version,
     }
     data.update(overrides)
@@ -425,6 +427,24 @@ def test_settings_update_and_stale_version(org, client_for, settings, tmp_path):
     response = client.post(reverse("system:settings"), stale)
     assert response.status_code == 400
     assert SystemSettings.objects.get(pk=1).company_name == "示例公司"
+
+
+def test_settings_company_details_for_documents(org, client_for, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    details = {
+        "company_address": "杭州市西湖区文三路 90 号",
+        "company_phone": "0571-88886666",
+        "company_tax_number": "91330106MA2B3C4D5E",
+        "company_bank": "招商银行杭州高新支行 571908888810001",
+        "contract_expiry_reminder_days": 45,
+        "quote_validity_days": 15,
+    }
+    response = client_for(org.admin).post(reverse("system:settings"), _settings_data(**details))
+    assert response.status_code == 302
+    row = SystemSettings.objects.get(pk=1)
+    assert {name: getattr(row, name) for name in details} == details
+    page = client_for(org.admin).get(reverse("system:settings")).content.decode()
+    assert 'name="company_tax_number"' in page and 'name="quote_validity_days"' in page
 
 
 def test_settings_bad_month_and_logo(org, client_for, settings, tmp_path):
