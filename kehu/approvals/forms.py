@@ -99,7 +99,10 @@ class ApprovalRuleForm(KehuModelForm):
         queryset=None,
         required=False,
         widget=forms.SelectMultiple(attrs={"size": 6}),
-        help_text=_("Leave empty for every department; a department includes those below it."),
+        help_text=_(
+            "Leave empty for every department; a department includes those below it. "
+            "Hold Ctrl (⌘ on a Mac) to choose several."
+        ),
     )
 
     class Meta:

@@ -133,6 +133,16 @@ def approval_get_for(*, user, pk) -> ApprovalRequest:
         raise Http404(str(_("Not found."))) from exc
 
 
+def approval_others_of_document(*, user, approval: ApprovalRequest) -> list[ApprovalRequest]:
+    """The other requests ``user`` may see for the same document, newest first."""
+    return list(
+        approval_list_visible_to(user=user)
+        .filter(content_type_id=approval.content_type_id, object_id=approval.object_id)
+        .exclude(pk=approval.pk)
+        .select_related(None)
+    )
+
+
 def approval_history_for(document) -> list[ApprovalRequest]:
     """All requests of ``document``, newest first, with steps, candidates and actions."""
     return list(

@@ -119,6 +119,7 @@ def _render_detail(request, approval, *, form=None, error: str = "", status: int
         "type_label": selectors.approval_document_type_label(approval.document_type),
         "steps": list(approval.steps.all()),
         "actions": list(approval.actions.all()),
+        "others": selectors.approval_others_of_document(user=request.user, approval=approval),
         **decision_context(
             approval,
             user=request.user,

@@ -89,7 +89,12 @@ def demo_data_load() -> dict[str, int]:
 
 
 # In dependency order: HR (employees) before customers, products before sales.
-DEMO_MODULES: list[str] = ["kehu.hr.demo", "kehu.products.demo", "kehu.customers.demo"]
+DEMO_MODULES: list[str] = [
+    "kehu.hr.demo",
+    "kehu.products.demo",
+    "kehu.customers.demo",
+    "kehu.sales.demo",
+]
 
 
 def _admin_ensure(created: dict[str, int]) -> User:

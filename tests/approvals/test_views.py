@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from kehu.approvals import services
-from kehu.approvals.models import ApprovalRule, ApprovalStatus, ApproverKind
+from kehu.approvals.models import ApprovalRequest, ApprovalRule, ApprovalStatus, ApproverKind
 from kehu.sales.models import ContractStatus
 from kehu.system.models import Role
 from tests.approvals.conftest import submit
@@ -481,3 +481,15 @@ def test_deleting_a_rule(org, client_for):
     response = client.post(reverse("approvals:rule_delete", args=[unused.pk]))
     assert response["Location"] == reverse("approvals:rule_list")
     assert not ApprovalRule.objects.filter(pk=unused.pk).exists()
+
+
+def test_the_detail_links_the_documents_other_submissions(org, client_for):
+    from kehu.sales.services import contract_submit
+
+    contract, first = submit(org.sales1)
+    services.approval_reject(actor=org.salesmgr1, request=first, comment="改")
+    contract.refresh_from_db()
+    contract_submit(actor=org.sales1, contract=contract)
+    second = ApprovalRequest.objects.get(object_id=contract.pk, status="pending")
+    page = client_for(org.salesmgr1).get(second.get_absolute_url()).content.decode()
+    assert 'id="other-submissions"' in page and first.get_absolute_url() in page
