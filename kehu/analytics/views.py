@@ -24,6 +24,7 @@ from django.views import View
 from kehu.analytics import selectors
 from kehu.analytics.forms import CustomerScoreFilter, PeriodForm, month_end, month_start
 from kehu.analytics.models import CustomerScore, Metric, MonthlyFigure, RunKind, Segment
+from kehu.analytics.templatetags.analytics import money
 from kehu.core.exports import FORMATS, ExportColumn, export_response
 from kehu.core.permissions import has_perm
 from kehu.core.views import Column, KehuListView, ModulePermissionMixin, is_htmx
@@ -416,7 +417,7 @@ def _kpis(data, links) -> list[dict]:
                 "label": _("Overdue receivables"),
                 "value": data["aging"]["overdue"],
                 "money": True,
-                "sub": _("of %(total)s outstanding") % {"total": f"¥{data['aging']['total']:,.2f}"},
+                "sub": _("of %(total)s outstanding") % {"total": money(data["aging"]["total"])},
                 "url": links["aging"],
                 "bad": bool(data["aging"]["overdue"]),
             }
@@ -961,7 +962,7 @@ class ForecastView(AnalyticsView):
                 (Metric.COLLECTED, _("Collections")),
             ):
                 series = forecast["series"].get(metric)
-                if not series:
+                if not series or not any(series["history"]):
                     continue
                 for i, month in enumerate(forecast["months"]):
                     rows.append(

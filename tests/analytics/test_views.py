@@ -315,6 +315,13 @@ def test_predictions_forecast_and_customer_panel_on_history(history, org, client
     assert len(chart["categories"]) == len(chart["history"]["data"]) == len(chart["upper"])
     assert chart["categories"][-3] == f"{month_start(TODAY):%Y-%m}"
     assert chart["target"]["data"][-3:] == [None, None, None]
+    exported = client.get(reverse("analytics:forecast"), {"export": "xlsx"})
+    rows = list(load_workbook(io.BytesIO(exported.content)).active.iter_rows(values_only=True))
+    assert len(rows) == 1 + 36 + 3  # the stored history and the three forecast months
+    assert rows[-1][3] > 0 and rows[-1][4] <= rows[-1][3] <= rows[-1][5]
+    predictions = client.get(reverse("analytics:predictions"), {"export": "xlsx"})
+    sheet = load_workbook(io.BytesIO(predictions.content)).active
+    assert sheet.max_row == 61 and "Main risk factors" in [c.value for c in sheet[1]]
     dept = client_for(org.salesmgr1).get(reverse("analytics:forecast")).context["forecast"]
     assert dept["key"] == f"department:{org.sales1_dept.pk}"
     assert dept["series"][Metric.CONTRACT_AMOUNT]["history"][-1] == 10000.0  # sales1's half

@@ -186,6 +186,20 @@ def test_analytics_pages_screenshots(business, org, new_page, screenshot, langua
     assert not errors, errors
 
 
+def test_charts_download_as_png(business, org, new_page):
+    page = new_page(DESKTOP)
+    log_in(page, "manager")
+    page.goto("/analytics/")
+    expect(page.locator("[data-chart=money] canvas")).to_have_count(1)
+    with page.expect_download() as one:
+        page.click("[data-chart-png=money]")
+    assert one.value.suggested_filename.endswith(".png")
+    with page.expect_download() as everything:
+        page.click("[data-charts-png]")
+    path = everything.value.path()
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_sales_manager_dashboard_and_drill_down(business, org, new_page, screenshot):
     page = new_page(DESKTOP, locale="en-US")
     log_in(page, "salesmgr1")
@@ -216,10 +230,17 @@ def test_dashboard_on_a_phone(business, org, new_page, screenshot):
 def test_customer_insights_panel(business, org, new_page, screenshot, live_server):
     """The panel the 360° page will include, rendered by its tag and shown with the site's
     styles (the page itself includes it at merge time)."""
-    customer = business["customers"][4]
+    from kehu.analytics.services import recommendations_for
+
+    # A customer at risk who has recommendations, to show every part of the panel.
+    customer = max(
+        (c for c in business["customers"] if recommendations_for(customer=c)),
+        key=lambda c: c.score.churn_risk or 0,
+    )
     request = RequestFactory().get("/")
     request.user = org.manager
     page = new_page(DESKTOP)
+    page.goto("/healthz")  # same origin as the static files, so the icon font loads
     for language in ("zh-hans", "en"):
         with translation.override(language):
             html = Template("{% load analytics %}{% customer_insights customer %}").render(
