@@ -94,6 +94,7 @@ DEMO_MODULES: list[str] = [
     "kehu.products.demo",
     "kehu.customers.demo",
     "kehu.sales.demo",
+    "kehu.analytics.demo",  # last: history before the other modules' documents, then the jobs
 ]
 
 
