@@ -58,11 +58,9 @@ class DashboardView(AnalyticsView):
         responses={200: serializers.DashboardSerializer, **_errors(400, 403)},
     )
     def get(self, request):
-        from kehu.analytics.views import dashboard_data
-
         query = serializers.DashboardQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        data = dashboard_data(
+        data = selectors.dashboard_data(
             user=request.user, period=query.validated_data["period"], today=timezone.localdate()
         )
         body = {

@@ -371,6 +371,34 @@ def expenses_summary(*, user, period: Period) -> list[dict]:
     ]
 
 
+# --- the whole dashboard ---------------------------------------------------------------
+
+
+def dashboard_data(*, user, period, today: datetime.date) -> dict[str, Any]:
+    """Everything on the dashboard for ``user`` and ``period`` (also the API's answer)."""
+    figures = period_figures(user=user, period=period)
+    data: dict[str, Any] = {
+        "period": period,
+        "figures": figures,
+        "figures_run": latest_run(RunKind.FIGURES),
+        "customers_run": latest_run(RunKind.CUSTOMERS),
+        "top_customers": top_customers(user=user),
+        "targets": target_achievement(user=user, period=period, today=today),
+        "funnel": None,
+        "top_products": None,
+        "aging": None,
+        "expenses": None,
+    }
+    if has_perm(user, "customers.view"):
+        data["funnel"] = funnel(user=user)
+    if has_perm(user, "sales.view"):
+        data["top_products"] = top_products(user=user, period=period)
+    if has_perm(user, "finance.view"):
+        data["aging"] = aging_summary(user=user, today=today)
+        data["expenses"] = expenses_summary(user=user, period=period)
+    return data
+
+
 # --- customer scores ----------------------------------------------------------------------
 
 

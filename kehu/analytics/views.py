@@ -90,31 +90,6 @@ def dashboard_sections(user) -> list[str]:
     return [s for s in order if allowed.get(s, True)]
 
 
-def dashboard_data(*, user, period, today: datetime.date) -> dict[str, Any]:
-    """Everything on the dashboard for ``user`` and ``period`` (also the API's answer)."""
-    figures = selectors.period_figures(user=user, period=period)
-    data: dict[str, Any] = {
-        "period": period,
-        "figures": figures,
-        "figures_run": selectors.latest_run(RunKind.FIGURES),
-        "customers_run": selectors.latest_run(RunKind.CUSTOMERS),
-        "top_customers": selectors.top_customers(user=user),
-        "targets": selectors.target_achievement(user=user, period=period, today=today),
-        "funnel": None,
-        "top_products": None,
-        "aging": None,
-        "expenses": None,
-    }
-    if has_perm(user, "customers.view"):
-        data["funnel"] = selectors.funnel(user=user)
-    if has_perm(user, "sales.view"):
-        data["top_products"] = selectors.top_products(user=user, period=period)
-    if has_perm(user, "finance.view"):
-        data["aging"] = selectors.aging_summary(user=user, today=today)
-        data["expenses"] = selectors.expenses_summary(user=user, period=period)
-    return data
-
-
 def _dashboard_links(user, data) -> dict[str, Any]:
     period = data["period"]
     months = period.months
@@ -442,7 +417,7 @@ class DashboardView(AnalyticsView):
         form = PeriodForm(request.GET or None, today=today)
         period = form.period()
         user = request.user
-        data = dashboard_data(user=user, period=period, today=today)
+        data = selectors.dashboard_data(user=user, period=period, today=today)
         fmt = self.export_format()
         if fmt:
             return self.export(data, fmt)
