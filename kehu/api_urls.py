@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from kehu.analytics import api as analytics_api
 from kehu.approvals import api as approvals_api
 from kehu.customers import api as customers_api
 from kehu.customers import api_opportunities
@@ -38,11 +39,13 @@ products_api.register(router)
 approvals_api.register(router)
 sales_api.register(router)
 finance_api.register(router)
+analytics_api.register(router)
 
 app_name = "api"
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth_token"),
     path("me/", MeView.as_view(), name="me"),
     *customers_api.extra_urls(),
+    *analytics_api.urls(),
     *router.urls,
 ]

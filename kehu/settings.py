@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "kehu.approvals",
     "kehu.sales",
     "kehu.finance",
+    "kehu.analytics",
 ]
 
 MIDDLEWARE = [

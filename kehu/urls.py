@@ -48,6 +48,7 @@ urlpatterns = [
     path("sales/", include("kehu.sales.urls")),
     path("finance/", include("kehu.finance.urls")),
     path("approvals/", include("kehu.approvals.urls")),
+    path("analytics/", include("kehu.analytics.urls")),
     path("imports/", include("kehu.core.import_urls")),
     path("api/v1/", include("kehu.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

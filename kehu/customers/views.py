@@ -119,6 +119,19 @@ class CustomerFilter(django_filters.FilterSet):
     followup = django_filters.ChoiceFilter(
         label=_("Follow-up"), choices=FOLLOWUP_CHOICES, method="filter_followup"
     )
+    # The analytics dashboard's "new customers" figures link here with a month.
+    created_after = django_filters.DateFilter(
+        label=_("Created from"),
+        field_name="created_at",
+        lookup_expr="date__gte",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    created_before = django_filters.DateFilter(
+        label=_("Created up to"),
+        field_name="created_at",
+        lookup_expr="date__lte",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
 
     class Meta:
         model = Customer

@@ -96,6 +96,7 @@ DEMO_MODULES: list[str] = [
     "kehu.customers.demo",
     "kehu.sales.demo",
     "kehu.finance.demo",
+    "kehu.analytics.demo",  # last: history before the other modules' documents, then the jobs
 ]
 
 

@@ -1,0 +1,166 @@
+"""Stored results of the analytics jobs; pages and the API read these, never compute them.
+
+Each job run is an ``AnalyticsRun`` with its metrics (fitted parameters, AUC, calibration …)
+and the time it finished, so every page can say how fresh its figures are.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from kehu.core.money import MoneyField
+
+
+class RunKind(models.TextChoices):
+    FIGURES = "figures", _("Monthly figures")
+    CUSTOMERS = "customers", _("Customer value, segments and predictions")
+    ASSOCIATIONS = "associations", _("Product recommendations")
+    FORECAST = "forecast", _("Sales forecast")
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class AnalyticsRun(models.Model):
+    kind = models.CharField(_("job"), max_length=20, choices=RunKind.choices, db_index=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=RunStatus.choices, default=RunStatus.RUNNING
+    )
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True, db_index=True)
+    as_of = models.DateField(_("data as of"), null=True, blank=True)
+    metrics = models.JSONField(_("metrics"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("analytics run")
+        verbose_name_plural = _("analytics runs")
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class Segment(models.TextChoices):
+    CHAMPIONS = "champions", _("Champions")
+    PROMISING_BIG = "promising_big", _("Promising big spenders")
+    VALUABLE_AT_RISK = "valuable_at_risk", _("Valuable, slipping away")
+    CANNOT_LOSE = "cannot_lose", _("Can't lose them")
+    LOYAL = "loyal", _("Loyal")
+    NEW = "new", _("New and occasional")
+    NEED_ATTENTION = "need_attention", _("Need attention")
+    HIBERNATING = "hibernating", _("Hibernating")
+
+
+class CustomerScore(models.Model):
+    """One customer's value, RFM segment and predictions as of the last customers run.
+
+    Only customers who have bought at least once have a row.
+    """
+
+    scope_owner_field = "customer__owner"
+    scope_department_field = "customer__department"
+
+    customer = models.OneToOneField(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="score",
+    )
+    computed_at = models.DateTimeField(_("computed at"))
+    orders = models.PositiveIntegerField(_("orders"))
+    first_order_on = models.DateField(_("first order"))
+    last_order_on = models.DateField(_("last order"))
+    recency_days = models.PositiveIntegerField(_("days since last order"))
+    revenue = MoneyField(_("revenue"))
+    cost = MoneyField(_("cost of goods"))
+    gross_profit = MoneyField(_("gross profit"), db_index=True)
+    r_score = models.PositiveSmallIntegerField("R")
+    f_score = models.PositiveSmallIntegerField("F")
+    m_score = models.PositiveSmallIntegerField("M")
+    segment = models.CharField(_("segment"), max_length=20, choices=Segment.choices, db_index=True)
+    p_alive = models.FloatField(_("probability still active"))
+    expected_purchases = models.FloatField(_("expected orders, next 90 days"))
+    expected_spend = MoneyField(_("expected spend per order"))
+    clv = MoneyField(_("customer lifetime value (12 months)"), db_index=True)
+    churn_risk = models.FloatField(_("churn risk"), null=True, blank=True, db_index=True)
+    churn_factors = models.JSONField(_("main risk factors"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("customer score")
+        verbose_name_plural = _("customer scores")
+        ordering = ["-gross_profit", "customer_id"]
+
+    def __str__(self) -> str:
+        return str(self.customer)
+
+
+class ProductAssociation(models.Model):
+    """Customers who bought ``source`` also bought ``target``."""
+
+    source = models.ForeignKey(
+        "products.Product", on_delete=models.CASCADE, related_name="associations"
+    )
+    target = models.ForeignKey("products.Product", on_delete=models.CASCADE, related_name="+")
+    support = models.PositiveIntegerField(_("customers with both"))
+    confidence = models.FloatField(_("confidence"))
+    lift = models.FloatField(_("lift"))
+
+    class Meta:
+        verbose_name = _("product association")
+        verbose_name_plural = _("product associations")
+        ordering = ["source", "-lift"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target"], name="analytics_assoc_pair_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} → {self.target_id}"
+
+
+class Metric(models.TextChoices):
+    CONTRACT_AMOUNT = "contract_amount", _("Contract amount")
+    CONTRACTS = "contracts", _("Contracts signed")
+    COLLECTED = "collected", _("Collections")
+    ORDER_AMOUNT = "order_amount", _("Order amount")
+    NEW_CUSTOMERS = "new_customers", _("New customers")
+    FOLLOWUPS = "followups", _("Follow-ups")
+    EXPENSES = "expenses", _("Expenses")
+
+
+class MonthlyFigure(models.Model):
+    """A monthly total per owner, rebuilt by the figures job: dashboards sum these rows
+    instead of scanning the documents, in time independent of how many there are."""
+
+    scope_owner_field = "owner"
+    scope_department_field = "department"
+
+    month = models.DateField(_("month"))
+    metric = models.CharField(_("metric"), max_length=20, choices=Metric.choices)
+    owner = models.ForeignKey(
+        "system.User", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    department = models.ForeignKey(
+        "hr.Department", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    value = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0"))
+
+    class Meta:
+        verbose_name = _("monthly figure")
+        verbose_name_plural = _("monthly figures")
+        indexes = [models.Index(fields=["metric", "month"], name="analytics_figure_metric_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "metric", "owner", "department"], name="analytics_figure_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.metric} {self.value}"
