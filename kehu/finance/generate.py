@@ -139,11 +139,13 @@ class FinanceHistory:
         latest = fact.signed_on
         for instalment in instalments:
             roll = rng.random()
-            if stopped or roll < 0.01 + 0.4 * fact.risk**1.5:
+            if stopped or roll < 0.01 + 0.3 * fact.risk**1.5:
                 stopped = True  # a customer who stops paying pays nothing more
                 continue
             if roll < 0.13 + 0.45 * fact.risk:
-                delay = rng.randint(8, 30) if rng.random() < 0.7 else rng.randint(31, 120)
+                # Risky customers are late by longer: weeks, then months.
+                longer = rng.random() < 0.3 + 0.5 * fact.risk
+                delay = rng.randint(31, 150) if longer else rng.randint(8, 30)
             else:
                 delay = rng.randint(-7, 3)
             received = max(instalment.due + datetime.timedelta(days=delay), latest)
