@@ -473,7 +473,7 @@ def test_invoice_request_defaults_and_over_invoicing(org, books, client_for):
     invoice = Invoice.objects.latest("id")
     assert response.status_code == 302 and invoice.status == InvoiceStatus.PENDING
     page = client.get(invoice.get_absolute_url()).content.decode()
-    assert "approval-status" in page and "Pending" in page
+    assert "approval-panel" in page and "Pending" in page
 
 
 def test_finance_issues_and_voids_an_invoice(org, books, client_for):
