@@ -1,8 +1,7 @@
-import datetime
-
 """Demo finance data: consistent with the contracts in force, decided by the right users,
 deterministic and loaded once."""
 
+import datetime
 from collections import Counter
 from decimal import Decimal
 
