@@ -274,7 +274,7 @@ def test_request_forms_screenshots(org, books, new_page, screenshot, language, t
     screenshot(page, f"finance-expense-form-{language}")
     page.locator("#form-container button[value=submit]").click()
     expect(page.locator("h1")).to_contain_text("BX-")
-    expect(page.locator("#approval-status")).to_contain_text("salesmgr1")
+    expect(page.locator("#approval-panel")).to_contain_text("salesmgr1")
     expect(page.locator("#receipts")).to_contain_text("出租车发票.png")
     screenshot(page, f"finance-expense-detail-{language}")
     payment = Payment.objects.filter(contract=main).order_by("id").first()
