@@ -2,9 +2,23 @@ import pytest
 from django.test import Client
 
 from kehu.system.models import Role
+from tests import figures
 from tests.factories import DepartmentFactory, UserFactory
 
 DEMO_PASSWORD = "kehu-demo-2026"
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):  # the controller, before xdist starts workers
+        figures.start()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    sums = figures.totals()
+    if sums:
+        terminalreporter.section("Kehu figures")
+        for name, count in sorted(sums.items()):
+            terminalreporter.write_line(f"{name}: {count:,}")
 
 
 @pytest.fixture(autouse=True)
