@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo serve test lint pytest messages migrate clean bench-customers
+.PHONY: help setup demo serve test lint pytest messages migrate clean bench-customers loadtest
 
 help:
 	@echo "make demo   set up, load the demo company and serve it on http://127.0.0.1:$(PORT)"
@@ -96,6 +96,15 @@ bench-customers: setup
 			--save var/bench/$$n.json $${base:+--baseline $$base}; \
 		[ -n "$$base" ] || base=var/bench/$$n.json; \
 	done
+
+# Load test (BENCHMARKS.md): gunicorn on loopback driven by locust at LOAD_USERS concurrent
+# users; DATABASE_URL picks the (generated) database. Not in `make test`.
+$(VENV)/.load-installed: pyproject.toml | $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,load]'
+	touch $@
+
+loadtest: setup $(VENV)/.load-installed
+	tests/load/run.sh
 
 clean:
 	rm -rf $(VENV) node_modules var test-artifacts .mypy_cache .ruff_cache
