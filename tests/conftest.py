@@ -37,6 +37,12 @@ def org(db):
 
     Returns a namespace with departments and one user per default role.
     """
+    return make_org()
+
+
+def make_org():
+    """The ``org`` fixture's company, built in whatever database "default" points at (the
+    concurrency tests build it in a SQLite file shared by threads and processes)."""
     head = DepartmentFactory(name="总经办")
     sales = DepartmentFactory(name="销售部", parent=head)
     sales1 = DepartmentFactory(name="销售一部", parent=sales)
