@@ -41,6 +41,11 @@ def org(db):
 
 
 def make_org():
+    """The ``org`` fixture's company, for fixtures of a wider scope (tests/security)."""
+    return make_org()
+
+
+def make_org():
     """The ``org`` fixture's company, built in whatever database "default" points at (the
     concurrency tests build it in a SQLite file shared by threads and processes)."""
     head = DepartmentFactory(name="总经办")
