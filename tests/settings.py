@@ -5,6 +5,10 @@ import os
 os.environ.setdefault("SECRET_KEY", "kehu-tests-only-" + "t" * 40)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("KEHU_PLAIN_STATIC", "true")
+# Throttle counters live in the per-process cache and outlast a test; the suite's own API
+# calls must not trip the production rates (tests/security/test_rate_limits.py sets low ones).
+os.environ.setdefault("API_USER_RATE", "1000000/min")
+os.environ.setdefault("API_ANON_RATE", "1000000/min")
 
 from kehu.settings import *  # noqa: E402,F403
 

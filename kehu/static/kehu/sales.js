@@ -184,12 +184,7 @@
     if (event.target.name === "currency" && editor()) linesChanged();
   });
 
-  // --- dialogs and confirmations --------------------------------------------------------------
-
-  document.addEventListener("submit", (event) => {
-    const form = event.target.closest("form[data-confirm]");
-    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
-  }, true);
+  // --- dialogs (form[data-confirm] is handled by kehu.js on every page) ----------------------
 
   function openFlaggedDialogs() {
     document.querySelectorAll(".modal[data-kehu-open]").forEach((element) => {
