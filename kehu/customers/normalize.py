@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
+from itertools import chain
 
-from pypinyin import Style, lazy_pinyin
+from pypinyin import Style
+from pypinyin.converter import DefaultConverter
+from pypinyin.core import Pinyin
 
 # Longest first, so "股份有限公司" goes before "有限公司" and "公司".
 COMPANY_SUFFIXES = tuple(
@@ -41,6 +45,8 @@ COMPANY_SUFFIXES = tuple(
 
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _NOT_DIGIT = re.compile(r"\D+")
+_SPACES = re.compile(r"\s+")
+_SUFFIX_RE = re.compile("(?:" + "|".join(re.escape(s) for s in COMPANY_SUFFIXES) + r")\Z")
 
 
 def name_normalize(name: str) -> str:
@@ -50,17 +56,15 @@ def name_normalize(name: str) -> str:
     dropped (repeatedly: "某某集团有限公司" loses both), spaces and punctuation removed.
     "华为技术有限公司" and "华为技术 （有限公司）" compare equal.
     """
-    text = unicodedata.normalize("NFKC", name or "").lower().strip()
-    text = re.sub(r"\s+", " ", text)
-    changed = True
-    while changed and text:
-        changed = False
+    text = _SPACES.sub(" ", unicodedata.normalize("NFKC", name or "").lower().strip())
+    while text:
         stripped = text.rstrip(" .,()（）")
-        for suffix in COMPANY_SUFFIXES:
-            if stripped.endswith(suffix) and len(stripped) > len(suffix):
-                text = stripped[: -len(suffix)].rstrip(" ,.")
-                changed = True
-                break
+        # Searching from the second character finds the longest suffix that is not the
+        # whole name ("有限公司" alone keeps "有限").
+        match = _SUFFIX_RE.search(stripped, 1)
+        if match is None:
+            break
+        text = stripped[: match.start()].rstrip(" ,.")
     return _NOT_WORD.sub("", text)
 
 
@@ -74,10 +78,44 @@ def phone_normalize(phone: str) -> str:
     return digits
 
 
+class _CachedConverter(DefaultConverter):
+    """pypinyin's own converter with each segmented word's syllables remembered.
+
+    pypinyin splits a name into words, then converts word by word; converting is most of
+    its time (0.3 ms a name) and a word always gives the same syllables, while company
+    names share their words (cities, trades, suffixes). Same results, several times faster:
+    an import of 100,000 customers computes 100,000 names' pinyin.
+    """
+
+    def convert(self, words, style, heteronym, errors, strict, **kwargs):
+        if style == Style.NORMAL and not heteronym and errors == "default" and strict:
+            return [[s] for s in _word_syllables(words)]
+        return super().convert(words, style, heteronym, errors, strict, **kwargs)
+
+
+_UNCACHED = DefaultConverter()
+
+
+@lru_cache(maxsize=50_000)
+def _word_syllables(words: str) -> tuple[str, ...]:
+    return tuple(chain(*_UNCACHED.convert(words, Style.NORMAL, False, "default", strict=True)))
+
+
+_PINYIN = Pinyin(_CachedConverter())
+
+
 def _syllables(name: str) -> list[str]:
     text = unicodedata.normalize("NFKC", name or "").lower()
     # Non-Chinese runs come back whole ("abc"); split them so each word counts once.
-    return [s for part in lazy_pinyin(text, style=Style.NORMAL) for s in _NOT_WORD.split(part) if s]
+    parts = _PINYIN.lazy_pinyin(text, style=Style.NORMAL)
+    return [s for part in parts for s in _NOT_WORD.split(part) if s]
+
+
+def name_pinyin_forms(name: str) -> tuple[str, str]:
+    """(initials, full pinyin) from one conversion: what ``name_initials`` and
+    ``name_pinyin`` give, for writers that need both."""
+    syllables = _syllables(name)
+    return "".join(s[0] for s in syllables), "".join(syllables)
 
 
 def name_initials(name: str) -> str:
