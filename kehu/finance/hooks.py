@@ -117,6 +117,12 @@ def _handover_open_documents(*, actor, from_user, to_user, reason: str) -> None:
             )
 
 
+def _contract_amount_floor(contract) -> Decimal:
+    from kehu.finance.selectors import contract_amount_minimum
+
+    return contract_amount_minimum(contract=contract)
+
+
 def register() -> None:
     from kehu.approvals.registry import ApprovalDocumentType, approval_document_type_register
     from kehu.customers.services import HANDOVER_SOURCES, customer_merge_relation_register
@@ -132,6 +138,7 @@ def register() -> None:
         RefundStatus,
     )
     from kehu.hr.selectors import ACHIEVEMENT_SOURCES
+    from kehu.sales.services import CONTRACT_AMOUNT_FLOORS
 
     def title(document) -> str:
         contract = getattr(document, "contract", None)
@@ -193,5 +200,7 @@ def register() -> None:
     customer_merge_relation_register(ExpenseClaim, "customer")
     if _handover_open_documents not in HANDOVER_SOURCES:
         HANDOVER_SOURCES.append(_handover_open_documents)
+    if _contract_amount_floor not in CONTRACT_AMOUNT_FLOORS:
+        CONTRACT_AMOUNT_FLOORS.append(_contract_amount_floor)
     if _payment_achievement not in ACHIEVEMENT_SOURCES:
         ACHIEVEMENT_SOURCES.append(_payment_achievement)

@@ -1018,6 +1018,27 @@ def _ordered_quantities(contract: Contract) -> dict[int, Decimal]:
     return contract_line_usage(contract)
 
 
+# The least a contract's amount may become, by module (finance: what was received or
+# invoiced). Registered at start-up so sales does not read other modules' tables.
+CONTRACT_AMOUNT_FLOORS: list[Callable[[Contract], Decimal]] = []
+
+
+def _check_amount_floor(contract: Contract, total_after: Decimal) -> None:
+    if total_after >= contract.total_amount:
+        return
+    floor = max((source(contract) for source in CONTRACT_AMOUNT_FLOORS), default=ZERO)
+    if total_after < floor:
+        raise ServiceError(
+            _(
+                "The new total %(total)s is less than the %(floor)s already received or "
+                "invoiced on this contract."
+            )
+            % {"total": f"{total_after:,.2f}", "floor": f"{floor:,.2f}"},
+            field="lines",
+            code="below_money",
+        )
+
+
 def _check_amended_lines(contract: Contract, existing_lines: list, built: list) -> None:
     """Amended lines keep what orders hold: a line any order points at stays (with its
     product), and never drops below the quantity ordered."""
@@ -1191,6 +1212,7 @@ def contract_amend(
             if new_lines != before["lines"]:
                 proposed["lines"] = new_lines
                 total_after = document_amounts(built).total_amount
+                _check_amount_floor(current, total_after)
         if not changed and "lines" not in proposed:
             raise ServiceError(_("The amendment changes nothing."), code="no_change")
         amendment = ContractAmendment.objects.create(
@@ -1254,6 +1276,8 @@ def _amendment_apply(amendment: ContractAmendment, request, actor) -> None:
             keeps_product=_keeps(existing_lines),
         )
         _check_amended_lines(contract, existing_lines, built)
+        # Money may have arrived since the amendment was proposed.
+        _check_amount_floor(contract, document_amounts(built).total_amount)
         for line in built:
             line.contract = contract
         kept = [line for line in built if line.id is not None]
