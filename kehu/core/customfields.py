@@ -110,7 +110,11 @@ def _clean_one(d: CustomFieldDefinition, value: Any) -> Any:
 
 
 def custom_values_clean(
-    *, model, values: dict[str, Any] | None, existing: dict[str, Any] | None = None
+    *,
+    model,
+    values: dict[str, Any] | None,
+    existing: dict[str, Any] | None = None,
+    definitions: list | None = None,
 ) -> dict[str, Any]:
     """Validate ``values`` against the model's definitions and return what to store.
 
@@ -118,15 +122,19 @@ def custom_values_clean(
     update does not wipe other fields; values of keys that have no active definition are
     kept as they were but never accepted as new input.
     """
-    definitions = {d.key: d for d in custom_field_definitions(model)}
+    # Bulk writers pass the definitions they read once.
+    by_key = {
+        d.key: d
+        for d in (definitions if definitions is not None else custom_field_definitions(model))
+    }
     values = values or {}
-    unknown = sorted(set(values) - set(definitions))
+    unknown = sorted(set(values) - set(by_key))
     if unknown:
         raise ServiceError(
             _("Unknown custom field “%(key)s”.") % {"key": unknown[0]}, field=unknown[0]
         )
     result = dict(existing or {})
-    for key, d in definitions.items():
+    for key, d in by_key.items():
         if key in values:
             cleaned = _clean_one(d, values[key])
             if cleaned is None:

@@ -130,3 +130,27 @@ def document_number_next(*, prefix: str, year: int | None = None, width: int = 6
         sequence.last_value += 1
         sequence.save(update_fields=["last_value"])
     return f"{prefix}-{year}-{sequence.last_value:0{width}d}"
+
+
+def document_numbers_reserve(
+    *, prefix: str, count: int, year: int | None = None, width: int = 6
+) -> list[str]:
+    """``count`` consecutive numbers for ``prefix`` in one locked update (bulk writers).
+
+    The same guarantees as ``document_number_next``: the block is taken inside the
+    caller's transaction, so a rollback gives every number back.
+    """
+    if count <= 0:
+        return []
+    year = year or timezone.localdate().year
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                DocumentSequence.objects.get_or_create(prefix=prefix, year=year)
+        except IntegrityError:
+            pass
+        sequence = DocumentSequence.objects.select_for_update().get(prefix=prefix, year=year)
+        start = sequence.last_value + 1
+        sequence.last_value += count
+        sequence.save(update_fields=["last_value"])
+    return [f"{prefix}-{year}-{n:0{width}d}" for n in range(start, start + count)]
