@@ -50,6 +50,7 @@ urlpatterns = [
     path("approvals/", include("kehu.approvals.urls")),
     path("analytics/", include("kehu.analytics.urls")),
     path("imports/", include("kehu.core.import_urls")),
+    path("files/", include("kehu.core.files")),
     path("api/v1/", include("kehu.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api_docs"),

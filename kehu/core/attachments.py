@@ -12,7 +12,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils.translation import gettext as _
 
-from kehu.core.exceptions import ServiceError
+from kehu.core.exceptions import PermissionRefused, ServiceError
 from kehu.core.models import Attachment
 
 MAX_ATTACHMENT_SIZE = 10 * 1024 * 1024
@@ -148,3 +148,38 @@ def attachments_for(objs) -> dict[str, list[Attachment]]:
     ):
         result.setdefault(attachment.object_id, []).append(attachment)
     return result
+
+
+# The selector that decides who may read each kind of record that carries attachments:
+# an attachment is readable exactly when its record is. A record type missing here has
+# unreadable attachments (404): access is denied unless someone wrote down who may read.
+OWNER_SELECTORS = {
+    "customers.customer": "kehu.customers.selectors.customer_get_for",
+    "customers.followup": "kehu.customers.selectors.followup_get_for",
+    "sales.contract": "kehu.sales.selectors.contract_get_for",
+    "finance.expenseclaim": "kehu.finance.selectors.expense_get_for",
+}
+
+
+def attachment_get_for(*, user, pk) -> Attachment:
+    """The attachment if ``user`` may read the record it is attached to; 404 otherwise.
+
+    Missing, out of scope and lacking the module's view permission all answer 404, so a
+    guessed id tells nothing about what exists.
+    """
+    from django.http import Http404
+    from django.utils.module_loading import import_string
+
+    try:
+        attachment = Attachment.objects.select_related("content_type").get(pk=pk)
+    except (Attachment.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404(_("Not found.")) from exc
+    label = f"{attachment.content_type.app_label}.{attachment.content_type.model}"
+    selector = OWNER_SELECTORS.get(label)
+    if selector is None or not getattr(user, "is_authenticated", False):
+        raise Http404(_("Not found."))
+    try:
+        import_string(selector)(user=user, pk=attachment.object_id)
+    except PermissionRefused as exc:
+        raise Http404(_("Not found.")) from exc
+    return attachment

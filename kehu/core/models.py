@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 
@@ -193,6 +194,10 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+    def get_absolute_url(self) -> str:
+        # Served by a view that checks the reader may see the record (never MEDIA_URL).
+        return reverse("files:attachment", args=[self.pk])
 
 
 class SavedView(models.Model):

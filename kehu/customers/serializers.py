@@ -171,7 +171,8 @@ class AttachmentSerializer(serializers.Serializer):
     url = serializers.SerializerMethodField()
 
     def get_url(self, obj) -> str:
-        return obj.file.url if obj.file else ""
+        # The checked download view, never the storage URL.
+        return obj.get_absolute_url() if obj.file else ""
 
 
 class FollowUpSerializer(serializers.ModelSerializer):

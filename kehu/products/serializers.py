@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -34,6 +35,17 @@ class ProductCategorySerializer(serializers.ModelSerializer):
         validators: list = []
 
 
+class ProductImageField(serializers.ImageField):
+    """Takes an upload; reads as the checked download URL, never the storage path."""
+
+    def to_representation(self, value):
+        if not value:
+            return None
+        url = reverse("files:product", args=[value.instance.pk, self.field_name])
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request is not None else url
+
+
 class ProductSerializer(FieldPolicySerializerMixin, serializers.ModelSerializer):
     unit = serializers.PrimaryKeyRelatedField(
         queryset=DictionaryItem.objects.filter(dictionary__code="product_unit"),
@@ -45,8 +57,8 @@ class ProductSerializer(FieldPolicySerializerMixin, serializers.ModelSerializer)
     )
     unit_label = serializers.CharField(source="unit.display_label", read_only=True, default="")
     category_name = serializers.CharField(source="category.name", read_only=True, default="")
-    image = serializers.ImageField(required=False, allow_null=True)
-    thumbnail = serializers.ImageField(read_only=True)
+    image = ProductImageField(required=False, allow_null=True)
+    thumbnail = ProductImageField(read_only=True)
     is_low_stock = serializers.BooleanField(read_only=True)
     version = VersionField()
 
