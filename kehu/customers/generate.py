@@ -19,17 +19,23 @@ import datetime
 import json
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from django.db import connection, models, transaction
-from django.db.models import Max
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from kehu.core.bulk import (
+    GenerateResult,
+    RowWriter,
+    indexes_deferred,
+    next_id,
+    tables_analyze,
+)
+from kehu.core.bulk import sequences_reset as _sequences_reset
 from kehu.core.exceptions import ServiceError
 from kehu.customers.demo import CITIES as DEMO_CITIES
 from kehu.customers.demo import (
@@ -103,125 +109,21 @@ def _word_pinyin(word: str) -> tuple[str, str]:
     return name_initials(word), name_pinyin(word)
 
 
-@dataclass
-class GenerateResult:
-    counts: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def rows(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds else 0.0
-
-
-class _Writer:
-    """Writes tuples into one table: COPY on PostgreSQL, executemany elsewhere."""
-
-    def __init__(self, model: type[models.Model], columns: Sequence[str]):
-        self.table = model._meta.db_table
-        self.columns = list(columns)
-        self.postgres = connection.vendor == "postgresql"
-
-    def write(self, rows: list[tuple]) -> int:
-        if not rows:
-            return 0
-        qn = connection.ops.quote_name
-        cols = ", ".join(qn(c) for c in self.columns)
-        with connection.cursor() as cursor:
-            if self.postgres:
-                raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-                with raw.copy(f"COPY {qn(self.table)} ({cols}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                marks = ", ".join(["%s"] * len(self.columns))
-                cursor.executemany(f"INSERT INTO {qn(self.table)} ({cols}) VALUES ({marks})", rows)
-        return len(rows)
-
-
-def _next_id(model: type[models.Model]) -> int:
-    manager = model._base_manager
-    return (manager.aggregate(m=Max("pk"))["m"] or 0) + 1
-
-
-def _reset_sequences(models_: Iterable[type[models.Model]]) -> None:
-    """PostgreSQL identities do not move when ids are given: move them past the new rows."""
-    if connection.vendor != "postgresql":
-        return  # SQLite's AUTOINCREMENT follows the largest id inserted
-    with connection.cursor() as cursor:
-        for model in models_:
-            table = model._meta.db_table
-            cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence(%s, 'id'), "
-                f"(SELECT COALESCE(MAX(id), 1) FROM {connection.ops.quote_name(table)}))",
-                [table],
-            )
-
-
-# Loading many rows into indexed tables is slow (every row updates every index, and the
-# trigram GIN index on PostgreSQL most of all); building an index once over the loaded
-# rows is much faster. So a large load drops the tables' secondary indexes first and
-# creates them again afterwards. Unique indexes (primary keys, codes) stay.
+# A load this large (and not small next to what is there) builds its indexes afterwards.
 DEFER_INDEXES_FROM = 50_000
 
 
-def _secondary_indexes(tables: Sequence[str]) -> list[tuple[str, str]]:
-    """(name, CREATE statement) of the non-unique indexes on ``tables``."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
-                "JOIN pg_class i ON i.oid = x.indexrelid "
-                "JOIN pg_class t ON t.oid = x.indrelid "
-                "WHERE t.relname = ANY(%s) AND pg_table_is_visible(t.oid) "
-                "AND NOT x.indisunique ORDER BY t.relname, i.relname",
-                [list(tables)],
-            )
-        else:
-            marks = ", ".join(["%s"] * len(tables))
-            cursor.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-                f"AND tbl_name IN ({marks}) AND sql NOT LIKE 'CREATE UNIQUE%%' "
-                "ORDER BY tbl_name, name",
-                list(tables),
-            )
-        return [(name, sql) for name, sql in cursor.fetchall()]
-
-
-def _drop_indexes(indexes: list[tuple[str, str]]) -> None:
+def _text_index_drop() -> None:
     from kehu.customers.textindex import text_index_drop
 
-    qn = connection.ops.quote_name
-    with transaction.atomic(), connection.cursor() as cursor:
-        for name, _sql in indexes:
-            cursor.execute(f"DROP INDEX IF EXISTS {qn(name)}")
-        if connection.vendor == "sqlite":
-            text_index_drop(connection.alias)  # FTS tables and their triggers
+    if connection.vendor == "sqlite":
+        text_index_drop(connection.alias)  # FTS tables and their triggers
 
 
-def _create_indexes(indexes: list[tuple[str, str]], progress: Callable[[str], None] | None) -> None:
-    """Build the dropped indexes over the loaded rows (the FTS tables on SQLite)."""
+def _text_index_ensure() -> None:
     from kehu.customers.textindex import text_index_ensure
 
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Sorting for the index build in memory; this session only.
-            cursor.execute("SET maintenance_work_mem = '1GB'")
-            # Inside an outer transaction (tests) deferred FK checks are still pending, and
-            # CREATE INDEX refuses a table with pending trigger events: run them now.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for name, sql in indexes:
-            started = time.monotonic()
-            cursor.execute(sql)
-            if progress and time.monotonic() - started >= 1:
-                progress(f"index {name}: {time.monotonic() - started:.1f} s")
-    started = time.monotonic()
     text_index_ensure(connection.alias)  # creates and fills the FTS tables if dropped
-    if progress and connection.vendor == "sqlite":
-        progress(f"FTS tables: {time.monotonic() - started:.1f} s")
 
 
 def sales_users() -> list:
@@ -244,6 +146,8 @@ def customers_generate(
     batch: int = 20_000,
     seed: int = SEED,
     defer_indexes: bool | None = None,
+    deals: bool = True,
+    analyze: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> GenerateResult:
     """Insert ``customers`` customers and their related rows; returns counts and time.
@@ -298,11 +202,10 @@ def customers_generate(
     with transaction.atomic():
         codes = _customer_codes(customers)  # one reserved block of the KH sequence
     ids = {
-        model: _next_id(model)
-        for model in (Customer, Contact, FollowUp, Opportunity, CustomerEvent)
+        model: next_id(model) for model in (Customer, Contact, FollowUp, Opportunity, CustomerEvent)
     }
     tag_through = Customer.tags.through
-    tag_next = _next_id(tag_through)
+    tag_next = next_id(tag_through)
 
     customer_cols = [
         "id", "created_at", "updated_at", "created_by_id", "updated_by_id", "version",
@@ -334,12 +237,12 @@ def customers_generate(
         "actor_id", "at",
     ]  # fmt: skip
     writers = {
-        "customers": _Writer(Customer, customer_cols),
-        "tags": _Writer(tag_through, ["id", "customer_id", "customertag_id"]),
-        "events": _Writer(CustomerEvent, event_cols),
-        "contacts": _Writer(Contact, contact_cols),
-        "follow-ups": _Writer(FollowUp, followup_cols),
-        "opportunities": _Writer(Opportunity, opportunity_cols),
+        "customers": RowWriter(Customer, customer_cols),
+        "tags": RowWriter(tag_through, ["id", "customer_id", "customertag_id"]),
+        "events": RowWriter(CustomerEvent, event_cols),
+        "contacts": RowWriter(Contact, contact_cols),
+        "follow-ups": RowWriter(FollowUp, followup_cols),
+        "opportunities": RowWriter(Opportunity, opportunity_cols),
     }
     counts = dict.fromkeys(writers, 0)
     positions: dict[int, int] = {}
@@ -349,10 +252,13 @@ def customers_generate(
     tables = [writer.table for writer in writers.values()]
     if defer_indexes is None:  # a large load, not small next to what is there already
         defer_indexes = customers >= max(DEFER_INDEXES_FROM, Customer._base_manager.count())
-    deferred = _secondary_indexes(tables) if defer_indexes else []
-    if defer_indexes:
-        _drop_indexes(deferred)
-    try:
+    with indexes_deferred(
+        tables,
+        enabled=defer_indexes,
+        progress=progress,
+        before_drop=_text_index_drop,
+        after_create=_text_index_ensure,
+    ):
         done = 0
         while done < customers:
             size = min(batch, customers - done)
@@ -429,15 +335,58 @@ def customers_generate(
                         )  # fmt: skip
                         last, nxt = happened, plan
 
+                won_at = None
+                if owner is not None and open_stages and rng.random() < opportunity_share:
+                    roll = rng.random()
+                    pipeline_stage = open_stages[int(rng.random() * len(open_stages))]
+                    if roll < 0.12 and won_stage:
+                        pipeline_stage = won_stage
+                    elif roll < 0.2 and lost_stage:
+                        pipeline_stage = lost_stage
+                    closed = pipeline_stage.kind != StageKind.OPEN
+                    closed_at = (
+                        now - datetime.timedelta(days=rng.randint(0, 25)) if closed else None
+                    )
+                    if pipeline_stage.kind == StageKind.WON:
+                        won_at = closed_at
+                    position = positions.get(pipeline_stage.pk, 0)
+                    positions[pipeline_stage.pk] = position + 1
+                    rows["opportunities"].append(
+                        (
+                            ids[Opportunity], dt(created), dt(created), owner_id, None, 1, None,
+                            None, cid,
+                            short + brand + rng.choice(OPPORTUNITY_TITLES),
+                            dec(Decimal(rng.randint(20, 2000) * 1000).quantize(Decimal("0.01"))),
+                            "CNY",
+                            day(now.date() + datetime.timedelta(days=rng.randint(-10, 120))),
+                            pipeline_stage.pk, pipeline_stage.probability, owner_id, department_id,
+                            position,
+                            dt(closed_at),
+                            LOST_REASONS[int(rng.random() * len(LOST_REASONS))]
+                            if pipeline_stage.kind == StageKind.LOST
+                            else "",
+                            "",
+                        )
+                    )  # fmt: skip
+                    ids[Opportunity] += 1
+
                 pool_entered = (
                     now - datetime.timedelta(days=rng.randint(1, 60)) if owner is None else None
                 )
                 assigned = now - datetime.timedelta(days=rng.randint(5, 400)) if owner else None
-                last_deal = (
-                    now - datetime.timedelta(days=rng.randint(1, 120))
-                    if stage == CustomerStage.WON
-                    else None
-                )
+                if deals:
+                    last_deal = (
+                        now - datetime.timedelta(days=rng.randint(1, 120))
+                        if stage == CustomerStage.WON
+                        else None
+                    )
+                else:
+                    # Deals come later (the sales history): only a won opportunity is one.
+                    last_deal = won_at
+                    if won_at is not None:
+                        stage = CustomerStage.WON
+                    elif stage == CustomerStage.WON:
+                        stage = CustomerStage.INTENT
                 industry_item = industries.get(industry)
                 rows["customers"].append(
                     (
@@ -464,37 +413,6 @@ def customers_generate(
                     rows["tags"].append((tag_next, cid, tag_ids[int(rng.random() * len(tag_ids))]))
                     tag_next += 1
 
-                if owner is not None and open_stages and rng.random() < opportunity_share:
-                    roll = rng.random()
-                    pipeline_stage = open_stages[int(rng.random() * len(open_stages))]
-                    if roll < 0.12 and won_stage:
-                        pipeline_stage = won_stage
-                    elif roll < 0.2 and lost_stage:
-                        pipeline_stage = lost_stage
-                    closed = pipeline_stage.kind != StageKind.OPEN
-                    position = positions.get(pipeline_stage.pk, 0)
-                    positions[pipeline_stage.pk] = position + 1
-                    rows["opportunities"].append(
-                        (
-                            ids[Opportunity], dt(created), dt(created), owner_id, None, 1, None,
-                            None, cid,
-                            short + brand + rng.choice(OPPORTUNITY_TITLES),
-                            dec(Decimal(rng.randint(20, 2000) * 1000).quantize(Decimal("0.01"))),
-                            "CNY",
-                            day(now.date() + datetime.timedelta(days=rng.randint(-10, 120))),
-                            pipeline_stage.pk, pipeline_stage.probability, owner_id, department_id,
-                            position,
-                            dt(now - datetime.timedelta(days=rng.randint(0, 25)))
-                            if closed
-                            else None,
-                            LOST_REASONS[int(rng.random() * len(LOST_REASONS))]
-                            if pipeline_stage.kind == StageKind.LOST
-                            else "",
-                            "",
-                        )
-                    )  # fmt: skip
-                    ids[Opportunity] += 1
-
             # One transaction per batch: large enough to be fast, small enough to resume.
             with transaction.atomic():
                 for key, writer in writers.items():
@@ -507,19 +425,8 @@ def customers_generate(
                     _("%(done)d customers, %(rows)d rows, %(rate)d rows/s")
                     % {"done": done, "rows": total, "rate": int(total / elapsed) if elapsed else 0}
                 )
-    finally:
-        if defer_indexes:
-            started_indexes = time.monotonic()
-            _create_indexes(deferred, progress)
-            if progress:
-                progress(f"indexes rebuilt in {time.monotonic() - started_indexes:.1f} s")
 
-    _reset_sequences([Customer, Contact, FollowUp, Opportunity, CustomerEvent, tag_through])
-    if postgres:
-        with connection.cursor() as cursor:  # fresh statistics so the planner sees the rows
-            for model in (Customer, Contact, FollowUp, Opportunity, CustomerEvent):
-                cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+    _sequences_reset([Customer, Contact, FollowUp, Opportunity, CustomerEvent, tag_through])
+    if analyze:  # fresh statistics so the planner sees the rows
+        tables_analyze([Customer, Contact, FollowUp, Opportunity, CustomerEvent])
     return GenerateResult(counts=counts, seconds=time.monotonic() - started)

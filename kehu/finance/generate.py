@@ -9,8 +9,13 @@ contract it is shown, it writes what the finance services would have left behind
 - confirmed payments against the instalments, numbered HK-<year of receipt>-…: most on time,
   some late, a few in two parts; customers with a high ``risk`` pay later and sometimes stop
   paying, so some instalments are still overdue when the history ends;
-- the contract's ``ContractLedger`` row, its confirmed amount the sum of those payments
-  (nothing refunded or invoiced: the history has no invoices or refunds).
+- issued VAT invoices (KP-<year of request>-…) for most of the money: after each payment
+  for most terms, at delivery before payment for monthly accounts ("pay against the
+  invoice"); never more than the contract amount in total;
+- the contract's ``ContractLedger`` row: confirmed amount the sum of those payments,
+  invoiced amount the sum of those invoices, nothing refunded (the history has no refunds).
+
+Like the payments, the history's invoices carry no approval request (imported history).
 
 Rows are buffered and written with the sales rows (COPY on PostgreSQL, ``executemany`` on
 SQLite). Every decision comes from a random stream derived from the seed and the contract
@@ -28,17 +33,20 @@ from typing import Any
 
 from django.utils import timezone
 
+from kehu.core.bulk import Cells, IdBlocks, RowWriter, sequences_reset
 from kehu.core.exceptions import ServiceError
-from kehu.customers.generate import _next_id, _reset_sequences, _Writer
 from kehu.finance.models import (
     ContractLedger,
+    Invoice,
+    InvoiceStatus,
+    InvoiceType,
     Payment,
     PaymentKind,
     PaymentStatus,
     ReceivableInstalment,
 )
-from kehu.finance.services import PAYMENT_PREFIX, receivable_plan_split
-from kehu.sales.generate import ContractFact, _Cells
+from kehu.finance.services import INVOICE_PREFIX, PAYMENT_PREFIX, receivable_plan_split
+from kehu.sales.generate import ContractFact
 
 SEED = 20260702
 # terms key → (percentage, due from "signed" or "delivered", days after, note)
@@ -53,6 +61,8 @@ PLANS: dict[str, list[tuple[int, str, int, str]]] = {
     "monthly": [(100, "delivered", 60, "月结")],
 }
 METHODS = [("bank_transfer", 80), ("acceptance_bill", 12), ("wechat_pay", 4), ("alipay", 4)]
+INVOICED_SHARE = 0.85  # of payments followed by an invoice (the rest: customers who never ask)
+BANKS = ["中国工商银行", "中国建设银行", "招商银行", "中国银行", "交通银行", "浦发银行"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,14 @@ class _Payment:
     confirmed: datetime.datetime
 
 
+@dataclass(frozen=True)
+class _Invoice:
+    requested: datetime.datetime
+    issued_on: datetime.date
+    amount: Decimal
+    special: bool  # VAT special invoice (needs the buyer's address and bank account)
+
+
 class FinanceHistory:
     """The finance rows of generated contracts (a ``ContractSink``).
 
@@ -81,12 +99,12 @@ class FinanceHistory:
     named). Payments never happen after the contract's ``fact.end``.
     """
 
-    def __init__(self, *, seed: int = SEED, confirmer=None) -> None:
+    def __init__(self, *, seed: int = SEED, confirmer=None, ids: IdBlocks | None = None) -> None:
         self.seed = seed
         self.confirmer_id = getattr(confirmer, "pk", None)
         self.tz = timezone.get_current_timezone()
-        self.cells = _Cells()
-        self.ids = {model: _next_id(model) for model in (ReceivableInstalment, Payment)}
+        self.cells = Cells()
+        self.ids = ids or IdBlocks()  # shared with the sales generator
         columns = {
             "receivable instalments": (ReceivableInstalment, [
                 "id", "created_at", "updated_at", "created_by_id", "updated_by_id",
@@ -99,12 +117,19 @@ class FinanceHistory:
                 "owner_id", "department_id", "confirmed_by_id", "confirmed_at",
                 "decision_note",
             ]),
+            "invoices": (Invoice, [
+                "id", "created_at", "updated_at", "created_by_id", "updated_by_id", "version",
+                "number", "contract_id", "invoice_type", "title", "tax_number",
+                "address_phone", "bank_account", "amount", "currency", "note", "status",
+                "invoice_number", "issued_on", "issued_by_id", "void_reason", "owner_id",
+                "department_id",
+            ]),
             "contract ledgers": (ContractLedger, [
                 "version", "contract_id", "confirmed_amount", "refunded_amount",
                 "invoiced_amount", "updated_at",
             ]),
         }  # fmt: skip
-        self.writers = {key: _Writer(model, cols) for key, (model, cols) in columns.items()}
+        self.writers = {key: RowWriter(model, cols) for key, (model, cols) in columns.items()}
         self.rows: dict[str, list[tuple]] = {key: [] for key in self.writers}
 
     # --- simulation -----------------------------------------------------------------------
@@ -114,7 +139,9 @@ class FinanceHistory:
             day.year, day.month, day.day, hour, rng.randint(0, 59), tzinfo=self.tz
         )
 
-    def _simulate(self, fact: ContractFact) -> tuple[list[_Instalment], list[_Payment]]:
+    def _simulate(
+        self, fact: ContractFact
+    ) -> tuple[list[_Instalment], list[_Payment], list[_Invoice]]:
         rng = random.Random(self.seed * 1_000_033 + fact.key)
         stages = PLANS.get(fact.terms, PLANS["on_delivery"])
         try:
@@ -183,22 +210,58 @@ class FinanceHistory:
                 )
             if stopped:
                 break
-        return instalments, payments
+        return instalments, payments, self._invoices(fact, instalments, payments, rng)
+
+    def _invoices(
+        self,
+        fact: ContractFact,
+        instalments: list[_Instalment],
+        payments: list[_Payment],
+        rng: random.Random,
+    ) -> list[_Invoice]:
+        """Invoices for most of the money: monthly accounts are invoiced on delivery (they
+        pay against the invoice), other terms after each payment. Never over the amount."""
+        special = rng.random() < 0.7
+        wanted: list[tuple[datetime.date, Decimal]] = []
+        if fact.terms == "monthly" and fact.delivered_on is not None:
+            if rng.random() < 0.95:
+                wanted = [
+                    (fact.delivered_on + datetime.timedelta(days=rng.randint(1, 5)), i.amount)
+                    for i in instalments
+                ]
+        else:
+            wanted = [
+                (p.received_on + datetime.timedelta(days=rng.randint(0, 10)), p.amount)
+                for p in payments
+                if rng.random() < INVOICED_SHARE
+            ]
+        invoices = []
+        total = Decimal("0.00")
+        for day, amount in wanted:
+            issued_on = day + datetime.timedelta(days=rng.randint(0, 3))
+            if issued_on > fact.end or total + amount > fact.total:
+                continue
+            total += amount
+            invoices.append(
+                _Invoice(self._moment(day, rng.randint(9, 16), rng), issued_on, amount, special)
+            )
+        return invoices
 
     # --- the sink -------------------------------------------------------------------------
 
     def plan(self, fact: ContractFact) -> list[tuple[str, datetime.date]]:
-        _instalments, payments = self._simulate(fact)
-        return [(PAYMENT_PREFIX, payment.received_on) for payment in payments]
+        _instalments, payments, invoices = self._simulate(fact)
+        return [(PAYMENT_PREFIX, payment.received_on) for payment in payments] + [
+            (INVOICE_PREFIX, invoice.requested.date()) for invoice in invoices
+        ]
 
     def _next(self, model) -> int:
-        value = self.ids[model]
-        self.ids[model] = value + 1
-        return value
+        return self.ids.take(model)
 
     def add(self, fact: ContractFact, number: Callable[[str], str]) -> None:
+        number_of = number
         c = self.cells
-        instalments, payments = self._simulate(fact)
+        instalments, payments, invoices = self._simulate(fact)
         planned_at = fact.approved_at + datetime.timedelta(hours=1)
         ids: dict[int, int] = {}
         for instalment in instalments:
@@ -227,10 +290,35 @@ class FinanceHistory:
                 )
             )  # fmt: skip
         assert confirmed_total <= fact.total
+        invoiced_total = Decimal("0.00")
+        tax_number = f"914403{fact.customer_id:011d}X"  # 18 characters, like a credit code
+        bank = f"{BANKS[fact.customer_id % len(BANKS)]} 6222{fact.customer_id:015d}"
+        for invoice in invoices:
+            invoiced_total += invoice.amount
+            number = number_of(INVOICE_PREFIX)
+            # The tax office's number: 20 digits, from the request number (unique with it).
+            year, serial = number.split("-")[1:]
+            issued = datetime.datetime.combine(invoice.issued_on, datetime.time(15), self.tz)
+            kind = InvoiceType.VAT_SPECIAL if invoice.special else InvoiceType.VAT_ORDINARY
+            updated = max(updated, issued)
+            self.rows["invoices"].append(
+                (
+                    self._next(Invoice), c.dt(invoice.requested), c.dt(issued), fact.owner_id,
+                    self.confirmer_id, 3, number, fact.id,
+                    kind.value,
+                    fact.customer_name[:200] or fact.number, tax_number,
+                    fact.customer_address[:300] if invoice.special else "",
+                    bank if invoice.special else "", c.dec(invoice.amount), fact.currency, "",
+                    InvoiceStatus.ISSUED.value, f"{year[2:]}44{int(serial):016d}",
+                    c.day(invoice.issued_on), self.confirmer_id, "", fact.owner_id,
+                    fact.department_id,
+                )
+            )  # fmt: skip
+        assert invoiced_total <= fact.total
         self.rows["contract ledgers"].append(
             (
-                1 + len(payments), fact.id, c.dec(confirmed_total), c.dec(Decimal("0.00")),
-                c.dec(Decimal("0.00")), c.dt(updated),
+                1 + len(payments) + len(invoices), fact.id, c.dec(confirmed_total),
+                c.dec(Decimal("0.00")), c.dec(invoiced_total), c.dt(updated),
             )
         )  # fmt: skip
 
@@ -242,5 +330,5 @@ class FinanceHistory:
         return counts
 
     def finish(self) -> dict[str, int]:
-        _reset_sequences([ReceivableInstalment, Payment])
+        sequences_reset([ReceivableInstalment, Payment, Invoice])
         return {}

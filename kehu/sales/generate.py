@@ -54,7 +54,7 @@ from typing import Any, Protocol
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from django.db.models import Max, OuterRef, Q, Subquery, Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -65,9 +65,16 @@ from kehu.approvals.models import (
     ApprovalRequest,
     ApprovalStatus,
 )
+from kehu.core.bulk import (
+    Cells,
+    GenerateResult,
+    IdBlocks,
+    RowWriter,
+    sequences_reset,
+    tables_analyze,
+)
 from kehu.core.exceptions import ServiceError
 from kehu.core.models import DocumentSequence
-from kehu.customers.generate import GenerateResult, _next_id, _reset_sequences, _Writer
 from kehu.customers.models import Contact, Customer, CustomerEvent, CustomerEventKind, CustomerStage
 from kehu.products.models import MovementKind, Product, StockLevel, StockMovement, Warehouse
 from kehu.sales.models import (
@@ -239,6 +246,8 @@ class ContractFact:
     terms: str  # a PAYMENT_TERMS key
     risk: float  # 0 pays on time … 1 likely to stop paying
     end: datetime.date  # the history ends here: nothing after it happens
+    customer_name: str = ""
+    customer_address: str = ""
 
 
 class ContractSink(Protocol):
@@ -443,22 +452,7 @@ def _customer_rng(seed: int, position: int) -> random.Random:
     return random.Random(seed * 1_000_003 + position)
 
 
-class _Cells:
-    """Python values as each database takes them in bulk (SQLite: text for datetimes)."""
-
-    def __init__(self) -> None:
-        self.postgres = connection.vendor == "postgresql"
-
-    def dt(self, value: datetime.datetime | None) -> Any:
-        if value is None or self.postgres:
-            return value
-        return value.astimezone(datetime.UTC).replace(tzinfo=None).isoformat(" ")
-
-    def dec(self, value: Decimal) -> Any:
-        return value if self.postgres else str(value)
-
-    def day(self, value: datetime.date | None) -> Any:
-        return value if self.postgres or value is None else value.isoformat()
+_Cells = Cells  # the finance generator's name for it, kept for importers
 
 
 class _SalesHistory:
@@ -473,6 +467,8 @@ class _SalesHistory:
         sinks: Sequence[ContractSink],
         shipper_id: int | None,
         warehouse: Warehouse,
+        ids: IdBlocks,
+        events: bool = True,
     ) -> None:
         self.start, self.end, self.seed, self.mix = start, end, seed, mix
         self.calendar = DemandCalendar(start, end)
@@ -481,11 +477,13 @@ class _SalesHistory:
         self.shipper_id = shipper_id
         self.warehouse = warehouse
         self.tz = timezone.get_current_timezone()
-        self.cells = _Cells()
+        self.cells = Cells()
+        self.events = events
         self.contract_type = ContentType.objects.get_for_model(Contract).pk
         self.order_type = ContentType.objects.get_for_model(Order).pk
+        self.id_blocks = ids
         self.first_ids = {
-            model: _next_id(model)
+            model: ids.start(model)
             for model in (
                 Contract,
                 ContractLine,
@@ -499,9 +497,8 @@ class _SalesHistory:
                 ApprovalAction,
             )
         }
-        self.ids = dict(self.first_ids)
         self.receipts: dict[tuple[int, datetime.date], int] = defaultdict(int)
-        self.backdated: list[tuple[Any, int]] = []
+        self.deal_facts: list[tuple[int, Any, Any]] = []
         columns = {
             "contracts": (Contract, [
                 "id", "created_at", "updated_at", "created_by_id", "updated_by_id", "version",
@@ -556,9 +553,11 @@ class _SalesHistory:
                 "actor_id", "at",
             ]),
         }  # fmt: skip
-        self.writers = {key: _Writer(model, cols) for key, (model, cols) in columns.items()}
+        self.writers = {key: RowWriter(model, cols) for key, (model, cols) in columns.items()}
         self.rows: dict[str, list[tuple]] = {key: [] for key in self.writers}
         self.counts: dict[str, int] = dict.fromkeys(self.writers, 0)
+        # (customer, last deal approved, created moved back or None) for customers_update
+        self.deals_writer = RowWriter(DEALS_TABLE, ["id", "last_deal", "created"])
 
     # --- time -----------------------------------------------------------------------------
 
@@ -823,6 +822,8 @@ class _SalesHistory:
             terms=deal.terms,
             risk=deal.risk,
             end=self.end,
+            customer_name=buyer.name,
+            customer_address=buyer.address,
         )
 
     def date_documents(self, buyers: Iterator[list[_Buyer]], numbers: _Numbers) -> None:
@@ -845,9 +846,7 @@ class _SalesHistory:
     # --- rows -----------------------------------------------------------------------------
 
     def next_id(self, model) -> int:
-        value = self.ids[model]
-        self.ids[model] = value + 1
-        return value
+        return self.id_blocks.take(model)
 
     def event(self, content_type: int, object_id: int, before: str, after: str, actor, at, note=""):
         self.rows["document events"].append(
@@ -896,13 +895,20 @@ class _SalesHistory:
             )
         )  # fmt: skip
         ct = self.contract_type
-        self.event(ct, contract_id, "", ContractStatus.DRAFT, owner, deal.created)
-        self.event(
-            ct, contract_id, ContractStatus.DRAFT, ContractStatus.PENDING, owner, deal.submitted
-        )
-        self.event(
-            ct, contract_id, ContractStatus.PENDING, ContractStatus.ACTIVE, owner, deal.submitted
-        )
+        if self.events:
+            self.event(ct, contract_id, "", ContractStatus.DRAFT, owner, deal.created)
+            self.event(
+                ct, contract_id, ContractStatus.DRAFT, ContractStatus.PENDING, owner, deal.submitted
+            )
+        if self.events or not deal.completed:
+            self.event(
+                ct,
+                contract_id,
+                ContractStatus.PENDING,
+                ContractStatus.ACTIVE,
+                owner,
+                deal.submitted,
+            )
         if deal.completed:
             self.event(
                 ct,
@@ -994,8 +1000,11 @@ class _SalesHistory:
             )
         )  # fmt: skip
         ot = self.order_type
-        self.event(ot, order_id, "", OrderStatus.PENDING, owner, created)
-        self.event(ot, order_id, OrderStatus.PENDING, OrderStatus.CONFIRMED, owner, order.confirmed)
+        if self.events:
+            self.event(ot, order_id, "", OrderStatus.PENDING, owner, created)
+            self.event(
+                ot, order_id, OrderStatus.PENDING, OrderStatus.CONFIRMED, owner, order.confirmed
+            )
         before = OrderStatus.CONFIRMED.value
         for part, (moment, quantities) in enumerate(order.shipments, start=1):
             shipment_id = self.next_id(Shipment)
@@ -1035,7 +1044,8 @@ class _SalesHistory:
                 if part == len(order.shipments)
                 else OrderStatus.PARTIALLY_SHIPPED.value
             )
-            self.event(ot, order_id, before, after, self.shipper_id, moment, shipment_number)
+            if self.events or (part == len(order.shipments) and not order.completed):
+                self.event(ot, order_id, before, after, self.shipper_id, moment, shipment_number)
             before = after
         if order.completed:
             self.event(
@@ -1048,13 +1058,17 @@ class _SalesHistory:
             self.write_deal(buyer, deal, numbers)
         if deals:
             first = deals[0].created
+            moved = None
             if buyer.created_at > first:
                 rng = _customer_rng(self.seed + 1, buyer.position)
                 moved = first - datetime.timedelta(days=rng.randint(7, 90), hours=rng.randint(0, 6))
-                self.backdated.append((self.cells.dt(moved), buyer.id))
+            last = max(deal.submitted for deal in deals)  # approved at once
+            self.deal_facts.append((buyer.id, self.cells.dt(last), self.cells.dt(moved)))
         return len(deals)
 
     def flush(self) -> None:
+        self.deals_writer.write(self.deal_facts)
+        self.deal_facts = []
         for key, writer in self.writers.items():
             self.counts[key] += writer.write(self.rows[key])
             self.rows[key] = []
@@ -1131,46 +1145,48 @@ class _SalesHistory:
         )
 
     def customers_update(self) -> None:
-        """Last deal and stage as ``customer_deal_record`` leaves them; creation moved back."""
-        from kehu.customers.models import Opportunity, StageKind
-
-        first = self.first_ids[Contract]
-        touched = Contract.all_objects.filter(pk__gte=first).values("customer_id")
-        latest_contract = (
-            Contract.all_objects.filter(customer_id=OuterRef("pk"), approved_at__isnull=False)
-            .order_by()
-            .values("customer_id")
-            .annotate(last=Max("approved_at"))
-            .values("last")
-        )
-        Customer.all_objects.filter(pk__in=touched).update(
-            last_deal_at=Subquery(latest_contract), stage=CustomerStage.WON
-        )
-        # A won opportunity is a deal too (``customer_deal_record`` runs for both).
-        latest_won = (
-            Opportunity.all_objects.filter(
-                customer_id=OuterRef("pk"), stage__kind=StageKind.WON, closed_at__isnull=False
+        """Last deal and stage as ``customer_deal_record`` leaves them (the later of the
+        last history contract and what the customer had); creation moved back before the
+        first deal, with its "created" event. One set-based UPDATE from the side table the
+        batches filled, so it costs the same whatever indexes the contracts have."""
+        qn = connection.ops.quote_name
+        customers = qn(Customer._meta.db_table)
+        events = qn(CustomerEvent._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {customers} SET stage = %s, "
+                f"last_deal_at = CASE WHEN {customers}.last_deal_at IS NULL "
+                f"OR {customers}.last_deal_at < d.last_deal THEN d.last_deal "
+                f"ELSE {customers}.last_deal_at END, "
+                f"created_at = COALESCE(d.created, {customers}.created_at) "
+                f"FROM {DEALS_TABLE} d WHERE {customers}.id = d.id",
+                [CustomerStage.WON.value],
             )
-            .order_by()
-            .values("customer_id")
-            .annotate(last=Max("closed_at"))
-            .values("last")
+            cursor.execute(
+                f"UPDATE {events} SET at = d.created FROM {DEALS_TABLE} d "
+                f"WHERE {events}.customer_id = d.id AND d.created IS NOT NULL "
+                f"AND {events}.kind = %s",
+                [CustomerEventKind.CREATED.value],
+            )
+
+
+DEALS_TABLE = "kehu_generate_deals"
+
+
+def _deals_table_create() -> None:
+    """The side table of per-customer deal facts (temporary: this connection only)."""
+    stamp = "timestamp with time zone" if connection.vendor == "postgresql" else "text"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {DEALS_TABLE}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {DEALS_TABLE} "
+            f"(id bigint PRIMARY KEY, last_deal {stamp} NOT NULL, created {stamp})"
         )
-        Customer.all_objects.filter(pk__in=touched).filter(
-            Q(last_deal_at__lt=Subquery(latest_won))
-        ).update(last_deal_at=Subquery(latest_won))
-        if self.backdated:
-            table = connection.ops.quote_name(Customer._meta.db_table)
-            with connection.cursor() as cursor:
-                cursor.executemany(
-                    f"UPDATE {table} SET created_at = %s WHERE id = %s", self.backdated
-                )
-            ids = [customer_id for _at, customer_id in self.backdated]
-            created = Customer.all_objects.filter(pk=OuterRef("customer_id")).values("created_at")
-            for offset in range(0, len(ids), 5000):
-                CustomerEvent.objects.filter(
-                    kind=CustomerEventKind.CREATED, customer_id__in=ids[offset : offset + 5000]
-                ).update(at=Subquery(created))
+
+
+def _deals_table_drop() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {DEALS_TABLE}")
 
 
 def _buyers(
@@ -1236,6 +1252,9 @@ def sales_history_generate(
     shipper=None,
     warehouse: Warehouse | None = None,
     batch: int = 2_000,
+    ids: IdBlocks | None = None,
+    events: bool = True,
+    analyze: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> GenerateResult:
     """Write the sales history of ``customers`` (a Customer queryset) from ``start`` to ``end``.
@@ -1249,7 +1268,11 @@ def sales_history_generate(
     their own rows per contract (``kehu.finance.generate.FinanceHistory``).
 
     All or nothing: one transaction. ``seed`` (not a ``random.Random``) because every
-    customer's history is drawn from its own stream derived from it, twice.
+    customer's history is drawn from its own stream derived from it, twice. ``ids`` hands
+    out the primary keys (default: the first sink's ``ids``, so sales and finance rows in
+    the same table never collide, else a new one). ``events=False`` writes one document
+    event per document (its current status) instead of one per change: a cheaper history
+    for large generated data sets.
     """
     if end <= start:
         raise ServiceError(_("The history must end after it starts."), field="end")
@@ -1260,7 +1283,12 @@ def sales_history_generate(
     mix = mix or HistoryMix()
     owners = dict(User.objects.values_list("pk", "department_id"))
     pool = [getattr(user, "pk", user) for user in pool_owners]
+    if ids is None:
+        shared = [getattr(sink, "ids", None) for sink in sinks]
+        ids = next((block for block in shared if isinstance(block, IdBlocks)), None) or IdBlocks()
+    phases: dict[str, float] = {}
     with transaction.atomic():
+        _deals_table_create()
         generator = _SalesHistory(
             start=start,
             end=end,
@@ -1270,12 +1298,15 @@ def sales_history_generate(
             sinks=sinks,
             shipper_id=getattr(shipper, "pk", None),
             warehouse=warehouse or warehouse_default_ensure(),
+            ids=ids,
+            events=events,
         )
         numbers = _Numbers()
         generator.date_documents(_buyers(customers, owners, pool, batch), numbers)
         numbers.reserve()
+        phases["dating"] = time.monotonic() - started
         if progress:
-            progress(f"documents dated in {time.monotonic() - started:.1f} s")
+            progress(f"documents dated in {phases['dating']:.1f} s")
         done = 0
         for chunk in _buyers(customers, owners, pool, batch):
             for buyer in chunk:
@@ -1288,12 +1319,14 @@ def sales_history_generate(
                 progress(
                     f"{done} customers, {rows} rows, {int(rows / elapsed) if elapsed else 0} rows/s"
                 )
+        phases["writing"] = time.monotonic() - started - phases["dating"]
         numbers.check_all_taken()
         for step in (generator.write_receipts, generator.stock_replay, generator.customers_update):
             begun = time.monotonic()
             step()
+            phases[step.__name__] = time.monotonic() - begun
             if progress:
-                progress(f"{step.__name__}: {time.monotonic() - begun:.1f} s")
+                progress(f"{step.__name__}: {phases[step.__name__]:.1f} s")
         for sink in sinks:
             for key, count in sink.finish().items():
                 generator.counts[key] = generator.counts.get(key, 0) + count
@@ -1303,12 +1336,14 @@ def sales_history_generate(
             # check them here so a failure and the time show up in the generator.
             with connection.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            phases["foreign keys"] = time.monotonic() - begun
             if progress:
-                progress(f"foreign keys checked: {time.monotonic() - begun:.1f} s")
-    _reset_sequences(list(generator.first_ids))
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            for model in (Contract, ContractLine, Order, OrderLine, StockMovement, DocumentEvent):
-                cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+                progress(f"foreign keys checked: {phases['foreign keys']:.1f} s")
+        _deals_table_drop()
+    sequences_reset(ids.models())
+    if analyze:
+        tables_analyze(
+            [Contract, ContractLine, Order, OrderLine, StockMovement, DocumentEvent, Customer]
+        )
     counts = {key: count for key, count in generator.counts.items() if count}
-    return GenerateResult(counts=counts, seconds=time.monotonic() - started)
+    return GenerateResult(counts=counts, seconds=time.monotonic() - started, phases=phases)

@@ -18,7 +18,14 @@ from kehu.core.models import DocumentSequence
 from kehu.customers.models import Customer, CustomerEvent, CustomerStage
 from kehu.finance import services as finance_services
 from kehu.finance.generate import FinanceHistory
-from kehu.finance.models import ContractLedger, Payment, PaymentStatus, ReceivableInstalment
+from kehu.finance.models import (
+    ContractLedger,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    ReceivableInstalment,
+)
 from kehu.products.models import Product, StockLevel, StockMovement
 from kehu.products.services import stock_movement_post, warehouse_default_ensure
 from kehu.sales import services as sales_services
@@ -238,6 +245,16 @@ def assert_money_adds_up() -> None:
         assert ledger.confirmed_amount == confirmed[ledger.contract_id], ledger.contract_id
         assert 0 <= ledger.received_amount <= totals[ledger.contract_id]
     assert set(confirmed) <= set(ContractLedger.objects.values_list("contract_id", flat=True))
+    invoiced: dict[int, Decimal] = defaultdict(Decimal)
+    for contract, amount in Invoice.objects.filter(status=InvoiceStatus.ISSUED).values_list(
+        "contract_id", "amount"
+    ):
+        invoiced[contract] += amount
+    for ledger in ContractLedger.objects.all():
+        assert ledger.invoiced_amount == invoiced[ledger.contract_id], ledger.contract_id
+        assert ledger.invoiced_amount <= totals[ledger.contract_id]
+    numbers = [n for n in Invoice.objects.values_list("invoice_number", flat=True) if n]
+    assert len(numbers) == len(set(numbers))
     for payment in Payment.objects.select_related("instalment"):
         if payment.instalment_id:
             assert payment.instalment.contract_id == payment.contract_id
@@ -267,7 +284,7 @@ def assert_scope_set() -> None:
     from kehu.system.models import User
 
     departments = dict(User.objects.values_list("pk", "department_id"))
-    for model in (Contract, Order, Payment):
+    for model in (Contract, Order, Payment, Invoice):
         manager = getattr(model, "all_objects", model.objects)
         for owner, department in manager.values_list("owner_id", "department_id"):
             assert owner is not None and department is not None
@@ -276,7 +293,7 @@ def assert_scope_set() -> None:
 
 def assert_numbers_gap_free() -> None:
     seen: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for model in (Contract, Order, Shipment, Payment):
+    for model in (Contract, Order, Shipment, Payment, Invoice):
         manager = getattr(model, "all_objects", model.objects)
         for number in manager.values_list("number", flat=True):
             match = NUMBER.match(number)

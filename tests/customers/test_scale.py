@@ -75,7 +75,7 @@ def test_generated_names_are_searchable(org, generated):
 
 def _schema(tables):
     """Indexes (and on SQLite the FTS tables and triggers) of the generated tables."""
-    from kehu.customers.generate import _secondary_indexes
+    from kehu.core.bulk import secondary_indexes as _secondary_indexes
 
     names = {name for name, _sql in _secondary_indexes(tables)}
     if connection.vendor == "sqlite":
@@ -102,6 +102,7 @@ def test_generate_with_deferred_indexes_builds_them_again(org, settings):
 
 
 def test_generate_failing_load_still_builds_indexes(org, monkeypatch):
+    from kehu.core import bulk
     from kehu.customers import generate
 
     tables = [Customer._meta.db_table, Contact._meta.db_table]
@@ -110,7 +111,7 @@ def test_generate_failing_load_still_builds_indexes(org, monkeypatch):
     def fail(self, rows):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(generate._Writer, "write", fail)
+    monkeypatch.setattr(bulk.RowWriter, "write", fail)
     with pytest.raises(RuntimeError):
         generate.customers_generate(customers=10, defer_indexes=True)
     assert _schema(tables) == before

@@ -1,0 +1,256 @@
+"""A whole company's data at any size (``manage.py generate --customers N``), for benchmarks.
+
+Phases, each timed: products (the demo catalogue, when fewer than ``MIN_GOODS`` stocked
+goods are on sale), customers with contacts, follow-ups, opportunities, tags and events
+(``kehu.customers.generate``), then two years of sales and money for them
+(``kehu.sales.generate`` with ``kehu.finance.generate``): contracts with lines and approval
+records, orders with lines, shipments and stock movements, receivable plans, payments,
+invoices and ledgers. About ``orders_per`` orders per customer on average.
+
+Everything holds the invariants the services enforce: document totals are the sums of their
+lines, ledgers the sums of their payments and invoices, nothing received or invoiced above
+a contract's amount, numbers gap-free per prefix and year (reserved from the same
+sequences the services use), each document owned by its customer's owner and department,
+customers' last deal and last follow-up as the services leave them.
+
+A large load drops the secondary indexes of every table it writes and builds them once at
+the end (also when it fails), and writes with foreign-key checks off (SQLite:
+``PRAGMA foreign_keys``; PostgreSQL: ``session_replication_role``), checking every new
+row's references in one set-based pass per foreign key afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import time
+from collections.abc import Callable, Iterator
+
+from django.db import connection, models
+from django.db.utils import DatabaseError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from kehu.core.bulk import GenerateResult, IdBlocks, indexes_deferred, next_id, tables_analyze
+from kehu.core.exceptions import ServiceError
+
+SEED = 20260801
+MIN_GOODS = 20
+HISTORY_DAYS = 730
+# HistoryMix's default customers place about 3.4 orders each over two years (measured over
+# 20,000 customers, pool included); its purchase rates are scaled to reach ``orders_per``.
+DEFAULT_ORDERS_PER_CUSTOMER = 3.4
+DEFER_INDEXES_FROM = 20_000
+
+
+def _goods():
+    from kehu.products.models import Product, ProductStatus
+
+    return list(
+        Product.objects.filter(
+            status=ProductStatus.ON_SALE, list_price__gt=0, low_stock_threshold__gt=0
+        )
+        .select_related("unit", "category")
+        .order_by("pk")
+    )
+
+
+def _products_ensure() -> int:
+    """The demo catalogue when too few stocked goods are on sale; returns products added."""
+    from kehu.products.demo import demo_load
+    from kehu.system.models import User
+
+    if len(_goods()) >= MIN_GOODS:
+        return 0
+    admin = User.objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
+    if admin is None:
+        raise ServiceError(_("There is no active administrator to create the products."))
+    return demo_load(admin=admin, users=None).get("products", 0)
+
+
+def _user(role: str):
+    from kehu.system.models import User
+
+    return User.objects.filter(is_active=True, roles__code=role).order_by("pk").first()
+
+
+@contextlib.contextmanager
+def _foreign_keys_off(enabled: bool) -> Iterator[bool]:
+    """Foreign-key checks off for the block where the database allows it (not inside a
+    transaction on SQLite; PostgreSQL needs a superuser). Yields whether they are off."""
+    if not enabled:
+        yield False
+        return
+    if connection.vendor == "sqlite":
+        off = connection.disable_constraint_checking()
+        try:
+            yield off
+        finally:
+            if off:
+                connection.enable_constraint_checking()
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+    except DatabaseError:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = DEFAULT")
+
+
+def foreign_keys_verify(firsts: dict[type[models.Model], int]) -> int:
+    """Every foreign key of the rows from ``firsts[model]`` on points at a row; one
+    anti-join per key. Raises RuntimeError naming the first broken one; returns keys checked."""
+    qn = connection.ops.quote_name
+    checked = 0
+    with connection.cursor() as cursor:
+        for model, first in firsts.items():
+            pk = model._meta.pk
+            for fk in model._meta.concrete_fields:
+                if not fk.is_relation:
+                    continue
+                target = fk.target_field  # type: ignore[attr-defined]
+                table, parent = qn(model._meta.db_table), qn(target.model._meta.db_table)
+                column = qn(fk.column)
+                cursor.execute(
+                    f"SELECT c.{qn(pk.column)} FROM {table} c "
+                    f"LEFT JOIN {parent} p ON p.{qn(target.column)} = c.{column} "
+                    f"WHERE c.{qn(pk.column)} >= %s AND c.{column} IS NOT NULL "
+                    f"AND p.{qn(target.column)} IS NULL LIMIT 1",
+                    [first],
+                )
+                broken = cursor.fetchone()
+                if broken:
+                    raise RuntimeError(
+                        f"{model._meta.label}.{fk.name}: row {broken[0]} points at nothing"
+                    )
+                checked += 1
+    return checked
+
+
+def data_generate(
+    *,
+    customers: int,
+    orders_per: float = 5.0,
+    seed: int = SEED,
+    defer_indexes: bool | None = None,
+    batch: int = 5_000,
+    progress: Callable[[str], None] | None = None,
+) -> GenerateResult:
+    """Generate ``customers`` customers with about ``orders_per`` orders each and all their
+    related rows. Returns the rows per table, the seconds per phase and in all."""
+    from kehu.approvals.models import ApprovalAction, ApprovalRequest
+    from kehu.customers.generate import customers_generate, sales_users
+    from kehu.customers.models import Customer
+    from kehu.finance.generate import FinanceHistory
+    from kehu.finance.models import ContractLedger, Invoice, Payment, ReceivableInstalment
+    from kehu.products.models import StockMovement
+    from kehu.sales.generate import HistoryMix, sales_history_generate
+    from kehu.sales.models import (
+        Contract,
+        ContractLine,
+        DocumentEvent,
+        Order,
+        OrderLine,
+        Shipment,
+        ShipmentLine,
+    )
+
+    if customers < 1:
+        raise ServiceError(_("Generate at least one customer."), field="customers")
+    if not 0 < orders_per <= 50:
+        raise ServiceError(_("Orders per customer must be above 0 and at most 50."))
+    started = time.monotonic()
+    result = GenerateResult()
+
+    def phase(name: str, begun: float) -> None:
+        result.phases[name] = time.monotonic() - begun
+        if progress:
+            progress(f"{name}: {result.phases[name]:.1f} s")
+
+    begun = time.monotonic()
+    added = _products_ensure()
+    if added:
+        result.counts["products"] = added
+    goods = _goods()
+    if len(goods) < 2:
+        raise ServiceError(_("There are too few products on sale to sell."))
+    phase("products", begun)
+
+    if defer_indexes is None:
+        defer_indexes = customers >= max(DEFER_INDEXES_FROM, Customer._base_manager.count())
+    first_customer = next_id(Customer)
+    begun = time.monotonic()
+    part = customers_generate(
+        customers=customers,
+        seed=seed,
+        defer_indexes=defer_indexes,
+        deals=False,  # the sales history sets last deal and stage
+        analyze=False,
+        progress=progress,
+    )
+    result.counts.update(part.counts)
+    phase("customers", begun)
+
+    history_models: list[type[models.Model]] = [
+        Contract, ContractLine, ApprovalRequest, ApprovalAction, Order, OrderLine, Shipment,
+        ShipmentLine, StockMovement, DocumentEvent, ReceivableInstalment, Payment, Invoice,
+        ContractLedger,
+    ]  # fmt: skip
+    ids = IdBlocks()
+    firsts = {model: ids.start(model) for model in history_models if model is not ContractLedger}
+    firsts[ContractLedger] = firsts[Contract]  # its key is the contract's
+    end = timezone.localdate() - datetime.timedelta(days=1)
+    scale = orders_per / DEFAULT_ORDERS_PER_CUSTOMER
+    base = HistoryMix()
+    mix = HistoryMix(
+        orders_per_year=(base.orders_per_year[0] * scale, base.orders_per_year[1] * scale)
+    )
+    begun = time.monotonic()
+    with (
+        indexes_deferred(
+            [model._meta.db_table for model in history_models],
+            enabled=defer_indexes,
+            progress=progress,
+            phases=result.phases,
+        ),
+        _foreign_keys_off(defer_indexes) as unchecked,
+    ):
+        history = sales_history_generate(
+            customers=Customer.all_objects.filter(pk__gte=first_customer),
+            products=goods,
+            start=end - datetime.timedelta(days=HISTORY_DAYS),
+            end=end,
+            seed=seed,
+            mix=mix,
+            sinks=[FinanceHistory(seed=seed, confirmer=_user("finance"), ids=ids)],
+            pool_owners=sales_users(),
+            shipper=_user("warehouse"),
+            batch=batch,
+            ids=ids,
+            events=False,
+            analyze=False,
+            progress=progress,
+        )
+        if unchecked:
+            checking = time.monotonic()
+            checked = foreign_keys_verify(firsts)
+            result.phases["foreign keys"] = time.monotonic() - checking
+            if progress:
+                progress(
+                    f"{checked} foreign keys verified in {result.phases['foreign keys']:.1f} s"
+                )
+    result.counts.update(history.counts)
+    for name, seconds in history.phases.items():
+        result.phases[f"history {name}"] = seconds
+    phase("history", begun)
+
+    begun = time.monotonic()
+    tables_analyze([Customer, *history_models])
+    phase("analyze", begun)
+    result.seconds = time.monotonic() - started
+    return result
