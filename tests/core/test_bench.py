@@ -1,0 +1,107 @@
+"""``manage.py bench`` on a tiny database, one run per case, so the benchmark cannot rot.
+
+The benchmark itself (timings at 10,000 and 1,000,000 customers) is not part of the test
+suite; see BENCHMARKS.md.
+"""
+
+import datetime
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from kehu.core import bench
+from kehu.customers.models import Customer
+from kehu.finance.models import Payment
+from tests.customers.factories import CustomerFactory
+from tests.finance.factories import active_contract, plan
+
+LIST_CASES = {"list_first", "search_cn3", "contract_list_first", "api_customers", "api_contracts"}
+
+
+@pytest.fixture
+def small(org):
+    for i in range(25):
+        CustomerFactory(owner=org.sales1, mobile=f"1380013{i:04d}")
+    contract = active_contract(org, amount="5000.00")
+    today = timezone.localdate()
+    plan(contract, (today - datetime.timedelta(days=40), "2000.00"), (today, "3000.00"))
+    return contract
+
+
+def _run(tmp_path, **options):
+    out = io.StringIO()
+    path = tmp_path / "run.json"
+    call_command(
+        "bench", runs=1, deep_page=2, deep_page_all=2, save=str(path), stdout=out, **options
+    )
+    return out.getvalue(), json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_bench_runs_every_case_once(org, small, tmp_path):
+    customers = Customer.all_objects.count()
+    text, saved = _run(tmp_path)
+    results = {r["key"]: r for r in saved["results"]}
+    groups = {r["group"] for r in saved["results"]}
+    assert groups == {"customers", "sales", "finance", "analytics"}
+    expected = LIST_CASES | {
+        "detail",
+        "contract_detail",
+        "create_customer",
+        "record_payment",
+        "aging_page",
+        "aging_api",
+        "dashboard",
+        "all_dashboard",
+    }
+    assert expected <= set(results)
+    assert "HTTP" not in text, text  # every request answered 200/201
+    for key in LIST_CASES:
+        result = results[key]
+        # The bare SQL of the list query returned the rows the page showed.
+        assert result["sql_median_ms"] > 0 and result["sql_rows"] == result["rows"] > 0, key
+    assert all(r["queries"] > 0 and r["peak_kib"] > 0 for r in results.values())
+    assert results["aging_api"]["rows"] == 1  # one customer owes money
+    assert saved["customers"] == customers  # counted before the run created any
+
+
+def test_bench_writes_one_row_per_run(org, small, tmp_path):
+    customers = Customer.objects.count()
+    _run(tmp_path, only="create_customer,record_payment")
+    # warm-up, counted run, 1 timed run, traced run
+    assert Customer.objects.count() == customers + 4
+    assert Payment.objects.filter(contract=small, reference__startswith="bench-").count() == 4
+
+
+def test_bench_baseline_ratios_and_only(org, small, tmp_path):
+    _text, first = _run(tmp_path, only="customers")
+    assert {r["group"] for r in first["results"]} == {"customers"}
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(first), encoding="utf-8")
+    out = io.StringIO()
+    call_command("bench", runs=1, only="list_first", baseline=str(base), deep_page=2, stdout=out)
+    line = next(row for row in out.getvalue().splitlines() if row.startswith("list_first"))
+    assert line.count("x") >= 3  # overhead, x median, x p95
+
+
+def test_registered_callable_case_is_timed(org, small, tmp_path, monkeypatch):
+    calls = []
+
+    def work(run):
+        calls.append(run)
+        return bench.Measured(ms=12.5, rows=7) if run % 2 else 3
+
+    monkeypatch.setattr(bench, "_registry", [bench.Case("custom", "Custom", func=work, runs=3)])
+    _text, saved = _run(tmp_path)
+    (result,) = saved["results"]
+    assert len(calls) == 6  # warm-up, counted, 3 timed, traced
+    assert result["key"] == "custom" and result["rows"] in (3, 7)
+
+
+def test_bench_customers_alias_runs_customer_cases_only(org, small):
+    out = io.StringIO()
+    call_command("bench_customers", runs=1, deep_page=2, deep_page_all=2, list=True, stdout=out)
+    text = out.getvalue()
+    assert "list_first" in text and "contract_list_first" not in text
