@@ -258,7 +258,7 @@ class FinanceHistory:
     def _next(self, model) -> int:
         return self.ids.take(model)
 
-    def add(self, fact: ContractFact, number: Callable[[str], str]) -> None:
+    def add(self, fact: ContractFact, number: Callable[[str, datetime.date], str]) -> None:
         number_of = number
         c = self.cells
         instalments, payments, invoices = self._simulate(fact)
@@ -281,7 +281,8 @@ class FinanceHistory:
             self.rows["payments"].append(
                 (
                     self._next(Payment), c.dt(payment.registered), c.dt(payment.confirmed),
-                    fact.owner_id, self.confirmer_id, 2, number(PAYMENT_PREFIX), fact.id,
+                    fact.owner_id, self.confirmer_id, 2,
+                    number(PAYMENT_PREFIX, payment.received_on), fact.id,
                     ids[payment.instalment], PaymentKind.PAYMENT.value, None,
                     c.dec(payment.amount), fact.currency, c.day(payment.received_on),
                     payment.method, "", payment.reference, "", PaymentStatus.CONFIRMED.value,
@@ -295,7 +296,7 @@ class FinanceHistory:
         bank = f"{BANKS[fact.customer_id % len(BANKS)]} 6222{fact.customer_id:015d}"
         for invoice in invoices:
             invoiced_total += invoice.amount
-            number = number_of(INVOICE_PREFIX)
+            number = number_of(INVOICE_PREFIX, invoice.requested.date())
             # The tax office's number: 20 digits, from the request number (unique with it).
             year, serial = number.split("-")[1:]
             issued = datetime.datetime.combine(invoice.issued_on, datetime.time(15), self.tz)

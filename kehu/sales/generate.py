@@ -54,8 +54,7 @@ from typing import Any, Protocol
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -262,7 +261,7 @@ class ContractSink(Protocol):
 
     def plan(self, fact: ContractFact) -> list[tuple[str, datetime.date]]: ...
 
-    def add(self, fact: ContractFact, number: Callable[[str], str]) -> None: ...
+    def add(self, fact: ContractFact, number: Callable[[str, datetime.date], str]) -> None: ...
 
     def flush(self) -> dict[str, int]: ...
 
@@ -388,15 +387,27 @@ class _Catalogue:
 
 
 class _Numbers:
-    """Numbers per prefix and year in date order, reserved in one block per sequence."""
+    """Numbers per prefix and year in date order, reserved in one block per sequence.
 
-    def __init__(self) -> None:
+    ``ordered=False`` skips the dating pass: numbers follow the order of generation
+    within each prefix and year (still unique and gap-free), the sequences locked at the
+    first number and moved past the last at the end (``close``)."""
+
+    def __init__(self, ordered: bool = True) -> None:
+        self.ordered = ordered
         self.days: dict[str, array.array] = defaultdict(lambda: array.array("i"))
         self.assigned: dict[str, tuple[array.array, array.array]] = {}
         self.taken: dict[str, int] = defaultdict(int)
+        self.last: dict[tuple[str, int], int] = {}
+        self.base: dict[tuple[str, int], int] = {}
 
     def note(self, prefix: str, day: datetime.date) -> None:
         self.days[prefix].append(day.toordinal())
+
+    def close(self) -> None:
+        """Move the sequences past the numbers taken (unordered numbering)."""
+        for (prefix, year), value in self.last.items():
+            DocumentSequence.objects.filter(prefix=prefix, year=year).update(last_value=value)
 
     def reserve(self) -> dict[tuple[str, int], int]:
         """Lock the sequences, take the blocks; returns the count per (prefix, year)."""
@@ -429,6 +440,8 @@ class _Numbers:
 
     def check_all_taken(self) -> None:
         """The writing pass used exactly the numbers the dating pass reserved."""
+        if not self.ordered:
+            return
         for prefix, days in self.days.items():
             if self.taken[prefix] != len(days):
                 raise RuntimeError(
@@ -436,7 +449,18 @@ class _Numbers:
                     "the two passes disagree"
                 )
 
-    def take(self, prefix: str) -> str:
+    def take(self, prefix: str, day: datetime.date) -> str:
+        if not self.ordered:
+            key = (prefix, day.year)
+            value = self.last.get(key)
+            if value is None:
+                DocumentSequence.objects.get_or_create(prefix=prefix, year=day.year)
+                locked = DocumentSequence.objects.select_for_update().get(
+                    prefix=prefix, year=day.year
+                )
+                value = self.base[key] = locked.last_value
+            self.last[key] = value = value + 1
+            return f"{prefix}-{day.year}-{value:06d}"
         position = self.taken[prefix]
         self.taken[prefix] = position + 1
         years, values = self.assigned[prefix]
@@ -860,7 +884,7 @@ class _SalesHistory:
         c = self.cells
         owner = buyer.owner_id
         contract_id = self.next_id(Contract)
-        number = numbers.take(CONTRACT_PREFIX)
+        number = numbers.take(CONTRACT_PREFIX, deal.created.date())
         line_ids = []
         subtotal = tax = Decimal("0.00")
         for position, (item, quantity, discount) in enumerate(deal.lines, start=1):
@@ -957,7 +981,7 @@ class _SalesHistory:
         c = self.cells
         owner = buyer.owner_id
         order_id = self.next_id(Order)
-        number = numbers.take(ORDER_PREFIX)
+        number = numbers.take(ORDER_PREFIX, order.day)
         created = order.created
         order_line_ids: dict[int, int] = {}
         subtotal = tax = Decimal("0.00")
@@ -1008,7 +1032,7 @@ class _SalesHistory:
         before = OrderStatus.CONFIRMED.value
         for part, (moment, quantities) in enumerate(order.shipments, start=1):
             shipment_id = self.next_id(Shipment)
-            shipment_number = numbers.take(SHIPMENT_PREFIX)
+            shipment_number = numbers.take(SHIPMENT_PREFIX, moment.date())
             self.rows["shipments"].append(
                 (
                     shipment_id, c.dt(moment), c.dt(moment), self.shipper_id, self.shipper_id,
@@ -1110,39 +1134,37 @@ class _SalesHistory:
                 f"WHERE {table}.id = r.id AND {table}.balance_after <> r.running",
                 [first],
             )
-        touched = StockMovement.objects.filter(pk__gte=first)
-        pairs = set(touched.values_list("product_id", "warehouse_id").distinct())
+        # What the history moved (its receipts mirror its shipments), then one grouped pass
+        # over those products' movements: no per-product subquery, so no index needed.
+        products = {product for product, _month in self.receipts}
+        pairs = {(product, self.warehouse.pk) for product in products}
         existing = set(
-            StockLevel.objects.filter(product_id__in={p for p, _w in pairs}).values_list(
+            StockLevel.objects.filter(product_id__in=products).values_list(
                 "product_id", "warehouse_id"
             )
         )
         StockLevel.objects.bulk_create(
             [StockLevel(product_id=p, warehouse_id=w) for p, w in sorted(pairs - existing)]
         )
-        products = {p for p, _w in pairs}
-        moved = (
-            StockMovement.objects.filter(
-                product_id=OuterRef("product_id"), warehouse_id=OuterRef("warehouse_id")
-            )
+        totals = {
+            (row["product_id"], row["warehouse_id"]): row["total"]
+            for row in StockMovement.objects.filter(product_id__in=products)
             .order_by()
             .values("product_id", "warehouse_id")
             .annotate(total=Sum("quantity"))
-            .values("total")
-        )
-        StockLevel.objects.filter(product_id__in=products).update(
-            quantity=Coalesce(Subquery(moved), Decimal(0)), updated_at=timezone.now()
-        )
-        levels = (
-            StockLevel.objects.filter(product_id=OuterRef("pk"))
-            .order_by()
-            .values("product_id")
-            .annotate(total=Sum("quantity"))
-            .values("total")
-        )
-        Product.all_objects.filter(pk__in=products).update(
-            stock_quantity=Coalesce(Subquery(levels), Decimal(0))
-        )
+        }
+        now = timezone.now()
+        levels = list(StockLevel.objects.filter(product_id__in=products))
+        per_product: dict[int, Decimal] = defaultdict(Decimal)
+        for level in levels:
+            level.quantity = totals.get((level.product_id, level.warehouse_id), Decimal(0))
+            level.updated_at = now
+            per_product[level.product_id] += level.quantity
+        StockLevel.objects.bulk_update(levels, ["quantity", "updated_at"], batch_size=500)
+        stocked = list(Product.all_objects.filter(pk__in=products).only("pk"))
+        for product in stocked:
+            product.stock_quantity = per_product[product.pk]
+        Product.all_objects.bulk_update(stocked, ["stock_quantity"], batch_size=500)
 
     def customers_update(self) -> None:
         """Last deal and stage as ``customer_deal_record`` leaves them (the later of the
@@ -1252,6 +1274,7 @@ def sales_history_generate(
     shipper=None,
     warehouse: Warehouse | None = None,
     batch: int = 2_000,
+    dated_numbers: bool = True,
     ids: IdBlocks | None = None,
     events: bool = True,
     analyze: bool = True,
@@ -1272,7 +1295,9 @@ def sales_history_generate(
     out the primary keys (default: the first sink's ``ids``, so sales and finance rows in
     the same table never collide, else a new one). ``events=False`` writes one document
     event per document (its current status) instead of one per change: a cheaper history
-    for large generated data sets.
+    for large generated data sets. ``dated_numbers=False`` numbers documents in the order
+    they are generated (unique and gap-free per prefix and year, not in date order) and so
+    simulates every history once instead of twice.
     """
     if end <= start:
         raise ServiceError(_("The history must end after it starts."), field="end")
@@ -1301,9 +1326,10 @@ def sales_history_generate(
             ids=ids,
             events=events,
         )
-        numbers = _Numbers()
-        generator.date_documents(_buyers(customers, owners, pool, batch), numbers)
-        numbers.reserve()
+        numbers = _Numbers(ordered=dated_numbers)
+        if dated_numbers:
+            generator.date_documents(_buyers(customers, owners, pool, batch), numbers)
+            numbers.reserve()
         phases["dating"] = time.monotonic() - started
         if progress:
             progress(f"documents dated in {phases['dating']:.1f} s")
@@ -1321,6 +1347,7 @@ def sales_history_generate(
                 )
         phases["writing"] = time.monotonic() - started - phases["dating"]
         numbers.check_all_taken()
+        numbers.close()
         for step in (generator.write_receipts, generator.stock_replay, generator.customers_update):
             begun = time.monotonic()
             step()

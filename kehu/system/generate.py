@@ -233,6 +233,7 @@ def data_generate(
             batch=batch,
             ids=ids,
             events=False,
+            dated_numbers=False,
             analyze=False,
             progress=progress,
         )
