@@ -62,7 +62,8 @@ def max_cell_chars() -> int:
 
 
 PREVIEW_ROWS = 20
-# Rows written per transaction in good-rows mode; progress is saved after each batch.
+# Rows per batch: one transaction each in good-rows mode (progress is saved after each),
+# and what an importer with a batch path (``Importer.write_batch``) checks and writes at once.
 BATCH_SIZE = 500
 
 
@@ -402,6 +403,17 @@ class Importer:
 
     def clean_row(self, row: dict[str, Any]) -> None:
         """Cross-column checks after every cell parsed; raise RowError."""
+
+    def write_batch(self, rows: list[tuple[int, dict[str, Any]]]) -> list[str | Exception] | None:
+        """Write many parsed ``(line, row)`` at once, with the outcome ``_write_row`` would
+        give each row in turn: "created", "updated", "skipped" or the exception refusing it.
+
+        The default (None) has no batch path: rows go one by one through ``create`` and
+        ``update``. An importer overriding it checks and writes a batch in a few queries;
+        the caller runs it in a savepoint and, on a database error, replays the batch row
+        by row so the error names its row.
+        """
+        return None
 
     # -- shared --
 
@@ -818,6 +830,26 @@ def _apply(importer: Importer, line: int, row: dict[str, Any], result: ImportRes
     setattr(result, outcome, getattr(result, outcome) + 1)
 
 
+def _apply_batch(
+    importer: Importer, rows: list[tuple[int, dict[str, Any]]], result: ImportResult
+) -> None:
+    outcomes: list[str | Exception] | None
+    try:
+        with transaction.atomic():  # a savepoint: a failed batch leaves the others intact
+            outcomes = importer.write_batch(rows)
+    except DatabaseError:
+        outcomes = None  # something the checks did not foresee: row by row, to name the row
+    if outcomes is None:
+        for line, row in rows:
+            _apply(importer, line, row, result)
+        return
+    for (line, _row), outcome in zip(rows, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            result.errors.append(_service_error_row(importer, line, outcome))
+        else:
+            setattr(result, outcome, getattr(result, outcome) + 1)
+
+
 def _run_in_one_transaction(
     importer: Importer, parsed: list[tuple[int, dict[str, Any]]], result: ImportResult, commit: bool
 ) -> None:
@@ -827,8 +859,8 @@ def _run_in_one_transaction(
     """
     try:
         with transaction.atomic():
-            for line, row in parsed:
-                _apply(importer, line, row, result)
+            for start in range(0, len(parsed), BATCH_SIZE):
+                _apply_batch(importer, parsed[start : start + BATCH_SIZE], result)
             if not commit or result.errors:
                 raise _Rollback
     except _Rollback:
@@ -843,8 +875,7 @@ def _run_in_batches(
 ) -> None:
     for start in range(0, len(parsed), BATCH_SIZE):
         with transaction.atomic():
-            for line, row in parsed[start : start + BATCH_SIZE]:
-                _apply(importer, line, row, result)
+            _apply_batch(importer, parsed[start : start + BATCH_SIZE], result)
         if progress:
             # Rows that failed to parse count as handled from the start.
             failed_parsing = result.total_rows - len(parsed)

@@ -7,6 +7,7 @@ moves write a ``CustomerEvent`` row, an operation-log row and notify the new own
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -15,17 +16,19 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Max, Q
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from kehu.core.audit import snapshot
+from kehu.core.audit import diff, snapshot
 from kehu.core.customfields import custom_values_clean
 from kehu.core.exceptions import ServiceError
 from kehu.core.permissions import has_perm, require_perm
 from kehu.core.scope import scope_q
 from kehu.core.services import (
     document_number_next,
+    document_numbers_reserve,
     model_create,
     soft_delete,
     soft_restore,
@@ -44,7 +47,7 @@ from kehu.customers.models import (
     PoolRule,
     StageKind,
 )
-from kehu.customers.normalize import name_initials, name_normalize, name_pinyin, phone_normalize
+from kehu.customers.normalize import name_normalize, name_pinyin_forms, phone_normalize
 
 CUSTOMER_CODE_PREFIX = "KH"
 
@@ -157,10 +160,11 @@ def _derive(values: dict[str, Any]) -> dict[str, Any]:
     derived: dict[str, Any] = {}
     if "name" in values:
         name = values["name"] or ""
+        initials, pinyin = name_pinyin_forms(name)
         derived.update(
             name_normalized=name_normalize(name)[:200],
-            name_initials=name_initials(name)[:200],
-            name_pinyin=name_pinyin(name)[:600],
+            name_initials=initials[:200],
+            name_pinyin=pinyin[:600],
         )
     if "phone" in values:
         derived["phone_digits"] = phone_normalize(values["phone"] or "")[:30]
@@ -292,6 +296,19 @@ def customer_find_duplicates(
             scope_q(Customer, actor), pk__in=[c.pk for c in candidates]
         ).values_list("pk", flat=True)
     )
+    return _duplicate_hits(
+        actor=actor,
+        candidates=candidates,
+        normalized=normalized,
+        numbers=numbers,
+        visible_ids=visible_ids,
+    )
+
+
+def _duplicate_hits(
+    *, actor, candidates: list[Customer], normalized: str, numbers: list[str], visible_ids: set
+) -> list[DuplicateHit]:
+    can_view = None
     hits = []
     for customer in candidates:
         if normalized and customer.name_normalized == normalized:
@@ -301,9 +318,11 @@ def customer_find_duplicates(
         else:
             matched = "email"
         # Pool customers are open to everyone with customers.view, so they show in full.
-        visible = customer.pk in visible_ids or (
-            customer.in_pool and has_perm(actor, "customers.view")
-        )
+        visible = customer.pk in visible_ids
+        if not visible and customer.in_pool:
+            if can_view is None:
+                can_view = has_perm(actor, "customers.view")
+            visible = can_view
         hits.append(
             DuplicateHit(
                 matched_on=matched,
@@ -314,6 +333,96 @@ def customer_find_duplicates(
             )
         )
     return hits
+
+
+def duplicate_keys(*, name: str = "", phone: str = "", mobile: str = "", email: str = "") -> set:
+    """What a customer is matched on: ("name", normalised name), ("phone", digits) for each
+    number of five digits or more (phone and mobile match each other), ("email", lower case).
+    Two customers sharing a key are duplicates, as ``customer_find_duplicates`` decides."""
+    keys: set[tuple[str, str]] = set()
+    normalized = name_normalize(name) if name else ""
+    if normalized:
+        keys.add(("name", normalized))
+    for number in (phone_normalize(phone), phone_normalize(mobile)):
+        if len(number) >= 5:
+            keys.add(("phone", number))
+    email = (email or "").strip().lower()
+    if email:
+        keys.add(("email", email))
+    return keys
+
+
+@dataclass
+class DuplicateMatches:
+    """Hits per item, and which of the hit customers are in the actor's data scope."""
+
+    hits: list[list[DuplicateHit]]
+    in_scope_ids: set[int]
+
+
+def customer_find_duplicates_many(
+    *, actor, items: list[dict[str, str]], limit: int = 10
+) -> DuplicateMatches:
+    """``customer_find_duplicates`` for many would-be customers (``name``, ``phone``,
+    ``mobile``, ``email`` each) in two queries: the same hits, in the same order.
+
+    E-mails are compared in lower case, as services store them.
+    """
+    wanted = [duplicate_keys(**{k: item.get(k) or "" for k in MATCH_FIELDS}) for item in items]
+    names = sorted({v for keys in wanted for k, v in keys if k == "name"})
+    numbers = sorted({v for keys in wanted for k, v in keys if k == "phone"})
+    emails = sorted({v for keys in wanted for k, v in keys if k == "email"})
+    condition = Q()
+    if names:
+        condition |= Q(name_normalized__in=names)
+    if numbers:
+        condition |= Q(phone_digits__in=numbers) | Q(mobile_digits__in=numbers)
+    if emails:
+        condition |= Q(email__in=emails)
+    if not condition:
+        return DuplicateMatches(hits=[[] for _ in items], in_scope_ids=set())
+    candidates = list(Customer.objects.filter(condition).select_related("owner").order_by("-id"))
+    by_key: dict[tuple[str, str], list[Customer]] = {}
+    for customer in candidates:
+        # The stored forms are normalised already (normalising digits twice could drop
+        # a second "86").
+        keys = {
+            ("name", customer.name_normalized),
+            ("phone", customer.phone_digits),
+            ("phone", customer.mobile_digits),
+            ("email", customer.email.lower()),
+        }
+        for key in keys:
+            if key[1]:
+                by_key.setdefault(key, []).append(customer)
+    visible_ids = set(
+        Customer.objects.filter(
+            scope_q(Customer, actor), pk__in=[c.pk for c in candidates]
+        ).values_list("pk", flat=True)
+    )
+    result = []
+    for keys in wanted:
+        found: dict[int, Customer] = {}
+        for key in keys:
+            for customer in by_key.get(key, ()):
+                found[customer.pk] = customer
+        if not found:
+            result.append([])
+            continue
+        matched = sorted(found.values(), key=lambda c: -c.pk)[:limit]
+        result.append(
+            _duplicate_hits(
+                actor=actor,
+                candidates=matched,
+                normalized=next((v for k, v in keys if k == "name"), ""),
+                numbers=[v for k, v in keys if k == "phone"],
+                visible_ids=visible_ids,
+            )
+        )
+    return DuplicateMatches(hits=result, in_scope_ids=visible_ids)
+
+
+MATCH_FIELDS = ("name", "phone", "mobile", "email")
 
 
 # --- create, change, delete -----------------------------------------------------------------
@@ -373,13 +482,9 @@ def customer_create(
             model=Customer,
             user=actor,
             data={
-                **values,
-                **_derive({"name": "", "phone": "", "mobile": "", **values}),
+                **_new_customer_values(values, owner=owner, custom=cleaned_custom),
                 "code": document_number_next(prefix=CUSTOMER_CODE_PREFIX),
-                "owner": owner,
-                "department_id": owner.department_id,
                 "assigned_at": now,
-                "custom_fields": cleaned_custom,
             },
             m2m={"tags": customer_tags_resolve(tags)} if tags else None,
         )
@@ -393,6 +498,163 @@ def customer_create(
                 url=customer.get_absolute_url(),
             )
     return customer
+
+
+def _new_customer_values(values: dict[str, Any], *, owner, custom: dict[str, Any]):
+    return {
+        **values,
+        **_derive({"name": "", "phone": "", "mobile": "", **values}),
+        "owner": owner,
+        "department_id": owner.department_id,
+        "custom_fields": custom,
+    }
+
+
+# Foreign keys a draft holds as loaded objects: checking them again would cost a query each.
+_DRAFT_UNCHECKED = ["code", "owner", "department", "industry", "source", "level"]
+_DRAFT_UNCHECKED += ["created_by", "updated_by", "deleted_by"]
+
+
+@dataclass
+class CustomerDraft:
+    """A new customer checked by ``customer_draft`` and not stored yet."""
+
+    customer: Customer
+    tags: list[str]
+
+
+@dataclass
+class CustomerDraftChecks:
+    """What ``customer_draft`` reads once for many customers: owners already checked and
+    the custom field definitions."""
+
+    owners: dict[int, Exception | None] = dataclasses.field(default_factory=dict)
+    definitions: list | None = None
+
+
+def customer_draft(
+    *,
+    actor,
+    data: dict[str, Any],
+    tags: Iterable[str] = (),
+    custom_fields: dict[str, Any] | None = None,
+    owner=None,
+    checks: CustomerDraftChecks,
+) -> CustomerDraft:
+    """Check a new customer as ``customer_create`` does (duplicates aside: the caller checks
+    them for the whole batch) and return it unsaved, for ``customer_create_many``.
+
+    Raises ServiceError or ValidationError with the field at fault; queries only the first
+    time it meets an owner.
+    """
+    require_perm(actor, "customers.add")
+    owner = owner or actor
+    if owner.pk not in checks.owners:
+        try:
+            _owner_check(actor=actor, owner=owner)
+            checks.owners[owner.pk] = None
+        except ServiceError as exc:
+            checks.owners[owner.pk] = exc
+    refused = checks.owners[owner.pk]
+    if refused is not None:
+        raise refused
+    values = _customer_data_clean(data)
+    if not values.get("name"):
+        raise ServiceError(_("This field is required."), field="name")
+    if checks.definitions is None:
+        from kehu.core.customfields import custom_field_definitions
+
+        checks.definitions = custom_field_definitions(Customer)
+    custom = custom_values_clean(
+        model=Customer, values=custom_fields, definitions=checks.definitions
+    )
+    customer = Customer(**_new_customer_values(values, owner=owner, custom=custom))
+    customer.clean_fields(exclude=_DRAFT_UNCHECKED)
+    customer.clean()
+    return CustomerDraft(
+        customer=customer, tags=[str(t).strip()[:50] for t in tags if str(t).strip()]
+    )
+
+
+def customer_create_many(*, actor, drafts: list[CustomerDraft]) -> list[Customer]:
+    """Store checked drafts as ``customer_create`` stores one, in a few queries for all:
+    codes from one reserved block, the rows, their tags, "created" events and operation-log
+    rows in bulk inserts. Each other owner is told once, with the count."""
+    if not drafts:
+        return []
+    require_perm(actor, "customers.add")
+    now = timezone.now()
+    author = actor if actor is not None and actor.is_authenticated else None
+    with transaction.atomic():
+        codes = document_numbers_reserve(prefix=CUSTOMER_CODE_PREFIX, count=len(drafts))
+        customers = []
+        for draft, code in zip(drafts, codes, strict=True):
+            customer = draft.customer
+            customer.code = code
+            customer.assigned_at = now
+            customer.created_by = customer.updated_by = author
+            customers.append(customer)
+        Customer.objects.bulk_create(customers, batch_size=500)
+        names = sorted({name for draft in drafts for name in draft.tags})
+        if names:
+            tags = _tags_by_name(names)
+            through = Customer.tags.through
+            through.objects.bulk_create(
+                [
+                    through(customer_id=draft.customer.pk, customertag_id=tags[name].pk)
+                    for draft in drafts
+                    for name in dict.fromkeys(draft.tags)
+                ],
+                batch_size=1000,
+            )
+        CustomerEvent.objects.bulk_create(
+            [
+                CustomerEvent(
+                    customer=c, kind=CustomerEventKind.CREATED, to_owner=c.owner, actor=actor
+                )
+                for c in customers
+            ],
+            batch_size=1000,
+        )
+        from kehu.system.services import audit_log_record_many
+
+        audit_log_record_many(
+            user=actor,
+            action="create",
+            objects=customers,
+            changes=[diff({}, snapshot(c)) for c in customers],
+        )
+        assigned: dict[int, list[Customer]] = {}
+        for customer in customers:
+            if customer.owner_id != actor.pk:
+                assigned.setdefault(customer.owner_id, []).append(customer)
+        for owned in assigned.values():
+            if len(owned) == 1:
+                _notify(
+                    recipient=owned[0].owner,
+                    title=_("Customer assigned to you: %(name)s") % {"name": owned[0].name},
+                    url=owned[0].get_absolute_url(),
+                )
+            else:
+                _notify(
+                    recipient=owned[0].owner,
+                    title=_("%(count)d customers assigned to you, from %(first)s")
+                    % {"count": len(owned), "first": owned[0].name},
+                    url=reverse("customers:customer_list"),
+                )
+    return customers
+
+
+def _tags_by_name(names: list[str]) -> dict[str, CustomerTag]:
+    """Tags by name, the missing ones created (also when created concurrently)."""
+    tags = {t.name: t for t in CustomerTag.objects.filter(name__in=names)}
+    missing = [name for name in names if name not in tags]
+    if missing:
+        CustomerTag.objects.bulk_create(
+            [CustomerTag(name=name) for name in missing], ignore_conflicts=True
+        )
+        tags.update({t.name: t for t in CustomerTag.objects.filter(name__in=missing)})
+    return tags
 
 
 def customer_update(
