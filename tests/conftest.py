@@ -41,13 +41,9 @@ def org(db):
 
 
 def make_org():
-    """The ``org`` fixture's company, for fixtures of a wider scope (tests/security)."""
-    return make_org()
-
-
-def make_org():
-    """The ``org`` fixture's company, built in whatever database "default" points at (the
-    concurrency tests build it in a SQLite file shared by threads and processes)."""
+    """The ``org`` fixture's company as a plain function: for fixtures of a wider scope
+    (tests/security) and for a database "default" points at for a while (the concurrency
+    tests build it in a SQLite file shared by threads and processes)."""
     head = DepartmentFactory(name="总经办")
     sales = DepartmentFactory(name="销售部", parent=head)
     sales1 = DepartmentFactory(name="销售一部", parent=sales)
