@@ -55,6 +55,13 @@ class _Echo:
         return value
 
 
+def export_record_logged(*, user, obj, filename: str) -> None:
+    """Log one record leaving the system as a file (a printed PDF), like list exports."""
+    from kehu.system.services import audit_log_record
+
+    audit_log_record(user=user, action="export", obj=obj, note=filename)
+
+
 def export_response(
     *, user, module: str, model, queryset, columns: list[ExportColumn], fmt: str, filename: str
 ) -> HttpResponse | StreamingHttpResponse:

@@ -21,6 +21,10 @@ def _audit(**kwargs) -> None:
     audit_log_record(**kwargs)
 
 
+def _m2m_keys(values) -> list[str]:
+    return sorted(str(getattr(v, "pk", v)) for v in values)
+
+
 def model_create(*, model: type[M], user, data: dict[str, Any], m2m: dict | None = None) -> M:
     """Create a record with its authors and log it; ``data`` is already validated."""
     with transaction.atomic():
@@ -32,7 +36,11 @@ def model_create(*, model: type[M], user, data: dict[str, Any], m2m: dict | None
         instance.save()
         for name, values in (m2m or {}).items():
             getattr(instance, name).set(values)
-        _audit(user=user, action="create", obj=instance, changes=diff({}, snapshot(instance)))
+        changes = diff({}, snapshot(instance))
+        for name, values in (m2m or {}).items():
+            # Who got which roles is the part of a new user the operation log must show.
+            changes[name] = [[], _m2m_keys(values)]
+        _audit(user=user, action="create", obj=instance, changes=changes)
     return instance
 
 
@@ -59,6 +67,7 @@ def versioned_update(
             # Stale first: a conflict is news the user needs before any field error.
             raise ConflictError()
         before = snapshot(current)
+        m2m_before = {name: _m2m_keys(getattr(current, name).all()) for name in (m2m or {})}
         for key, value in data.items():
             setattr(current, key, value)
         if hasattr(current, "updated_by_id") and user is not None and user.is_authenticated:
@@ -81,7 +90,9 @@ def versioned_update(
         current.refresh_from_db()
         changes = diff(before, snapshot(current))
         for name, values in (m2m or {}).items():
-            changes[name] = ["…", sorted(str(getattr(v, "pk", v)) for v in values)]
+            # Before → after of many-to-many sets too (a role granted or taken away).
+            if m2m_before[name] != _m2m_keys(values):
+                changes[name] = [m2m_before[name], _m2m_keys(values)]
         if changes:
             _audit(user=user, action=action, obj=current, changes=changes)
     return current

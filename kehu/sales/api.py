@@ -35,7 +35,8 @@ from rest_framework.response import Response
 from kehu.approvals.models import ApprovalRequest, ApprovalStatus
 from kehu.core.api import ModulePermission, expected_version
 from kehu.core.exceptions import ServiceError
-from kehu.core.permissions import has_perm
+from kehu.core.exports import export_record_logged
+from kehu.core.permissions import has_perm, require_perm
 from kehu.core.scope import visible_to
 from kehu.customers.models import Customer, Opportunity
 from kehu.sales import selectors, services
@@ -122,6 +123,7 @@ def _pdf_response(render: str, document, request) -> HttpResponse:
 
     kind = type(document)._meta.model_name
     content = getattr(pdf, render)(**{kind: document, "language": language})
+    export_record_logged(user=request.user, obj=document, filename=f"{document.number}.pdf")
     response = HttpResponse(content, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{document.number}.pdf"'
     return response
@@ -296,10 +298,12 @@ class QuoteViewSet(_DocumentViewSet):
     @action(detail=True, methods=["post"], perm_action="change")
     def reject(self, request, pk=None):
         """The customer turned a sent quote down; say why."""
+        # Out of scope is a 404 before the body is read: a refusal never answers 400.
+        target = self.get_object()
         payload = self._valid(SalesReasonSerializer)
         quote = services.quote_reject(
             actor=request.user,
-            quote=self.get_object(),
+            quote=target,
             reason=payload["reason"],
             expected_version=payload.get("version"),
         )
@@ -425,10 +429,12 @@ class ContractViewSet(_DocumentViewSet):
     @action(detail=True, methods=["post"], perm_action="change")
     def terminate(self, request, pk=None):
         """End an active contract early; say why."""
+        # Out of scope is a 404 before the body is read: a refusal never answers 400.
+        target = self.get_object()
         payload = self._valid(SalesReasonSerializer)
         contract = services.contract_terminate(
             actor=request.user,
-            contract=self.get_object(),
+            contract=target,
             reason=payload["reason"],
             expected_version=payload.get("version"),
         )
@@ -560,6 +566,7 @@ class OrderViewSet(_DocumentViewSet):
         """Ship some lines (or, without lines, everything outstanding) of a confirmed order;
         posts the stock movements. Needs products.change (the warehouse)."""
         order = self.get_object()
+        require_perm(request.user, "products.change")  # before the body: refused is a 403
         serializer = OrderShipSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -580,6 +587,7 @@ class OrderViewSet(_DocumentViewSet):
     def return_goods(self, request, pk=None):
         """Take shipped goods back into stock; say why. Needs products.change."""
         order = self.get_object()
+        require_perm(request.user, "products.change")  # before the body: refused is a 403
         serializer = OrderReturnSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -594,14 +602,16 @@ class OrderViewSet(_DocumentViewSet):
         return self._shipment_read(shipment)
 
     @_action_schema(SalesReasonSerializer, OrderSerializer, 400, 403, 404, 409)
-    @action(detail=True, methods=["post"], perm_action="view")
+    @action(detail=True, methods=["post"], perm_action="change")
     def cancel(self, request, pk=None):
         """Cancel an order that is not completed (sales.change); goods already out come
         back into stock first, which only the warehouse (products.change) may do."""
+        # Out of scope is a 404 before the body is read: a refusal never answers 400.
+        target = self.get_object()
         payload = self._valid(SalesReasonSerializer)
         order = services.order_cancel(
             actor=request.user,
-            order=self.get_object(),
+            order=target,
             reason=payload["reason"],
             expected_version=payload.get("version"),
         )

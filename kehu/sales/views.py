@@ -29,7 +29,7 @@ from django.views import View
 
 from kehu.core.attachments import attachment_add, attachments_for
 from kehu.core.exceptions import ConflictError, PermissionRefused, ServiceError
-from kehu.core.exports import ExportColumn
+from kehu.core.exports import ExportColumn, export_record_logged
 from kehu.core.money import Currency
 from kehu.core.permissions import has_perm
 from kehu.core.views import Column, KehuFormView, KehuListView, ModulePermissionMixin, is_htmx
@@ -1383,6 +1383,7 @@ class QuotePdfView(ModulePermissionMixin, View):
     def get(self, request, pk):
         quote = selectors.quote_get_for(user=request.user, pk=pk)
         content = _pdf_module().quote_pdf(quote=quote, language=_pdf_language(request))
+        export_record_logged(user=request.user, obj=quote, filename=f"{quote.number}.pdf")
         return _pdf_response(content, quote.number, download="download" in request.GET)
 
 
@@ -1392,4 +1393,5 @@ class ContractPdfView(ModulePermissionMixin, View):
     def get(self, request, pk):
         contract = selectors.contract_get_for(user=request.user, pk=pk)
         content = _pdf_module().contract_pdf(contract=contract, language=_pdf_language(request))
+        export_record_logged(user=request.user, obj=contract, filename=f"{contract.number}.pdf")
         return _pdf_response(content, contract.number, download="download" in request.GET)
