@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from django.urls import path
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -24,9 +30,11 @@ from kehu.core.imports import (
     import_job_start,
 )
 from kehu.core.models import ImportJob, ImportStatus
+from kehu.core.permissions import require_perm
 from kehu.customers.imports import EXPORT_FILENAME, CustomerImporter, customer_export_columns
 from kehu.customers.models import Customer
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 RESULT_SCHEMA = inline_serializer(
     "ImportResult",
     {
@@ -38,8 +46,19 @@ RESULT_SCHEMA = inline_serializer(
         "skipped": serializers.IntegerField(),
         "errors": serializers.ListField(child=serializers.DictField()),
         "message": serializers.CharField(),
-        "job": serializers.IntegerField(),
+        "job": serializers.IntegerField(allow_null=True),
     },
+)
+# A refused upload answers either the failed result (a file that cannot be read) or, for a
+# request without a valid file or option, the usual messages per field.
+IMPORT_REFUSED = OpenApiResponse(
+    response={
+        "oneOf": [
+            {"$ref": "#/components/schemas/ImportResult"},
+            {"$ref": "#/components/schemas/ValidationError"},
+        ]
+    },
+    description=gettext_lazy("The failed result, or messages per field for an invalid request."),
 )
 
 
@@ -76,9 +95,11 @@ class CustomerImportView(APIView):
 
     @extend_schema(
         request={"multipart/form-data": ImportRequestSerializer},
-        responses={200: RESULT_SCHEMA, 202: RESULT_SCHEMA, 400: RESULT_SCHEMA},
+        responses={200: RESULT_SCHEMA, 202: RESULT_SCHEMA, 400: IMPORT_REFUSED},
     )
     def post(self, request):
+        # Refuse a caller who may not import before looking at the upload (403, not 400).
+        require_perm(request.user, "customers.add")
         serializer = ImportRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -133,7 +154,10 @@ class CustomerExportView(APIView):
             OpenApiParameter("stage", str),
             OpenApiParameter("in_pool", bool),
         ],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, XLSX_TYPE): OpenApiTypes.BINARY,
+        },
     )
     def get(self, request):
         from kehu.customers.selectors import (
@@ -154,7 +178,7 @@ class CustomerExportView(APIView):
             )
         owner = params.get("owner", "")
         if owner:
-            if not owner.isdigit():
+            if not owner.isdigit() or len(owner) > 18:  # beyond any id (and a 64-bit integer)
                 raise ServiceError(_("Enter a valid user id."), field="owner")
             queryset = queryset.filter(owner_id=int(owner))
         if params.get("stage"):
@@ -163,7 +187,7 @@ class CustomerExportView(APIView):
             user=request.user,
             module="customers",
             model=Customer,
-            queryset=queryset.order_by("-id").iterator(chunk_size=2000),
+            queryset=queryset.order_by("-id"),
             columns=customer_export_columns(),
             fmt=params.get("format", "csv"),
             filename=str(EXPORT_FILENAME),
