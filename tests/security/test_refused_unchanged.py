@@ -262,3 +262,21 @@ def test_refused_invalid_body(op, world):
         wrong.append(f"a list body: {response.status_code} {_detail(response)}")
     assert not wrong, f"{actor.username}: {op} expected 400:\n  " + "\n  ".join(wrong)
     _check_unchanged(world.baseline, sent)
+
+
+def test_wrong_password_writes_only_the_login_log(world):
+    """A refused login is recorded on purpose (django-axes counts it towards the lockout,
+    the login log keeps it); nothing else is written, and no token is made."""
+    from rest_framework.authtoken.models import Token
+
+    from kehu.system.models import AuditLog
+
+    cache.clear()
+    response = APIClient().post(
+        "/api/v1/auth/token/", {"username": "sales1", "password": "wrong"}, format="json"
+    )
+    assert response.status_code == 400
+    snapshot.assert_unchanged(world.baseline, allow=snapshot.LOGGED_REFUSALS, what="a bad login")
+    assert not Token.objects.filter(user=world.org.sales1).exists()
+    assert AuditLog.objects.filter(action="login_failed", username="sales1").count() == 1
+    figures.record(FIGURE, 1)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.db import transaction
+from django.test import Client
 from django.utils import timezone
 
 from kehu.approvals.models import ApprovalRequest, ApprovalRule
@@ -50,6 +51,7 @@ class World:
     # (path prefix, action) → object when the action needs a record in a particular state
     by_action: dict[tuple[str, str], Any] = field(default_factory=dict)
     baseline: snapshot.Snapshot = field(default_factory=dict)
+    pages: dict[str, Client] = field(default_factory=dict)  # username → logged-in client
 
     def object_for(self, prefix: str, action: str = "") -> Any:
         return self.by_action.get((prefix, action)) or self.objects.get(prefix)
@@ -95,6 +97,9 @@ def world_fixture(django_db_setup, django_db_blocker):
     each test's own transaction (the ``db`` fixture) nests inside it as a savepoint."""
     with django_db_blocker.unblock(), transaction.atomic():
         built = build(make_org())
+        for user in (built.org.admin, built.org.sales1):  # logging in writes the login log
+            built.pages[user.username] = Client()
+            built.pages[user.username].force_login(user)
         built.baseline = snapshot.take()
         yield built
         transaction.set_rollback(True)
