@@ -11,10 +11,11 @@ PORT=${LOAD_PORT:-8100}
 OUT=${LOAD_OUT:-var/load}
 mkdir -p "$OUT"
 # Production settings (DEBUG off), served over plain HTTP on loopback: no TLS redirect and
-# no Secure-only cookies here, which a TLS-terminating proxy provides in production.
+# no Secure-only cookies here, which a TLS-terminating proxy provides in production. Plain
+# static storage: locust fetches no static files, and the hashed-name build takes minutes.
 export SECRET_KEY=${SECRET_KEY:-load-test} ALLOWED_HOSTS=127.0.0.1,localhost DEBUG=0 \
   SECURE_SSL_REDIRECT=0 SESSION_COOKIE_SECURE=0 CSRF_COOKIE_SECURE=0 LOG_LEVEL=WARNING \
-  DB_CONN_MAX_AGE=${DB_CONN_MAX_AGE:-60} API_USER_RATE=${API_USER_RATE:-100000/min}
+  KEHU_PLAIN_STATIC=1 DB_CONN_MAX_AGE=${DB_CONN_MAX_AGE:-60} API_USER_RATE=${API_USER_RATE:-100000/min}
 .venv/bin/python manage.py collectstatic --no-input -v0
 
 .venv/bin/gunicorn kehu.wsgi:application --bind "127.0.0.1:$PORT" \
