@@ -22,7 +22,9 @@ class Command(BaseCommand):
             "--orders-per", type=float, default=5.0, help="Orders per customer on average."
         )
         parser.add_argument("--seed", type=int, default=SEED)
-        parser.add_argument("--batch", type=int, default=5_000, help="Customers per batch.")
+        parser.add_argument(
+            "--batch", type=int, default=1_000, help="Customers per batch (bounds memory)."
+        )
         parser.add_argument(
             "--defer-indexes",
             action=argparse.BooleanOptionalAction,
