@@ -97,7 +97,8 @@ def world_fixture(django_db_setup, django_db_blocker):
     each test's own transaction (the ``db`` fixture) nests inside it as a savepoint."""
     with django_db_blocker.unblock(), transaction.atomic():
         built = build(make_org())
-        for user in (built.org.admin, built.org.sales1):  # logging in writes the login log
+        users = (built.org.admin, built.org.sales1, built.org.sales3, built.nobody)
+        for user in users:  # logging in writes the login log: before the baseline
             built.pages[user.username] = Client()
             built.pages[user.username].force_login(user)
         built.baseline = snapshot.take()
