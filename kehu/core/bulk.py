@@ -109,11 +109,12 @@ def sequences_reset(models_: Iterable[type[models.Model]]) -> None:
     with connection.cursor() as cursor:
         for model in models_:
             table = model._meta.db_table
+            column = str(model._meta.pk.column)
             cursor.execute(
                 f"SELECT setval(pg_get_serial_sequence(%s, %s), "
-                f"(SELECT COALESCE(MAX({connection.ops.quote_name(model._meta.pk.column)}), 1) "
+                f"(SELECT COALESCE(MAX({connection.ops.quote_name(column)}), 1) "
                 f"FROM {connection.ops.quote_name(table)}))",
-                [table, model._meta.pk.column],
+                [table, column],
             )
 
 

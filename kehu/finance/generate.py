@@ -259,7 +259,6 @@ class FinanceHistory:
         return self.ids.take(model)
 
     def add(self, fact: ContractFact, number: Callable[[str, datetime.date], str]) -> None:
-        number_of = number
         c = self.cells
         instalments, payments, invoices = self._simulate(fact)
         planned_at = fact.approved_at + datetime.timedelta(hours=1)
@@ -296,16 +295,16 @@ class FinanceHistory:
         bank = f"{BANKS[fact.customer_id % len(BANKS)]} 6222{fact.customer_id:015d}"
         for invoice in invoices:
             invoiced_total += invoice.amount
-            number = number_of(INVOICE_PREFIX, invoice.requested.date())
+            request_number = number(INVOICE_PREFIX, invoice.requested.date())
             # The tax office's number: 20 digits, from the request number (unique with it).
-            year, serial = number.split("-")[1:]
+            year, serial = request_number.split("-")[1:]
             issued = datetime.datetime.combine(invoice.issued_on, datetime.time(15), self.tz)
             kind = InvoiceType.VAT_SPECIAL if invoice.special else InvoiceType.VAT_ORDINARY
             updated = max(updated, issued)
             self.rows["invoices"].append(
                 (
                     self._next(Invoice), c.dt(invoice.requested), c.dt(issued), fact.owner_id,
-                    self.confirmer_id, 3, number, fact.id,
+                    self.confirmer_id, 3, request_number, fact.id,
                     kind.value,
                     fact.customer_name[:200] or fact.number, tax_number,
                     fact.customer_address[:300] if invoice.special else "",

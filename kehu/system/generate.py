@@ -110,18 +110,18 @@ def foreign_keys_verify(firsts: dict[type[models.Model], int]) -> int:
     checked = 0
     with connection.cursor() as cursor:
         for model, first in firsts.items():
-            pk = model._meta.pk
+            key = qn(str(model._meta.pk.column))
             for fk in model._meta.concrete_fields:
                 if not fk.is_relation:
                     continue
                 target = fk.target_field  # type: ignore[attr-defined]
                 table, parent = qn(model._meta.db_table), qn(target.model._meta.db_table)
-                column = qn(fk.column)
+                column, target_column = qn(str(fk.column)), qn(str(target.column))
                 cursor.execute(
-                    f"SELECT c.{qn(pk.column)} FROM {table} c "
-                    f"LEFT JOIN {parent} p ON p.{qn(target.column)} = c.{column} "
-                    f"WHERE c.{qn(pk.column)} >= %s AND c.{column} IS NOT NULL "
-                    f"AND p.{qn(target.column)} IS NULL LIMIT 1",
+                    f"SELECT c.{key} FROM {table} c "
+                    f"LEFT JOIN {parent} p ON p.{target_column} = c.{column} "
+                    f"WHERE c.{key} >= %s AND c.{column} IS NOT NULL "
+                    f"AND p.{target_column} IS NULL LIMIT 1",
                     [first],
                 )
                 broken = cursor.fetchone()
