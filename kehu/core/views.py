@@ -116,7 +116,7 @@ class KehuListView(ModulePermissionMixin, ListView):
                 user=request.user,
                 module=self.module,
                 model=self.selector(request.user).model,
-                queryset=self.get_queryset().iterator(chunk_size=2000),
+                queryset=self.get_queryset(),  # read in chunks by export_response
                 columns=self.export_columns,
                 fmt=fmt,
                 filename=str(self.get_title()),
@@ -324,13 +324,24 @@ def set_language(request):
     return response
 
 
+def _api_error(request, status: int, message) -> JsonResponse | None:
+    """Under /api/ an error is JSON like the API's own (``{"detail": …}``), never a page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": str(message)}, status=status)
+    return None
+
+
 def error_404(request, exception=None):
-    return render(request, "404.html", status=404)
+    return _api_error(request, 404, _("Not found.")) or render(request, "404.html", status=404)
 
 
 def error_403(request, exception=None):
-    return render(request, "403.html", status=403)
+    return _api_error(request, 403, _("You do not have permission to perform this action.")) or (
+        render(request, "403.html", status=403)
+    )
 
 
 def error_500(request):
-    return render(request, "500.html", status=500)
+    return _api_error(request, 500, _("A server error occurred.")) or render(
+        request, "500.html", status=500
+    )
