@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from kehu.core.bench import BenchContext, Case, deep_page, register
 from kehu.core.exceptions import ServiceError
+from kehu.customers.bench_io import io_cases
 from kehu.customers.models import Customer
 from kehu.customers.selectors import customer_list_visible_to
 
@@ -168,3 +169,7 @@ def customer_cases(ctx: BenchContext) -> list[Case]:
             ),
         ]
     return cases
+
+
+# The import and export cases live with their measurement code.
+register(io_cases)

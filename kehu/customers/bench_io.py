@@ -16,6 +16,7 @@ import contextlib
 import csv
 import gc
 import math
+import os
 import random
 import resource
 import statistics
@@ -329,3 +330,77 @@ def customer_export_bench(*, user, fmt: str, runs: int = 3, trace_memory: bool =
         return {"status": response.status_code, "bytes": size}
 
     return _measure(f"export {fmt}", rows, runs, action, lambda: None, trace_memory=trace_memory)
+
+
+# --- cases of ``manage.py bench`` -------------------------------------------------------------
+
+
+def io_rows() -> int:
+    """Rows of the import cases: ``KEHU_BENCH_IO_ROWS``; 0 (unset) leaves the cases out, as
+    each run imports the whole file (``KEHU_BENCH_IO_ROWS=100000 manage.py bench --only
+    customers-io``)."""
+    return int(os.environ.get("KEHU_BENCH_IO_ROWS", "0") or 0)
+
+
+def _import_case(ctx, fmt: str) -> Callable[[int], Any]:
+    from kehu.core.bench import Measured
+
+    state: dict[str, Any] = {}
+
+    def run(_number: int) -> Measured:
+        if "path" not in state:
+            owners = [ctx.dept_manager.username] if ctx.dept_manager else [ctx.user.username]
+            paths = customer_io_files_write(
+                directory=Path(settings.VAR_DIR) / "io",
+                count=io_rows(),
+                owners=owners,
+                stored_names=[],
+            )
+            state["path"] = paths[fmt]
+            state["data"] = paths[fmt].read_bytes()
+            state["ceiling"] = (
+                Customer.all_objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+            )
+        _delete_after(state["ceiling"])  # the same starting state each run, not timed
+        started = time.perf_counter()
+        result = import_run(
+            importer=CustomerImporter(user=ctx.dept_manager or ctx.user),
+            data=state["data"],
+            filename=state["path"].name,
+            mode=ImportJob.Mode.GOOD_ROWS,
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        _delete_after(state["ceiling"])
+        return Measured(ms=elapsed, rows=result.total_rows)
+
+    return run
+
+
+def io_cases(ctx) -> list:
+    from kehu.core.bench import Case
+
+    if not io_rows():
+        return []
+    cases = [
+        Case(
+            f"import_{fmt}",
+            f"Import {io_rows():,} customers ({fmt.upper()}, good rows only)",
+            group="customers-io",
+            func=_import_case(ctx, fmt),
+            runs=3,
+        )
+        for fmt in ("csv", "xlsx")
+    ]
+    if ctx.manager is not None:
+        for fmt in ("csv", "xlsx"):
+            cases.append(
+                Case(
+                    f"export_{fmt}",
+                    f"Export every customer ({fmt.upper()})",
+                    group="customers-io",
+                    user=ctx.manager,
+                    url=f"/customers/?export={fmt}",
+                    runs=3,
+                )
+            )
+    return cases
