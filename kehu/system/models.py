@@ -110,6 +110,13 @@ class AuditAction(models.TextChoices):
     LOGIN_FAILED = "login_failed", _("Failed login")
     LOGOUT = "logout", _("Logout")
     EXPORT = "export", _("Export")
+    # A signed contract's amendment, and approval requests' decisions, have their own names.
+    AMEND = "amend", _("Amend")
+    SUBMIT = "submit", _("Submit for approval")
+    APPROVE = "approve", _("Approve")
+    REJECT = "reject", _("Reject")
+    WITHDRAW = "withdraw", _("Withdraw")
+    BACKUP = "backup", _("Backup")
 
 
 class AuditLogQuerySet(models.QuerySet):
