@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kehu.core.audit import current_ip, diff, snapshot
-from kehu.core.exceptions import ServiceError
+from kehu.core.exceptions import PermissionRefused, ServiceError
 from kehu.core.fields import FieldAccess
 from kehu.core.permissions import all_permission_codes, require_perm, user_permissions
 from kehu.core.scope import SCOPE_RANK, DataScope, scope_q, user_data_scope
@@ -157,6 +157,23 @@ def _check_grantable(*, actor: User, roles: Iterable[Role], department=None) -> 
             )
 
 
+def _check_manageable(*, actor: User, user: User) -> None:
+    """Nobody edits, or sets the password of, someone holding rights they do not hold:
+    changing that person's e-mail or password would be a way into those rights."""
+    if actor.is_superuser or user.pk == actor.pk:
+        return
+    if user.is_superuser:
+        raise PermissionRefused(_("Only a superuser may change a superuser."))
+    held = user_permissions(actor)
+    wider = not user_permissions(user) <= held or (
+        SCOPE_RANK[user_data_scope(user)] > SCOPE_RANK[user_data_scope(actor)]
+    )
+    if wider:
+        raise PermissionRefused(
+            _("%(user)s holds rights you do not hold; ask someone who holds them.") % {"user": user}
+        )
+
+
 def user_create(
     *, actor: User, data: dict[str, Any], roles: Iterable[Role], password: str | None = None
 ) -> User:
@@ -181,6 +198,7 @@ def user_update(
     require_perm(actor, "system.change")
     if user.pk == actor.pk and data.get("is_active") is False:
         raise ServiceError(_("You cannot deactivate your own account."), field="is_active")
+    _check_manageable(actor=actor, user=user)
     m2m = {"roles": list(roles)} if roles is not None else None
     added_roles = (
         [r for r in roles if r.pk not in {x.pk for x in user.roles.all()}] if roles else []
@@ -224,6 +242,7 @@ def user_set_password(*, actor: User, user: User, password: str) -> None:
     from django.core.exceptions import ValidationError
 
     require_perm(actor, "system.change")
+    _check_manageable(actor=actor, user=user)
     try:
         validate_password(password, user)
     except ValidationError as exc:
@@ -301,6 +320,30 @@ def role_delete(*, actor: User, role: Role) -> None:
         role.delete()
 
 
+def _check_field_rules_grantable(*, actor: User, model: str, rules: dict[str, str]) -> None:
+    """No role is given more of a field than the actor has: someone who sees salaries
+    masked cannot unmask them for a role, their own included."""
+    if actor.is_superuser:
+        return
+    from django.apps import apps
+
+    from kehu.core.fields import ACCESS_RANK, field_policy_for
+
+    try:
+        model_class = apps.get_model(model)
+    except (LookupError, ValueError) as exc:
+        raise ServiceError(_("Unknown model."), field="model") from exc
+    own = field_policy_for(actor, model_class)
+    for field_name, access in rules.items():
+        mine = own.get(field_name, FieldAccess.EDIT)
+        if ACCESS_RANK[FieldAccess(access)] > ACCESS_RANK[FieldAccess(mine)]:
+            raise ServiceError(
+                _("You cannot grant more access to “%(field)s” than you have.")
+                % {"field": field_name},
+                field=field_name,
+            )
+
+
 def role_set_field_permissions(
     *, actor: User, role: Role, model: str, rules: dict[str, str]
 ) -> None:
@@ -310,6 +353,7 @@ def role_set_field_permissions(
     bad = [f for f, access in rules.items() if access not in valid]
     if bad:
         raise ServiceError(_("Unknown field access."), field=bad[0])
+    _check_field_rules_grantable(actor=actor, model=model, rules=rules)
     with transaction.atomic():
         before = dict(
             FieldPermission.objects.filter(role=role, model=model).values_list("field", "access")
