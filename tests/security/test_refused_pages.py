@@ -43,6 +43,7 @@ SEGMENT_KIND = {
     "rules": "approval-rules",
     "roles": "roles",
     "users": "users",
+    "dictionary-items": "dictionary-items",
 }
 # Kinds of page left out, and why.
 LEFT_OUT = {
