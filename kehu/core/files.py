@@ -30,7 +30,7 @@ def served_file(file: FieldFile, *, name: str, content_type: str = "") -> FileRe
     A stored file is never run as a page: ``nosniff`` keeps the browser from guessing a
     script out of it, and its own policy forbids scripts and plugins even when opened.
     """
-    if not file or not file.storage.exists(file.name):
+    if not file or not file.name or not file.storage.exists(file.name):
         raise Http404(_("Not found."))
     content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
     response = FileResponse(
