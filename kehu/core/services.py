@@ -62,7 +62,11 @@ def versioned_update(
     if expected_version is None:
         raise ServiceError(field="version", code="required")
     with transaction.atomic():
-        current = model._base_manager.select_for_update().filter(pk=instance.pk).first()
+        # order_by("pk"): a Meta.ordering across a nullable relation (positions by their
+        # department's path) would outer-join it, which PostgreSQL cannot lock FOR UPDATE.
+        current = (
+            model._base_manager.select_for_update().filter(pk=instance.pk).order_by("pk").first()
+        )
         if current is None or getattr(current, "version", None) != expected_version:
             # Stale first: a conflict is news the user needs before any field error.
             raise ConflictError()
