@@ -70,6 +70,8 @@ FINANCE_ACTIONS = {
     ("invoices", "void"),
     ("expenses", "pay"),
 }
+# Actions the warehouse performs on a salesperson's orders.
+WAREHOUSE_ACTIONS = {("orders", "ship"), ("orders", "return")}
 
 # (operationId, kind) → why that kind of refusal does not apply. "*" for every kind.
 SKIP: dict[tuple[str, str], str] = {
@@ -122,6 +124,8 @@ def _actor(op: Operation, world, obj, url: str):
         return obj.steps.get(status="pending").candidates.order_by("pk").first()
     if (op.prefix, op.action) in FINANCE_ACTIONS:
         return org.finance
+    if (op.prefix, op.action) in WAREHOUSE_ACTIONS:
+        return org.warehouse
     code = _perm_code(op, url)
     if op.prefix in OWNED or op.prefix == "quotes":
         for user in (org.sales1, org.salesmgr1):
