@@ -269,6 +269,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # Every operation documents 400/401/403/404/409 with the bodies the handler gives.
+        "kehu.core.schema.document_error_responses",
+    ],
 }
 
 # --- Security -------------------------------------------------------------------------------

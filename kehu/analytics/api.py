@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from kehu.analytics import selectors, serializers
 from kehu.analytics.models import CustomerScore, RunKind, Segment
 from kehu.core.api import ModulePermission, StandardPagination
+from kehu.core.filters import IdFilter
 
 ERRORS = {
     400: OpenApiResponse(description=_("Invalid input: field messages.")),
@@ -99,7 +100,7 @@ class RfmView(AnalyticsView):
 
 class ScoreFilter(django_filters.FilterSet):
     segment = django_filters.ChoiceFilter(choices=Segment.choices)
-    owner = django_filters.NumberFilter(field_name="customer__owner_id", label=_("owner"))
+    owner = IdFilter(field_name="customer__owner_id", label=_("owner"))
     churn_risk_min = django_filters.NumberFilter(
         field_name="churn_risk", lookup_expr="gte", label=_("churn risk at least (0–1)")
     )

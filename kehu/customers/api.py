@@ -244,7 +244,13 @@ class CustomerViewSet(  # type: ignore[misc]
         return self.get_paginated_response(serializer.data)
 
     @extend_schema(responses={200: TimelineEntrySerializer(many=True), **_errors(403, 404)})
-    @action(detail=True, methods=["get"], perm_action="view", filter_backends=[])
+    @action(
+        detail=True,
+        methods=["get"],
+        perm_action="view",
+        filter_backends=[],
+        pagination_class=None,  # the whole timeline in one list
+    )
     def timeline(self, request, pk=None):
         """Ownership moves, stage changes, follow-ups and opportunities, newest first."""
         customer = self.get_object()

@@ -12,6 +12,7 @@ from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
 
 from kehu.core.api import ScopedQuerysetMixin, expected_version
+from kehu.core.filters import IdFilter
 from kehu.core.scope import visible_to
 from kehu.customers import services_opportunities as services
 from kehu.customers.models import Customer, Opportunity, PipelineStage
@@ -34,9 +35,9 @@ STATUS_CHOICES = (("open", _("Open")), ("won", _("Won")), ("lost", _("Lost")))
 
 
 class OpportunityFilter(django_filters.FilterSet):
-    stage = django_filters.NumberFilter(field_name="stage_id")
-    owner = django_filters.NumberFilter(field_name="owner_id")
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    stage = IdFilter(field_name="stage_id")
+    owner = IdFilter(field_name="owner_id")
+    customer = IdFilter(field_name="customer_id")
     status = django_filters.ChoiceFilter(
         choices=STATUS_CHOICES, field_name="stage__kind", label=_("Status")
     )

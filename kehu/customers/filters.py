@@ -7,14 +7,15 @@ from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 
 from kehu.core.customfields import FORM_PREFIX, custom_filter_q
+from kehu.core.filters import IdFilter
 from kehu.customers.models import Contact, Customer, CustomerStage, FollowUp
 
 
 class CustomerFilter(django_filters.FilterSet):
     """Filters on every field; ``cf_<key>=value`` filters on a custom field."""
 
-    owner = django_filters.NumberFilter(field_name="owner_id", label=_("owner"))
-    department = django_filters.NumberFilter(field_name="department_id", label=_("department"))
+    owner = IdFilter(field_name="owner_id", label=_("owner"))
+    department = IdFilter(field_name="department_id", label=_("department"))
     stage = django_filters.ChoiceFilter(choices=CustomerStage.choices, label=_("stage"))
     kind = django_filters.CharFilter(field_name="kind", label=_("type"))
     level = django_filters.CharFilter(field_name="level__value", label=_("level"))
@@ -68,7 +69,7 @@ class CustomerFilter(django_filters.FilterSet):
 
 
 class ContactFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id", label=_("customer"))
+    customer = IdFilter(field_name="customer_id", label=_("customer"))
     is_primary = django_filters.BooleanFilter(label=_("primary contact"))
 
     class Meta:
@@ -77,8 +78,8 @@ class ContactFilter(django_filters.FilterSet):
 
 
 class FollowUpFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id", label=_("customer"))
-    author = django_filters.NumberFilter(field_name="author_id", label=_("by"))
+    customer = IdFilter(field_name="customer_id", label=_("customer"))
+    author = IdFilter(field_name="author_id", label=_("by"))
     method = django_filters.CharFilter(field_name="method__value", label=_("method"))
     happened_after = django_filters.DateFilter(
         field_name="happened_at", lookup_expr="date__gte", label=_("from")

@@ -39,12 +39,22 @@ class CustomerSerializer(FieldPolicySerializerMixin, serializers.ModelSerializer
     industry = _dictionary_field("industry", _("industry"))
     source = _dictionary_field("customer_source", _("source"))  # type: ignore[assignment]  # a field named "source"
     level = _dictionary_field("customer_level", _("level"))
-    industry_label = serializers.CharField(source="industry.display_label", read_only=True)
-    source_label = serializers.CharField(source="source.display_label", read_only=True)
-    level_label = serializers.CharField(source="level.display_label", read_only=True)
+    industry_label = serializers.CharField(
+        source="industry.display_label", read_only=True, default=None, allow_null=True
+    )
+    source_label = serializers.CharField(
+        source="source.display_label", read_only=True, default=None, allow_null=True
+    )
+    level_label = serializers.CharField(
+        source="level.display_label", read_only=True, default=None, allow_null=True
+    )
     tags = TagNamesField(required=False)
-    owner_name = serializers.CharField(source="owner.name", read_only=True, default=None)
-    department_name = serializers.CharField(source="department.name", read_only=True, default=None)
+    owner_name = serializers.CharField(
+        source="owner.name", read_only=True, default=None, allow_null=True
+    )
+    department_name = serializers.CharField(
+        source="department.name", read_only=True, default=None, allow_null=True
+    )
     custom_fields = serializers.JSONField(required=False)
     allow_duplicate = serializers.BooleanField(
         required=False,
@@ -182,7 +192,9 @@ class FollowUpSerializer(serializers.ModelSerializer):
         queryset=Contact.objects.all(), required=False, allow_null=True
     )
     method = _dictionary_field("followup_method", _("method"))
-    method_label = serializers.CharField(source="method.display_label", read_only=True)
+    method_label = serializers.CharField(
+        source="method.display_label", read_only=True, default=None, allow_null=True
+    )
     author_name = serializers.CharField(source="author.name", read_only=True)
     happened_at = serializers.DateTimeField(required=False)
     attachments = serializers.SerializerMethodField()

@@ -18,6 +18,7 @@ from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, S
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
+from kehu.core.filters import IdFilter
 from kehu.finance import selectors
 from kehu.finance.models import (
     ExpenseClaim,
@@ -107,9 +108,9 @@ def instalment_status_q(status: str, today: datetime.date) -> Q:
 
 
 class InstalmentApiFilter(django_filters.FilterSet):
-    contract = django_filters.NumberFilter(field_name="contract")
-    customer = django_filters.NumberFilter(field_name="contract__customer")
-    owner = django_filters.NumberFilter(field_name="contract__owner", label=_("Contract owner"))
+    contract = IdFilter(field_name="contract")
+    customer = IdFilter(field_name="contract__customer")
+    owner = IdFilter(field_name="contract__owner", label=_("Contract owner"))
     status = django_filters.ChoiceFilter(
         choices=InstalmentStatus.choices, method="filter_status", label=_("Status (derived)")
     )
@@ -129,9 +130,9 @@ class InstalmentApiFilter(django_filters.FilterSet):
 
 
 class PaymentApiFilter(django_filters.FilterSet):
-    contract = django_filters.NumberFilter(field_name="contract")
-    instalment = django_filters.NumberFilter(field_name="instalment")
-    owner = django_filters.NumberFilter(field_name="owner")
+    contract = IdFilter(field_name="contract")
+    instalment = IdFilter(field_name="instalment")
+    owner = IdFilter(field_name="owner")
     status = django_filters.ChoiceFilter(choices=PaymentStatus.choices)
     kind = django_filters.ChoiceFilter(choices=PaymentKind.choices)
     method = django_filters.CharFilter(field_name="method")
@@ -153,8 +154,8 @@ class PaymentApiFilter(django_filters.FilterSet):
 
 
 class InvoiceApiFilter(django_filters.FilterSet):
-    contract = django_filters.NumberFilter(field_name="contract")
-    owner = django_filters.NumberFilter(field_name="owner")
+    contract = IdFilter(field_name="contract")
+    owner = IdFilter(field_name="owner")
     status = django_filters.ChoiceFilter(choices=InvoiceStatus.choices)
     invoice_type = django_filters.ChoiceFilter(choices=InvoiceType.choices)
     issued_from = django_filters.DateFilter(field_name="issued_on", lookup_expr="gte")
@@ -166,9 +167,9 @@ class InvoiceApiFilter(django_filters.FilterSet):
 
 
 class RefundApiFilter(django_filters.FilterSet):
-    contract = django_filters.NumberFilter(field_name="contract")
-    payment = django_filters.NumberFilter(field_name="payment")
-    owner = django_filters.NumberFilter(field_name="owner")
+    contract = IdFilter(field_name="contract")
+    payment = IdFilter(field_name="payment")
+    owner = IdFilter(field_name="owner")
     status = django_filters.ChoiceFilter(choices=RefundStatus.choices)
 
     class Meta:
@@ -177,11 +178,11 @@ class RefundApiFilter(django_filters.FilterSet):
 
 
 class ExpenseApiFilter(django_filters.FilterSet):
-    owner = django_filters.NumberFilter(field_name="owner", label=_("Employee"))
-    department = django_filters.NumberFilter(field_name="department")
-    category = django_filters.NumberFilter(field_name="category")
-    customer = django_filters.NumberFilter(field_name="customer")
-    contract = django_filters.NumberFilter(field_name="contract")
+    owner = IdFilter(field_name="owner", label=_("Employee"))
+    department = IdFilter(field_name="department")
+    category = IdFilter(field_name="category")
+    customer = IdFilter(field_name="customer")
+    contract = IdFilter(field_name="contract")
     status = django_filters.ChoiceFilter(choices=ExpenseStatus.choices)
     spent_from = django_filters.DateFilter(field_name="spent_on", lookup_expr="gte")
     spent_to = django_filters.DateFilter(field_name="spent_on", lookup_expr="lte")

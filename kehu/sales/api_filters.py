@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
+from kehu.core.filters import IdFilter
 from kehu.sales.models import (
     Contract,
     ContractStatus,
@@ -25,14 +26,14 @@ def _date_range(field: str) -> tuple[django_filters.DateFilter, django_filters.D
 
 
 class _DocumentFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id", label=_("customer"))
-    owner = django_filters.NumberFilter(field_name="owner_id", label=_("owner"))
-    department = django_filters.NumberFilter(field_name="department_id", label=_("department"))
+    customer = IdFilter(field_name="customer_id", label=_("customer"))
+    owner = IdFilter(field_name="owner_id", label=_("owner"))
+    department = IdFilter(field_name="department_id", label=_("department"))
 
 
 class QuoteFilter(_DocumentFilter):
     status = django_filters.ChoiceFilter(choices=QuoteStatus.choices, label=_("status"))
-    opportunity = django_filters.NumberFilter(field_name="opportunity_id", label=_("opportunity"))
+    opportunity = IdFilter(field_name="opportunity_id", label=_("opportunity"))
     date_from, date_to = _date_range("quote_date")
 
     class Meta:
@@ -42,7 +43,7 @@ class QuoteFilter(_DocumentFilter):
 
 class ContractFilter(_DocumentFilter):
     status = django_filters.ChoiceFilter(choices=ContractStatus.choices, label=_("status"))
-    opportunity = django_filters.NumberFilter(field_name="opportunity_id", label=_("opportunity"))
+    opportunity = IdFilter(field_name="opportunity_id", label=_("opportunity"))
     date_from, date_to = _date_range("signed_on")
     end_from, end_to = _date_range("end_date")
 
@@ -53,7 +54,7 @@ class ContractFilter(_DocumentFilter):
 
 class OrderFilter(_DocumentFilter):
     status = django_filters.ChoiceFilter(choices=OrderStatus.choices, label=_("status"))
-    contract = django_filters.NumberFilter(field_name="contract_id", label=_("contract"))
+    contract = IdFilter(field_name="contract_id", label=_("contract"))
     date_from, date_to = _date_range("order_date")
     ship_by_to = django_filters.DateFilter(
         field_name="ship_by", lookup_expr="lte", label=_("ship by until")
@@ -65,10 +66,10 @@ class OrderFilter(_DocumentFilter):
 
 
 class ShipmentFilter(django_filters.FilterSet):
-    order = django_filters.NumberFilter(field_name="order_id", label=_("order"))
+    order = IdFilter(field_name="order_id", label=_("order"))
     kind = django_filters.ChoiceFilter(choices=ShipmentKind.choices, label=_("type"))
-    warehouse = django_filters.NumberFilter(field_name="warehouse_id", label=_("warehouse"))
-    customer = django_filters.NumberFilter(field_name="order__customer_id", label=_("customer"))
+    warehouse = IdFilter(field_name="warehouse_id", label=_("warehouse"))
+    customer = IdFilter(field_name="order__customer_id", label=_("customer"))
     date_from, date_to = _date_range("shipped_on")
 
     class Meta:

@@ -161,7 +161,9 @@ class _DocumentSerializer(serializers.ModelSerializer):
         help_text=_("Defaults to you; only users who may assign (sales.assign) set another."),
     )
     owner_name = serializers.CharField(source="owner.name", read_only=True)
-    department_name = serializers.CharField(source="department.name", read_only=True, default=None)
+    department_name = serializers.CharField(
+        source="department.name", read_only=True, default=None, allow_null=True
+    )
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     version = VersionField()
 
@@ -175,12 +177,14 @@ class _WithContactSerializer(_DocumentSerializer):
     contact = serializers.PrimaryKeyRelatedField(
         queryset=Contact.objects.all(), required=False, allow_null=True
     )
-    contact_name = serializers.CharField(source="contact.name", read_only=True, default=None)
+    contact_name = serializers.CharField(
+        source="contact.name", read_only=True, default=None, allow_null=True
+    )
     opportunity = serializers.PrimaryKeyRelatedField(
         queryset=Opportunity.objects.all(), required=False, allow_null=True
     )
     opportunity_title = serializers.CharField(
-        source="opportunity.title", read_only=True, default=None
+        source="opportunity.title", read_only=True, default=None, allow_null=True
     )
 
 
@@ -248,7 +252,9 @@ class QuoteSerializer(_WithContactSerializer):
 
 class ContractSerializer(_WithContactSerializer):
     lines = ContractLineSerializer(many=True)
-    quote_number = serializers.CharField(source="quote.number", read_only=True, default=None)
+    quote_number = serializers.CharField(
+        source="quote.number", read_only=True, default=None, allow_null=True
+    )
     approval_request = serializers.IntegerField(
         read_only=True,
         allow_null=True,
@@ -338,7 +344,9 @@ class OrderSerializer(_DocumentSerializer):
             "(contract_line, quantity). Set on creation only."
         ),
     )
-    contract_number = serializers.CharField(source="contract.number", read_only=True, default=None)
+    contract_number = serializers.CharField(
+        source="contract.number", read_only=True, default=None, allow_null=True
+    )
     warehouse = serializers.PrimaryKeyRelatedField(
         queryset=Warehouse.objects.filter(is_active=True), required=False, allow_null=True
     )
@@ -444,7 +452,9 @@ class ShipmentSerializer(serializers.ModelSerializer):
     customer = serializers.IntegerField(source="order.customer_id", read_only=True)
     customer_name = serializers.CharField(source="order.customer.name", read_only=True)
     warehouse_name = serializers.CharField(source="warehouse.name", read_only=True)
-    created_by_name = serializers.CharField(source="created_by.name", read_only=True, default=None)
+    created_by_name = serializers.CharField(
+        source="created_by.name", read_only=True, default=None, allow_null=True
+    )
     lines = ShipmentLineSerializer(many=True, read_only=True)
 
     class Meta:
@@ -474,7 +484,9 @@ class ShipmentSerializer(serializers.ModelSerializer):
 class AmendmentSerializer(serializers.ModelSerializer):
     contract_number = serializers.CharField(source="contract.number", read_only=True)
     status_display = serializers.CharField(source="get_status_display", read_only=True)
-    created_by_name = serializers.CharField(source="created_by.name", read_only=True, default=None)
+    created_by_name = serializers.CharField(
+        source="created_by.name", read_only=True, default=None, allow_null=True
+    )
     before = serializers.JSONField(
         read_only=True, help_text=_("The contract's amendable fields and lines before.")
     )

@@ -22,6 +22,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from kehu.core.api import ModulePermission, ScopedQuerysetMixin, expected_version
+from kehu.core.filters import IdFilter
 from kehu.core.permissions import has_perm
 from kehu.core.scope import scope_q
 from kehu.system import selectors, services
@@ -143,8 +144,8 @@ class MeView(APIView):
 
 
 class UserFilter(django_filters.FilterSet):
-    department = django_filters.NumberFilter(field_name="department_id")
-    role = django_filters.NumberFilter(field_name="roles", distinct=True)
+    department = IdFilter(field_name="department_id")
+    role = IdFilter(field_name="roles", distinct=True)
     is_active = django_filters.BooleanFilter()
 
     class Meta:
@@ -401,7 +402,7 @@ class DictionaryItemViewSet(
 
 
 class AuditLogFilter(django_filters.FilterSet):
-    user = django_filters.NumberFilter(field_name="user_id")
+    user = IdFilter(field_name="user_id")
     username = django_filters.CharFilter(field_name="username", lookup_expr="iexact")
     model = django_filters.CharFilter(field_name="model")
     action = django_filters.ChoiceFilter(choices=AuditAction.choices)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
@@ -58,6 +59,14 @@ class MeSerializer(serializers.ModelSerializer):
     roles = RoleRefSerializer(many=True, read_only=True)
     permissions = serializers.SerializerMethodField()
     data_scope = serializers.SerializerMethodField()
+    # Declared so the schema says what an unset language reads as (a read-only model
+    # choice field would drop the blank choice).
+    language = serializers.ChoiceField(
+        choices=settings.LANGUAGES,
+        allow_blank=True,
+        read_only=True,
+        help_text=_("Empty: the browser's language."),
+    )
 
     class Meta:
         model = User
