@@ -322,7 +322,7 @@ def customer_export_bench(*, user, fmt: str, runs: int = 3, trace_memory: bool =
         response = client.get(f"/customers/?export={fmt}")
         size = 0
         if response.streaming:
-            for chunk in response.streaming_content:
+            for chunk in response.streaming_content:  # type: ignore[attr-defined]
                 size += len(chunk)
         else:
             size = len(response.content)

@@ -400,7 +400,7 @@ def customer_find_duplicates_many(
             scope_q(Customer, actor), pk__in=[c.pk for c in candidates]
         ).values_list("pk", flat=True)
     )
-    result = []
+    result: list[list[DuplicateHit]] = []
     for keys in wanted:
         found: dict[int, Customer] = {}
         for key in keys:
@@ -624,7 +624,7 @@ def customer_create_many(*, actor, drafts: list[CustomerDraft]) -> list[Customer
             objects=customers,
             changes=[diff({}, snapshot(c)) for c in customers],
         )
-        assigned: dict[int, list[Customer]] = {}
+        assigned: dict[int | None, list[Customer]] = {}
         for customer in customers:
             if customer.owner_id != actor.pk:
                 assigned.setdefault(customer.owner_id, []).append(customer)
