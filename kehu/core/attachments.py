@@ -84,7 +84,14 @@ def attachment_validate(file) -> str:
             with Image.open(file) as image:
                 image_format = image.format
                 image.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except (
+            UnidentifiedImageError,
+            OSError,
+            SyntaxError,
+            ValueError,
+            # A few bytes claiming a huge picture (a decompression bomb): refused, not a 500.
+            Image.DecompressionBombError,
+        ) as exc:
             raise refused from exc
         finally:
             file.seek(0)
