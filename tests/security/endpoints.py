@@ -26,7 +26,8 @@ class Route:
 def _methods(callback) -> tuple[str, ...] | None:
     actions = getattr(callback, "actions", None)
     if actions:  # a DRF viewset route: method -> action
-        return tuple(sorted(m.upper() for m in actions))
+        # HEAD is GET without the body: the GET expectation covers it.
+        return tuple(sorted(m.upper() for m in actions if m in HTTP_METHODS))
     cls = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
     if cls is None:
         return None  # a function view: the table says which methods it takes
