@@ -53,7 +53,7 @@ RESULT_SCHEMA = inline_serializer(
 # request without a valid file or option, the usual messages per field.
 IMPORT_REFUSED = OpenApiResponse(
     response={
-        "oneOf": [
+        "anyOf": [
             {"$ref": "#/components/schemas/ImportResult"},
             {"$ref": "#/components/schemas/ValidationError"},
         ]
