@@ -27,3 +27,13 @@ class IdFilter(django_filters.NumberFilter):
 
     def get_max_validator(self):
         return None  # the field's own max_value bounds it
+
+
+def is_id(value: object) -> bool:
+    """``value`` reads as a record id: ASCII digits within the key range.
+
+    ``str.isdigit`` is not enough: it accepts "²" (which ``int`` refuses) and "١٢٣", and
+    any length; a hand-edited query string must never end in a 500.
+    """
+    text = "" if value is None else str(value)
+    return text.isascii() and text.isdigit() and int(text) <= ID_MAX

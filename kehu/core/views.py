@@ -26,6 +26,7 @@ from django.views.generic import ListView
 from kehu.core.exceptions import ServiceError
 from kehu.core.exports import ExportColumn, export_response
 from kehu.core.fields import apply_field_policy, field_policy_for
+from kehu.core.filters import is_id
 from kehu.core.pagination import BoundedPaginator
 from kehu.core.permissions import has_perm
 from kehu.core.search import search_all
@@ -129,7 +130,7 @@ class KehuListView(ModulePermissionMixin, ListView):
         if action not in dict(self.bulk_actions):
             messages.error(request, _("Choose an action."))
         else:
-            ids = [i for i in request.POST.getlist("selected") if i.isdigit()]
+            ids = [i for i in request.POST.getlist("selected") if is_id(i)]
             objects = list(self.selector(request.user).filter(pk__in=ids))
             if not objects:
                 messages.error(request, _("Select at least one row."))

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from kehu.core.exceptions import ServiceError
 from kehu.core.exports import export_response
+from kehu.core.filters import is_id
 from kehu.core.imports import (
     ImportFileError,
     ImportResult,
@@ -178,7 +179,7 @@ class CustomerExportView(APIView):
             )
         owner = params.get("owner", "")
         if owner:
-            if not owner.isdigit() or len(owner) > 18:  # beyond any id (and a 64-bit integer)
+            if not is_id(owner):
                 raise ServiceError(_("Enter a valid user id."), field="owner")
             queryset = queryset.filter(owner_id=int(owner))
         if params.get("stage"):

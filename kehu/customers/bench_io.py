@@ -319,7 +319,7 @@ def customer_export_bench(*, user, fmt: str, runs: int = 3, trace_memory: bool =
     rows = customer_list_visible_to(user=user).count()
 
     def action() -> dict[str, Any]:
-        response = client.get(f"/customers/?export={fmt}")
+        response = client.get(f"/customers/?export={fmt}", secure=True)
         size = 0
         if response.streaming:
             for chunk in response.streaming_content:  # type: ignore[attr-defined]

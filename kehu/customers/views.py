@@ -32,6 +32,7 @@ from kehu.core.customfields import (
 from kehu.core.exceptions import ServiceError
 from kehu.core.exports import ExportColumn
 from kehu.core.fields import apply_field_policy, field_policy_for
+from kehu.core.filters import is_id
 from kehu.core.forms import KehuForm
 from kehu.core.permissions import has_perm
 from kehu.core.savedviews import saved_view_delete, saved_view_save, saved_views_for
@@ -415,7 +416,7 @@ class CustomerDuplicatesView(ModulePermissionMixin, View):
             phone=request.GET.get("phone", "")[:30],
             mobile=request.GET.get("mobile", "")[:30],
             email=request.GET.get("email", "")[:254],
-            exclude_id=int(exclude) if exclude.isdigit() else None,
+            exclude_id=int(exclude) if is_id(exclude) else None,
         )
         return render(request, "customers/_duplicate_hits.html", {"hits": hits_display(hits)})
 
@@ -945,7 +946,7 @@ class FollowUpCalendarView(ModulePermissionMixin, View):
 def _board_filters(request) -> Q:
     condition = Q()
     owner = request.GET.get("owner", "")
-    if owner.isdigit():
+    if is_id(owner):
         condition &= Q(owner_id=int(owner))
     query = request.GET.get("q", "").strip()[:100]
     if query:
@@ -1066,7 +1067,7 @@ class OpportunityFormView(KehuFormView):
     def get_form_kwargs(self, obj) -> dict:
         kwargs = super().get_form_kwargs(obj)
         kwargs["actor"] = self.request.user
-        if obj is None and self.request.GET.get("customer", "").isdigit():
+        if obj is None and is_id(self.request.GET.get("customer", "")):
             kwargs["initial"] = {"customer": int(self.request.GET["customer"])}
         return kwargs
 

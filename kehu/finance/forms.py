@@ -17,6 +17,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from kehu.core.exceptions import ServiceError
+from kehu.core.filters import is_id
 from kehu.core.forms import KehuForm
 from kehu.core.scope import visible_to
 from kehu.customers.models import Customer
@@ -118,7 +119,7 @@ def visible_customers(user) -> QuerySet[Customer]:
 def _limited_choices(field: forms.ModelChoiceField, queryset, selected, label) -> None:
     """Offer the first options of ``queryset`` (and the selected one) without loading all."""
     options = list(queryset[:SEARCH_SELECT_LIMIT])
-    if selected and str(selected).isdigit() and all(str(o.pk) != str(selected) for o in options):
+    if selected and is_id(selected) and all(str(o.pk) != str(selected) for o in options):
         chosen = queryset.filter(pk=selected).first()
         if chosen is not None:
             options.insert(0, chosen)
@@ -208,7 +209,7 @@ class PaymentForm(KehuForm):
         )
         instalment = self.fields["instalment"]
         assert isinstance(instalment, forms.ModelChoiceField)
-        if selected and str(selected).isdigit():
+        if selected and is_id(selected):
             instalment.queryset = ReceivableInstalment.objects.filter(
                 contract__in=contracts, contract_id=selected
             ).order_by("due_date", "sequence")
@@ -230,7 +231,7 @@ class PaymentForm(KehuForm):
 
     def selected_contract(self) -> Contract | None:
         selected = _selected(self, "contract")
-        if not selected or not str(selected).isdigit():
+        if not selected or not is_id(selected):
             return None
         field = self.fields["contract"]
         assert isinstance(field, forms.ModelChoiceField) and field.queryset is not None
@@ -336,7 +337,7 @@ class InvoiceRequestForm(KehuForm):
         self.fields["amount"].widget.attrs.update({"min": "0.01", "step": "0.01"})
         contract = (
             contracts.filter(pk=selected).first()
-            if selected and str(selected).isdigit() and not self.is_bound
+            if selected and is_id(selected) and not self.is_bound
             else None
         )
         if contract is not None:

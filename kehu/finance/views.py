@@ -30,6 +30,7 @@ from django.views import View
 from kehu.core.attachments import attachment_add, attachment_validate, attachments_for
 from kehu.core.exceptions import PermissionRefused, ServiceError
 from kehu.core.exports import ExportColumn, export_response
+from kehu.core.filters import is_id
 from kehu.core.permissions import has_perm
 from kehu.core.scope import get_visible_or_404
 from kehu.core.views import Column, KehuFormView, KehuListView, ModulePermissionMixin, is_htmx
@@ -470,7 +471,7 @@ class InvoiceCreateView(_FinanceFormView):
 
     def get(self, request, *args, **kwargs):
         contract = request.GET.get("contract", "")
-        initial = {"contract": contract} if contract.isdigit() else {}
+        initial = {"contract": contract} if is_id(contract) else {}
         return self.render_form(self.form_class(initial=initial, actor=request.user), None)
 
     def extra_context(self, obj, form=None) -> dict:
@@ -478,7 +479,7 @@ class InvoiceCreateView(_FinanceFormView):
         if form is not None:
             field = form.fields["contract"]
             selected = form.data.get("contract") if form.is_bound else form.initial.get("contract")
-            if selected and str(selected).isdigit():
+            if selected and is_id(selected):
                 contract = field.queryset.filter(pk=selected).first()
         money = _money_of(contract)
         return {
@@ -937,7 +938,7 @@ class PlanDetailView(ModulePermissionMixin, View):
             return render(request, "finance/_plan_difference.html", {"editor": editor})
         if op == "add":
             editor.add_row()
-        elif op.startswith("remove:") and op[7:].isdigit():
+        elif op.startswith("remove:") and is_id(op[7:]):
             editor.remove_row(int(op[7:]))
         elif op == "split":
             editor.split()

@@ -22,6 +22,7 @@ from django.views.generic import TemplateView
 from kehu.core.exceptions import ServiceError
 from kehu.core.exports import ExportColumn
 from kehu.core.fields import apply_field_policy, field_policy_for
+from kehu.core.filters import is_id
 from kehu.core.permissions import has_perm
 from kehu.core.scope import visible_to
 from kehu.core.views import Column, KehuFormView, KehuListView, ModulePermissionMixin
@@ -438,7 +439,7 @@ class HandoverWizardView(ModulePermissionMixin, View):
 
     def get(self, request):
         initial = {}
-        if request.GET.get("employee", "").isdigit():
+        if is_id(request.GET.get("employee", "")):
             initial["employee"] = int(request.GET["employee"])
         return self.render_step(1, HandoverForm(initial=initial, employees=self.employees()))
 
@@ -502,7 +503,7 @@ def _target_params(request) -> dict:
     kind = request.GET.get("kind", TargetKind.EMPLOYEE)
     metric = request.GET.get("metric", "contract")
     return {
-        "year": int(year) if year.isdigit() and 2000 <= int(year) <= 2100 else today.year,
+        "year": int(year) if is_id(year) and 2000 <= int(year) <= 2100 else today.year,
         "kind": kind if kind in TargetKind.values else TargetKind.EMPLOYEE,
         "metric": metric if metric in ("contract", "payment") else "contract",
     }

@@ -14,6 +14,7 @@ from django.views import View
 
 from kehu.core.exceptions import ServiceError
 from kehu.core.exports import ExportColumn
+from kehu.core.filters import is_id
 from kehu.core.permissions import has_perm
 from kehu.core.views import Column, KehuFormView, KehuListView, ModulePermissionMixin
 from kehu.products import selectors, services
@@ -305,7 +306,7 @@ class StockMovementFormView(KehuFormView):
         if not hasattr(self, "_product"):
             pk = self.request.GET.get("product", "")
             self._product = (
-                selectors.product_get_for(user=self.request.user, pk=pk) if pk.isdigit() else None
+                selectors.product_get_for(user=self.request.user, pk=pk) if is_id(pk) else None
             )
         return self._product
 

@@ -7,6 +7,7 @@ from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from kehu.core.filters import is_id
 from kehu.core.forms import KehuForm
 from kehu.core.scope import DataScope, user_data_scope
 from kehu.customers.forms import assignable_users
@@ -96,7 +97,7 @@ class SalesDocumentFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        if value.isdigit():  # the customer's 360° page links here with its id
+        if is_id(value):  # the customer's 360° page links here with its id
             return queryset.filter(customer_id=int(value))
         return queryset.filter(
             Q(customer__name__icontains=value)

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from kehu.core.filters import is_id
 from kehu.core.forms import KehuForm, KehuModelForm
 from kehu.core.permissions import has_perm
 from kehu.core.scope import visible_to
@@ -162,9 +163,7 @@ class DocumentForm(KehuModelForm):
                 field = self.fields["customer"]
                 assert isinstance(field, forms.ModelChoiceField)
                 assert field.queryset is not None
-                self._chosen = (
-                    field.queryset.filter(pk=raw).first() if str(raw or "").isdigit() else None
-                )
+                self._chosen = field.queryset.filter(pk=raw).first() if is_id(raw) else None
         return self._chosen
 
 
@@ -460,11 +459,11 @@ class LineEditor:
             form.fields["product"].widget.label = f"{product.code} {product.name}"  # type: ignore[attr-defined]
 
     def _resolve_products(self) -> None:
-        ids = {form.raw("product") for form in self.forms if form.raw("product").isdigit()}
+        ids = {form.raw("product") for form in self.forms if is_id(form.raw("product"))}
         products = Product.objects.in_bulk([int(i) for i in ids]) if ids else {}
         for form in self.forms:
             raw = form.raw("product")
-            form.product_obj = products.get(int(raw)) if raw.isdigit() else None
+            form.product_obj = products.get(int(raw)) if is_id(raw) else None
             self._label(form)
 
     def is_valid(self) -> bool:

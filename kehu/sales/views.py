@@ -30,6 +30,7 @@ from django.views import View
 from kehu.core.attachments import attachment_add, attachments_for
 from kehu.core.exceptions import ConflictError, PermissionRefused, ServiceError
 from kehu.core.exports import ExportColumn, export_record_logged
+from kehu.core.filters import is_id
 from kehu.core.money import Currency
 from kehu.core.permissions import has_perm
 from kehu.core.views import Column, KehuFormView, KehuListView, ModulePermissionMixin, is_htmx
@@ -70,7 +71,7 @@ NUMBER = pgettext_lazy("document", "Number")  # 编号, not 数字
 
 def _version(request) -> int | None:
     raw = request.POST.get("version", "")
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if is_id(raw) else None
 
 
 def _redirect(request, url: str) -> HttpResponse:
@@ -320,7 +321,7 @@ class CustomerFieldsView(_EditorMixin, View):
         if form_class is None:
             raise Http404
         raw = request.GET.get("customer", "")
-        form = form_class(actor=request.user, initial={"customer": raw} if raw.isdigit() else {})
+        form = form_class(actor=request.user, initial={"customer": raw} if is_id(raw) else {})
         return render(request, "sales/_customer_dependent.html", {"form": form})
 
 
@@ -371,7 +372,7 @@ class _DocumentFormView(KehuFormView):
         initial: dict[str, Any] = {}
         user = self.request.user
         raw = self.request.GET.get("opportunity", "")
-        if raw.isdigit() and "opportunity" in self.form_class.base_fields:
+        if is_id(raw) and "opportunity" in self.form_class.base_fields:
             from kehu.customers.selectors_opportunities import opportunity_list_visible_to
 
             opportunity = opportunity_list_visible_to(user=user).filter(pk=raw).first()
@@ -382,7 +383,7 @@ class _DocumentFormView(KehuFormView):
                     title=opportunity.title,
                 )
         raw = self.request.GET.get("customer", "")
-        if raw.isdigit() and "customer" not in initial:
+        if is_id(raw) and "customer" not in initial:
             initial["customer"] = int(raw)
         return initial
 

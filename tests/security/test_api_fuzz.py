@@ -21,9 +21,9 @@ from decimal import Decimal
 
 import pytest
 import schemathesis
-from django.core.signals import got_request_exception
+from django.core.signals import got_request_exception, request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -169,15 +169,26 @@ def _build_world():
 
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker):
-    """Built once per module (and xdist worker) in a transaction rolled back at the end."""
-    with django_db_blocker.unblock():
-        atomic = transaction.atomic()
-        atomic.__enter__()
-        try:
-            yield _build_world()
-        finally:
-            transaction.set_rollback(True)
-            atomic.__exit__(None, None, None)
+    """Built once per module (and xdist worker) in a transaction rolled back at the end.
+
+    The requests go through the real WSGI handler, whose request signals would close the
+    database connection (and with it the test transaction, on PostgreSQL); like Django's
+    test client, the fuzz keeps the connection open while it runs.
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        with django_db_blocker.unblock():
+            atomic = transaction.atomic()
+            atomic.__enter__()
+            try:
+                yield _build_world()
+            finally:
+                transaction.set_rollback(True)
+                atomic.__exit__(None, None, None)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 # --- which ids a path parameter takes -------------------------------------------------------
