@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import struct
 import zipfile
@@ -23,12 +24,16 @@ import zlib
 import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.test import override_settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kehu.core.models import Attachment, ImportJob
 from kehu.customers.models import Contact, Customer, FollowUp
 from kehu.finance.models import ExpenseClaim
 from kehu.products.models import Product
+from tests import figures
 from tests.customers.factories import CustomerFactory
 
 IMPORT_URL = "/api/v1/customers/import/"
@@ -387,3 +392,302 @@ def test_product_images_are_checked_by_content(org, api_for, client_for):
         assert response.status_code in (200, 400)
         assert "image" in response.context["form"].errors
     assert snapshot() == before
+
+
+# --- hostile values in the main forms and their API twins -------------------------------------
+
+SPECIAL_VALUES = [
+    "",
+    " ",
+    "-1",
+    "-0.01",
+    "0",
+    "1e308",
+    "9" * 40,
+    "-" + "9" * 40,
+    "1e-400",
+    "NaN",
+    "nan",
+    "sNaN",
+    "Infinity",
+    "-Infinity",
+    "inf",
+    "1.123456789",
+    "0.0000001",
+    "١٢٣",  # Arabic-Indic digits: str.isdigit() is true, and int() reads them
+    "１２３",  # full-width digits
+    "²",  # isdigit() is true, int() refuses it
+    "½",
+    "\x00",
+    "abc\x00def",
+    "\x01\x1f\x7f",
+    "\u202etxt.exe",
+    "𠮷" * 50,
+    "x" * 100_000,
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+    "2026-02-30",
+    "9999-12-31T23:59",
+    "0000-00-00",
+    '=HYPERLINK("http://evil.example")',
+]
+HOSTILE = st.one_of(
+    st.sampled_from(SPECIAL_VALUES),
+    st.text(max_size=30),
+    st.integers().map(str),
+    st.decimals(allow_nan=True, allow_infinity=True).map(str),
+    st.floats().map(repr),
+)
+FORM_SETTINGS = settings(
+    max_examples=int(os.environ.get("KEHU_BAD_INPUT_EXAMPLES", "25")),
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def _customer_form(org):
+    return (
+        "/customers/new/",
+        {"kind": "company", "name": "甲公司", "stage": "potential"},
+        [
+            "name",
+            "short_name",
+            "phone",
+            "mobile",
+            "email",
+            "website",
+            "province",
+            "city",
+            "notes",
+            "tags_text",
+            "owner",
+            "industry",
+            "source",
+            "level",
+            "stage",
+            "kind",
+        ],
+    )
+
+
+def _contact_form(org):
+    customer = CustomerFactory(owner=org.admin)
+    return (
+        f"/customers/{customer.pk}/contacts/",
+        {"contact-name": "王经理"},
+        [
+            f"contact-{n}"
+            for n in ["name", "title", "phone", "mobile", "email", "wechat", "birthday"]
+        ],
+    )
+
+
+def _followup_form(org):
+    customer = CustomerFactory(owner=org.admin)
+    base = {"followup-content": "电话沟通", "followup-happened_at": "2026-03-01T10:00"}
+    return (
+        f"/customers/{customer.pk}/followups/",
+        base,
+        [
+            f"followup-{n}"
+            for n in [
+                "method",
+                "contact",
+                "happened_at",
+                "content",
+                "next_followup_at",
+                "next_action",
+            ]
+        ],
+    )
+
+
+def _product_form(org):
+    base = {
+        "code": "NEW-1",
+        "name": "新打印机",
+        "status": "on_sale",
+        "list_price": "100.00",
+        "cost_price": "80.00",
+        "currency": "CNY",
+        "tax_rate": "13",
+        "low_stock_threshold": "2",
+    }
+    fields = [
+        "code",
+        "name",
+        "specification",
+        "category",
+        "unit",
+        "status",
+        "list_price",
+        "cost_price",
+        "currency",
+        "tax_rate",
+        "barcode",
+        "low_stock_threshold",
+        "description",
+    ]
+    return "/products/new/", base, fields
+
+
+def _contract_form(org):
+    from tests.products.factories import ProductFactory
+
+    customer = CustomerFactory(owner=org.admin)
+    product = ProductFactory()
+    base = {
+        "customer": customer.pk,
+        "title": "年度采购合同",
+        "currency": "CNY",
+        "signed_on": "2026-03-01",
+        "line-1-product": product.pk,
+        "line-1-quantity": "2",
+        "line-1-unit_price": "100.00",
+    }
+    fields = [
+        "customer",
+        "title",
+        "signed_on",
+        "start_date",
+        "end_date",
+        "currency",
+        "contact",
+        "opportunity",
+        "line-1-product",
+        "line-1-quantity",
+        "line-1-unit_price",
+        "line-1-discount_rate",
+        "line-1-tax_rate",
+        "line-2-quantity",
+        "line-999999-product",
+    ]
+    return "/sales/contracts/new/", base, fields
+
+
+def _sales_snapshot() -> dict[str, int]:
+    from kehu.sales.models import Contract, ContractLine
+
+    return {
+        **snapshot(),
+        "contracts": Contract.objects.count(),
+        "lines": ContractLine.objects.count(),
+    }
+
+
+@pytest.mark.parametrize(
+    "form",
+    [_customer_form, _contact_form, _followup_form, _product_form, _contract_form],
+    ids=["customer", "contact", "followup", "product", "contract"],
+)
+def test_hostile_values_in_the_main_forms(org, client_for, form):
+    """Each example posts the form with one field replaced: a clear error on the page and
+    nothing written, or (for a value that is fine) a normal save; never a server error."""
+    url, base, fields = form(org)
+    client = client_for(org.admin)
+    assert client.post(url, base).status_code in (204, 302), "the base form must save"
+    outcomes = {"saved": 0, "refused": 0}
+
+    @FORM_SETTINGS
+    @given(field=st.sampled_from(fields), value=HOSTILE)
+    def post(field, value):
+        with transaction.atomic():
+            before = _sales_snapshot()
+            response = client.post(url, {**base, field: value}, HTTP_HX_REQUEST="true")
+            assert response.status_code in (200, 204, 302, 400), (field, value)
+            if response.status_code in (200, 400):
+                assert "is-invalid" in response.content.decode() or "alert" in (
+                    response.content.decode()
+                ), (field, value)
+                assert _sales_snapshot() == before, (field, value)
+                outcomes["refused"] += 1
+            else:
+                outcomes["saved"] += 1
+            transaction.set_rollback(True)
+
+    post()
+    figures.record("bad input form posts", sum(outcomes.values()))
+    assert outcomes["refused"] > 0
+
+
+def _api_cases(org):
+    from tests.finance.factories import expense_category
+    from tests.products.factories import ProductFactory
+
+    customer = CustomerFactory(owner=org.admin)
+    product = ProductFactory()
+    line = {"product": product.pk, "quantity": "2", "unit_price": "100.00"}
+    return [
+        ("/api/v1/customers/", {"kind": "company", "name": "甲公司", "stage": "potential"}),
+        ("/api/v1/contacts/", {"customer": customer.pk, "name": "王经理"}),
+        ("/api/v1/followups/", {"customer": customer.pk, "content": "电话沟通"}),
+        (
+            "/api/v1/products/",
+            {"code": "API-1", "name": "打印机", "list_price": "10", "unit": product.unit_id},
+        ),
+        ("/api/v1/contracts/", {"customer": customer.pk, "title": "合同", "lines": [line]}),
+        (
+            "/api/v1/expenses/",
+            {
+                "category": expense_category().pk,
+                "amount": "10.00",
+                "spent_on": "2026-01-05",
+                "description": "出租车",
+            },
+        ),
+    ]
+
+
+def test_hostile_values_in_the_api(org, api_for):
+    """The same values in JSON bodies: 201 or a 400 naming the field; never a 500."""
+    client = api_for(org.admin)
+    cases = _api_cases(org)
+    for url, base in cases:
+        response = client.post(url, base, format="json")
+        assert response.status_code == 201, (url, response.json())
+    line_fields = ["quantity", "unit_price", "discount_rate", "tax_rate", "product"]
+
+    @FORM_SETTINGS
+    @given(
+        case=st.sampled_from(cases),
+        field=st.text(max_size=0)
+        | st.sampled_from(
+            [
+                "name",
+                "mobile",
+                "email",
+                "amount",
+                "list_price",
+                "quantity",
+                "title",
+                "customer",
+                "spent_on",
+                "code",
+                "content",
+                "next_followup_at",
+                "lines",
+            ]
+            + line_fields
+        ),
+        value=HOSTILE,
+    )
+    def post(case, field, value):
+        url, base = case
+        body = {**base}
+        if field in line_fields and "lines" in base:
+            body["lines"] = [{**base["lines"][0], field: value}]
+        elif field:
+            body[field] = value
+        with transaction.atomic():
+            before = _sales_snapshot()
+            response = client.post(url, body, format="json")
+            assert response.status_code in (201, 400), (url, field, value, response.status_code)
+            if response.status_code == 400:
+                assert _sales_snapshot() == before
+                errors = response.json()
+                assert isinstance(errors, dict) and errors, errors
+            transaction.set_rollback(True)
+
+    post()
