@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo serve test lint pytest audit messages migrate clean bench-customers loadtest
+.PHONY: help setup demo serve test lint pytest audit messages migrate clean bench bench-customers loadtest
 
 help:
 	@echo "make demo   set up, load the demo company and serve it on http://127.0.0.1:$(PORT)"
@@ -84,33 +84,28 @@ test: setup
 	if [ $$status -ne 0 ]; then echo "make test: FAILED"; else echo "make test: passed"; fi; \
 	exit $$status
 
-# Customer benchmark (BENCHMARKS.md): 10,000 then 1,000,000 generated customers in
-# separate SQLite files under var/bench, ratios printed against the 10,000 run. Not in
-# `make test`. BENCH_SIZES / BENCH_RUNS override; for PostgreSQL run the commands of
-# BENCHMARKS.md with DATABASE_URL.
+# Benchmark (BENCHMARKS.md): 10,000 then 1,000,000 generated customers in separate SQLite
+# files under var/bench, every case of `manage.py bench`, ratios printed against the 10,000
+# run. Not in `make test`. BENCH_SIZES / BENCH_RUNS / BENCH_ONLY override; for PostgreSQL
+# run the commands of BENCHMARKS.md with DATABASE_URL. bench-customers: the customer cases.
 BENCH_SIZES ?= 10000 1000000
 BENCH_RUNS ?= 30
-bench-customers: setup
+BENCH_ONLY ?=
+bench: setup
 	@set -e; base=""; for n in $(BENCH_SIZES); do \
 		dir=var/bench/$$n; rm -rf $$dir; mkdir -p $$dir; \
 		export KEHU_VAR_DIR=$$dir; \
 		DEBUG=1 $(MANAGE) migrate --no-input -v0; \
 		DEBUG=1 KEHU_DEMO=1 $(MANAGE) demo_data; \
-		DEBUG=1 $(MANAGE) generate_customers --customers $$n; \
+		DEBUG=1 $(MANAGE) generate --customers $$n; \
 		SECRET_KEY=bench ALLOWED_HOSTS=localhost KEHU_PLAIN_STATIC=1 LOG_LEVEL=WARNING \
-		$(MANAGE) bench_customers --runs $(BENCH_RUNS) --label sqlite-$$n \
+		$(MANAGE) bench --runs $(BENCH_RUNS) --label sqlite-$$n $${BENCH_ONLY:+--only $(BENCH_ONLY)} \
 			--save var/bench/$$n.json $${base:+--baseline $$base}; \
 		[ -n "$$base" ] || base=var/bench/$$n.json; \
 	done
 
-# Load test (BENCHMARKS.md): gunicorn on loopback driven by locust at LOAD_USERS concurrent
-# users; DATABASE_URL picks the (generated) database. Not in `make test`.
-$(VENV)/.load-installed: pyproject.toml | $(VENV)/.installed
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,load]'
-	touch $@
-
-loadtest: setup $(VENV)/.load-installed
-	tests/load/run.sh
+bench-customers:
+	@$(MAKE) bench BENCH_ONLY=customers
 
 clean:
 	rm -rf $(VENV) node_modules var test-artifacts .mypy_cache .ruff_cache

@@ -325,19 +325,24 @@ AGING_LABELS = {
 
 
 def aging_summary(*, user, today: datetime.date | None = None) -> dict:
-    """Outstanding receivables in scope by age (kehu.finance.selectors.receivables_aging)."""
-    from kehu.finance.selectors import AGING_BUCKETS, receivables_aging
+    """Outstanding receivables in scope by age and the five largest debtors
+    (kehu.finance.selectors: two aggregate queries, whatever the number of customers)."""
+    from kehu.finance.selectors import (
+        AGING_BUCKETS,
+        receivables_aging,
+        receivables_aging_totals,
+    )
 
-    rows = receivables_aging(user=user, group_by="customer", today=today)
+    totals = receivables_aging_totals(user=user, today=today)
+    rows = receivables_aging(user=user, group_by="customer", today=today, limit=5)
     buckets = [
-        {"key": key, "label": AGING_LABELS[key], "amount": sum((r[key] for r in rows), ZERO)}
-        for key in AGING_BUCKETS
+        {"key": key, "label": AGING_LABELS[key], "amount": totals[key]} for key in AGING_BUCKETS
     ]
     return {
         "buckets": buckets,
-        "total": sum((b["amount"] for b in buckets), ZERO),
+        "total": totals["total"],
         "overdue": sum((b["amount"] for b in buckets if b["key"] != "not_due"), ZERO),
-        "top": [{**r, "overdue": r["total"] - r["not_due"]} for r in rows[:5]],
+        "top": [{**r, "overdue": r["total"] - r["not_due"]} for r in rows],
     }
 
 

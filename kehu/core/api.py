@@ -12,14 +12,35 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from kehu.core.exceptions import ServiceError
 from kehu.core.fields import FieldAccess, apply_field_policy, field_policy_for
+from kehu.core.pagination import BoundedPaginator
 from kehu.core.permissions import has_perm
 from kehu.core.scope import visible_to
 
 
 class StandardPagination(PageNumberPagination):
+    """Page numbers with a bounded count (kehu/core/pagination.py): ``count`` stops at the
+    cap and ``count_capped`` says there are more; pages stop there too."""
+
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 200
+    django_paginator_class = BoundedPaginator
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        response.data["count_capped"] = self.page.paginator.capped
+        return response
+
+    def get_paginated_response_schema(self, schema):
+        schema = super().get_paginated_response_schema(schema)
+        schema["properties"]["count_capped"] = {
+            "type": "boolean",
+            "description": str(
+                _("True when there are more rows than the count says (it stops at a cap).")
+            ),
+        }
+        schema["required"] = [*schema.get("required", []), "count_capped"]
+        return schema
 
 
 def exception_handler(exc, context):

@@ -1053,6 +1053,9 @@ BUCKET_LABELS = (
 )
 
 
+AGING_PAGE_ROWS = 100
+
+
 class AgingView(ModulePermissionMixin, View):
     """Outstanding instalments by age, grouped by customer, owner or department."""
 
@@ -1062,10 +1065,10 @@ class AgingView(ModulePermissionMixin, View):
         group_by = request.GET.get("by", "customer")
         if group_by not in dict(AGING_GROUPS):
             group_by = "customer"
-        rows = selectors.receivables_aging(user=request.user, group_by=group_by)
         group_label = dict(AGING_GROUPS)[group_by]
         title = _t("Receivables aging")
         if request.GET.get("export"):
+            rows = selectors.receivables_aging(user=request.user, group_by=group_by)
             columns = [ExportColumn("label", group_label, lambda r: r["label"] or "—")]
             columns += [
                 ExportColumn(key, label, lambda r, key=key: r[key]) for key, label in BUCKET_LABELS
@@ -1080,6 +1083,10 @@ class AgingView(ModulePermissionMixin, View):
                 fmt=request.GET["export"],
                 filename=f"{title}-{group_label}",
             )
+        # The page shows the largest debtors; the totals (and the export) cover everyone.
+        limit = AGING_PAGE_ROWS if group_by == "customer" else None  # owners are few
+        rows = selectors.receivables_aging(user=request.user, group_by=group_by, limit=limit)
+        totals = selectors.receivables_aging_totals(user=request.user)
         reconciliation = reverse("finance:reconciliation")
         for row in rows:
             if row["key"] is None:
@@ -1089,7 +1096,6 @@ class AgingView(ModulePermissionMixin, View):
             else:
                 row["url"] = f"{reconciliation}?{urlencode({group_by: row['key']})}"
             row["buckets"] = [(label, row[key]) for key, label in BUCKET_LABELS]
-        totals = _totals(rows, [key for key, _label in BUCKET_LABELS] + ["total"])
         without_plan = list(
             selectors.contracts_without_plan(user=request.user)
             .select_related("customer", "owner")
@@ -1105,6 +1111,8 @@ class AgingView(ModulePermissionMixin, View):
                 "groups": AGING_GROUPS,
                 "buckets": BUCKET_LABELS,
                 "rows": rows,
+                "rows_cut": limit is not None and totals["customers"] > len(rows),
+                "customers_owing": totals["customers"],
                 "totals": totals,
                 "total_buckets": [(label, totals[key]) for key, label in BUCKET_LABELS],
                 "without_plan": without_plan,

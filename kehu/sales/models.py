@@ -233,6 +233,13 @@ class Contract(SalesDocument):
             models.Index(fields=["customer", "-created_at"], name="sales_contract_customer_idx"),
             models.Index(fields=["owner", "-created_at"], name="sales_contract_owner_idx"),
             models.Index(fields=["status", "end_date"], name="sales_contract_status_end_idx"),
+            # A salesperson's list (newest first) and its bounded count read only this
+            # index: no table row per contract to check it is not deleted.
+            models.Index(
+                fields=["owner", "-id"],
+                name="sales_contract_owner_live_idx",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
