@@ -202,6 +202,7 @@ class CustomerViewSet(  # type: ignore[misc]
     def return_to_pool(self, request, pk=None):
         """The owner (or a manager with customers.assign) returns the customer to the pool."""
         customer = self.get_object()
+        services.customer_return_allowed_check(actor=request.user, customer=customer)
         serializer = ReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.customer_return_to_pool(

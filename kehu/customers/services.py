@@ -841,12 +841,19 @@ def customer_transfer(*, actor, customer: Customer, owner, reason: str) -> Custo
         )
 
 
-def customer_return_to_pool(*, actor, customer: Customer, reason: str) -> Customer:
-    """The owner (or someone with customers.assign over it) gives the customer up."""
+def customer_return_allowed_check(*, actor, customer: Customer) -> None:
+    """Raise PermissionRefused unless ``actor`` may return ``customer`` to the pool: its
+    owner, or someone with customers.assign over it. Callers check this before the input,
+    so a refusal reads as one whatever was sent."""
     if customer.owner_id != actor.pk:
         require_perm(actor, "customers.assign")
     require_perm(actor, "customers.view")
     _ensure_visible(actor, customer)
+
+
+def customer_return_to_pool(*, actor, customer: Customer, reason: str) -> Customer:
+    """The owner (or someone with customers.assign over it) gives the customer up."""
+    customer_return_allowed_check(actor=actor, customer=customer)
     reason = _reason_required(reason)
     with transaction.atomic():
         return _move(

@@ -29,12 +29,12 @@ from kehu.core.customfields import (
     custom_values_display,
     definition_label,
 )
-from kehu.core.exceptions import ServiceError
+from kehu.core.exceptions import PermissionRefused, ServiceError
 from kehu.core.exports import ExportColumn
 from kehu.core.fields import apply_field_policy, field_policy_for
 from kehu.core.filters import is_id
 from kehu.core.forms import KehuForm
-from kehu.core.permissions import has_perm
+from kehu.core.permissions import has_perm, require_perm
 from kehu.core.savedviews import saved_view_delete, saved_view_save, saved_views_for
 from kehu.core.views import Column, KehuFormView, KehuListView, ModulePermissionMixin, is_htmx
 from kehu.customers import selectors, services
@@ -548,6 +548,8 @@ class CustomerActionView(ModulePermissionMixin, View):
             customer = selectors.customer_get_for_change(user=request.user, pk=pk)
         try:
             message = self.perform(request, customer)
+        except PermissionRefused:
+            raise  # a 403 (kehu.core.middleware), not a message on the page
         except ServiceError as exc:
             messages.error(request, str(exc.message))
         else:
@@ -557,6 +559,7 @@ class CustomerActionView(ModulePermissionMixin, View):
     def perform(self, request, customer):
         user = request.user
         if self.action == "transfer":
+            require_perm(user, "customers.assign")
             form = TransferForm(request.POST, actor=user, prefix="transfer")
             if not form.is_valid():
                 raise ServiceError(_("Choose the new owner and give a reason."))
