@@ -309,17 +309,18 @@ def approval_approve(
 def approval_reject(
     *, actor, request: ApprovalRequest, comment: str, expected_version: int | None = None
 ) -> ApprovalRequest:
-    """Reject at the current step; a comment saying why is required."""
+    """Reject at the current step; a comment saying why is required (asked for only once
+    the actor is known to decide this step, so a refusal reads as one)."""
     comment = (comment or "").strip()
-    if not comment:
-        raise ServiceError(
-            _("Say why you reject it, so the submitter can fix it."), field="comment"
-        )
     now = timezone.now()
     with transaction.atomic():
         current = _locked_pending(request, expected_version)
         step = _current_step(current)
         _check_decider(actor=actor, request=current, step=step)
+        if not comment:
+            raise ServiceError(
+                _("Say why you reject it, so the submitter can fix it."), field="comment"
+            )
         step.status, step.decided_by, step.decided_at, step.comment = (
             StepStatus.REJECTED,
             actor,

@@ -563,7 +563,5 @@ VALIDATES_BEFORE_PERMISSION = "validates the body before checking the permission
 KNOWN_FINDINGS: dict[str, str] = {
     "PUT api:expense-detail": VALIDATES_BEFORE_PERMISSION + " (owner only)",
     "PATCH api:expense-detail": VALIDATES_BEFORE_PERMISSION + " (owner only)",
-    "POST api:approval-reject": VALIDATES_BEFORE_PERMISSION + " (candidate approver)",
-    "POST approvals:request_action reject": VALIDATES_BEFORE_PERMISSION + " (candidate)",
     "POST sales:order_action cancel": VALIDATES_BEFORE_PERMISSION + " (the reason form)",
 }
