@@ -564,6 +564,7 @@ class ExpenseViewSet(
 
     def update(self, request, *args, **kwargs):
         claim = self.get_object()
+        services.expense_change_allowed_check(actor=request.user, claim=claim)
         serializer = self.get_serializer(
             claim, data=request.data, partial=kwargs.pop("partial", False)
         )

@@ -1123,6 +1123,14 @@ def _check_claimant(actor, claim: ExpenseClaim, message: str) -> None:
         raise PermissionRefused(message)
 
 
+def expense_change_allowed_check(*, actor, claim: ExpenseClaim) -> None:
+    """Raise unless ``actor`` is the claimant who may edit ``claim``; callers check this
+    before reading the input, so a refusal reads as one whatever was sent."""
+    require_perm(actor, "finance.add")
+    _check_visible(actor, claim)
+    _check_claimant(actor, claim, _("Only the employee who claims it can change it."))
+
+
 def expense_create(*, actor, data: dict[str, Any]) -> ExpenseClaim:
     """A draft claim of the actor's own expenses."""
     require_perm(actor, "finance.add")
@@ -1144,9 +1152,7 @@ def expense_update(
     *, actor, claim: ExpenseClaim, expected_version: int | None, data: dict[str, Any]
 ) -> ExpenseClaim:
     """The claimant edits a draft or rejected claim."""
-    require_perm(actor, "finance.add")
-    _check_visible(actor, claim)
-    _check_claimant(actor, claim, _("Only the employee who claims it can change it."))
+    expense_change_allowed_check(actor=actor, claim=claim)
     if expected_version is None:
         raise ServiceError(field="version", code="required")
     cleaned = _expense_clean(actor, data)

@@ -1815,8 +1815,6 @@ def order_cancel(*, actor, order: Order, reason: str, expected_version: int | No
     """
     _check_visible(actor, order)
     reason = (reason or "").strip()
-    if not reason:
-        raise ServiceError(_("Say why the order is cancelled."), field="reason")
     with transaction.atomic():
         current = _locked(order)
         _check_version(current, expected_version)
@@ -1832,6 +1830,9 @@ def order_cancel(*, actor, order: Order, reason: str, expected_version: int | No
                     "the warehouse cancels it and takes them back."
                 )
             )
+        # The reason is asked for once the actor may cancel, so a refusal reads as one.
+        if not reason:
+            raise ServiceError(_("Say why the order is cancelled."), field="reason")
         lines = _order_lines_locked(current) if out else {}
         for warehouse_id in sorted({warehouse_id for (_line, warehouse_id) in out}):
             picked = sorted(

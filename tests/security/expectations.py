@@ -555,13 +555,7 @@ EXPORTS: dict[str, str] = {
     "analytics:forecast": "analytics.export",
 }
 
-# What the matrix found and is not fixed yet: a refused request answers 400 (or a redirect
-# with an error message) because the body is validated before the permission or the
-# approver is checked. Nothing is written, but a refusal must read as one (403/404).
-# Strict: the test turns red once the code is fixed, so the entry is then removed.
-VALIDATES_BEFORE_PERMISSION = "validates the body before checking the permission"
-KNOWN_FINDINGS: dict[str, str] = {
-    "PUT api:expense-detail": VALIDATES_BEFORE_PERMISSION + " (owner only)",
-    "PATCH api:expense-detail": VALIDATES_BEFORE_PERMISSION + " (owner only)",
-    "POST sales:order_action cancel": VALIDATES_BEFORE_PERMISSION + " (the reason form)",
-}
+# What the matrix found and is not fixed yet, by operation id with the reason (each one
+# an xfail, strict: the test turns red once the code is fixed, so the entry is removed).
+# Empty: the refusals it found (a body validated before the permission) are fixed.
+KNOWN_FINDINGS: dict[str, str] = {}
