@@ -56,6 +56,7 @@ from kehu.sales.serializers import (
     ContractAmendSerializer,
     ContractOrderSerializer,
     ContractSerializer,
+    OrderCancelSerializer,
     OrderReturnSerializer,
     OrderSerializer,
     OrderShipSerializer,
@@ -601,14 +602,16 @@ class OrderViewSet(_DocumentViewSet):
         )
         return self._shipment_read(shipment)
 
-    @_action_schema(SalesReasonSerializer, OrderSerializer, 400, 403, 404, 409)
-    @action(detail=True, methods=["post"], perm_action="change")
+    @_action_schema(OrderCancelSerializer, OrderSerializer, 400, 403, 404, 409)
+    @action(detail=True, methods=["post"], perm_action="view")
     def cancel(self, request, pk=None):
         """Cancel an order that is not completed (sales.change); goods already out come
-        back into stock first, which only the warehouse (products.change) may do."""
-        # Out of scope is a 404 before the body is read: a refusal never answers 400.
+        back into stock first, which only the warehouse (products.change) may do. A
+        reason is required."""
+        # Out of scope is a 404 before the body is read, and the service checks who may
+        # cancel before the reason: a refusal never answers 400.
         target = self.get_object()
-        payload = self._valid(SalesReasonSerializer)
+        payload = self._valid(OrderCancelSerializer)
         order = services.order_cancel(
             actor=request.user,
             order=target,

@@ -529,6 +529,12 @@ class SalesReasonSerializer(SalesVersionSerializer):
     reason = serializers.CharField(max_length=500)
 
 
+class OrderCancelSerializer(SalesVersionSerializer):
+    # Required by the service, which asks for it only once the caller may cancel: a
+    # refusal must not read as a missing reason.
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
 class SalesCommentSerializer(SalesVersionSerializer):
     comment = serializers.CharField(
         max_length=500, required=False, allow_blank=True, default="", help_text=_("For approvers.")
