@@ -107,5 +107,14 @@ bench: setup
 bench-customers:
 	@$(MAKE) bench BENCH_ONLY=customers
 
+# Load test (BENCHMARKS.md): gunicorn on loopback driven by locust at LOAD_USERS concurrent
+# users; DATABASE_URL picks the (generated) database. Not in `make test`.
+$(VENV)/.load-installed: pyproject.toml | $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,load]'
+	touch $@
+
+loadtest: setup $(VENV)/.load-installed
+	tests/load/run.sh
+
 clean:
 	rm -rf $(VENV) node_modules var test-artifacts .mypy_cache .ruff_cache
