@@ -19,6 +19,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonRespons
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views import View
@@ -36,7 +37,15 @@ from kehu.core.filters import is_id
 from kehu.core.forms import KehuForm
 from kehu.core.permissions import has_perm, require_perm
 from kehu.core.savedviews import saved_view_delete, saved_view_save, saved_views_for
-from kehu.core.views import Column, KehuFormView, KehuListView, ModulePermissionMixin, is_htmx
+from kehu.core.templatetags.kehu import cell as cell_display
+from kehu.core.views import (
+    Column,
+    KehuFormView,
+    KehuListView,
+    ModulePermissionMixin,
+    is_htmx,
+    register_cell_renderer,
+)
 from kehu.customers import selectors, services
 from kehu.customers import selectors_opportunities as opp_selectors
 from kehu.customers import services_opportunities as opp_services
@@ -193,6 +202,27 @@ def _due_q(value: str) -> Q:
     return Q()
 
 
+def _next_followup_cell(obj, value) -> str | None:
+    """customers/_cell_next_followup.html in Python: overdue red, due today amber."""
+    if not value:
+        return "—"
+    if not isinstance(value, datetime.datetime):
+        return None  # not a date (a field rule masked it): the template decides
+    due = timezone.localtime(value).date()
+    today = timezone.localdate()
+    css = (
+        "text-danger fw-semibold"
+        if due < today
+        else "text-warning-emphasis fw-semibold"
+        if due == today
+        else ""
+    )
+    return format_html('<span class="{}">{}</span>', css, cell_display(value))
+
+
+register_cell_renderer("customers/_cell_next_followup.html", _next_followup_cell)
+
+
 def _dict_label(item) -> str:
     return item.display_label if item is not None else ""
 
@@ -225,6 +255,9 @@ class CustomerListView(KehuListView):
     def export_columns(self):  # type: ignore[override]
         # The one definition of the customer export, shared with the API and the importer.
         return customer_export_columns()
+
+    def exportable(self) -> bool:
+        return True  # the fixed columns; not worth the custom-field query on every page
 
     def selector(self, user):
         return (
