@@ -47,7 +47,7 @@ import math
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -119,6 +119,11 @@ PAYMENT_TERMS = {
     "monthly": "月结 60 天，凭增值税专用发票付款。",
 }
 TERMS_WEIGHTS = {"advance_30": 35, "on_delivery": 35, "three_stage": 15, "monthly": 15}
+
+MOVEMENT_COLUMNS = [
+    "id", "product_id", "warehouse_id", "kind", "quantity", "balance_after", "reason",
+    "reference", "reference_type_id", "reference_id", "user_id", "at",
+]  # fmt: skip
 
 # --- the calendar -------------------------------------------------------------------------
 
@@ -565,10 +570,7 @@ class _SalesHistory:
                 "order_id", "kind", "warehouse_id", "shipped_on", "carrier", "tracking_number",
                 "note",
             ]),
-            "stock movements": (StockMovement, [
-                "id", "product_id", "warehouse_id", "kind", "quantity", "balance_after",
-                "reason", "reference", "reference_type_id", "reference_id", "user_id", "at",
-            ]),
+            "stock movements": (StockMovement, MOVEMENT_COLUMNS),
             "shipment lines": (ShipmentLine, [
                 "id", "shipment_id", "order_line_id", "quantity", "stock_movement_id",
             ]),
@@ -1103,99 +1105,129 @@ class _SalesHistory:
     # --- after the documents: stock, customers --------------------------------------------
 
     def write_receipts(self) -> None:
-        """One purchase receipt per product and month for what that month ships, posted at
-        the start of the month (or of the history) before any of its shipments."""
-        c = self.cells
-        rows = self.rows["stock movements"]
-        for (product_id, month), quantity in sorted(self.receipts.items()):
-            day = max(month, self.start)
-            at = datetime.datetime(day.year, day.month, day.day, 8, 30, tzinfo=self.tz)
-            rows.append(
-                (
-                    self.next_id(StockMovement), product_id, self.warehouse.pk,
-                    MovementKind.IN.value, c.dec(Decimal(quantity)), c.dec(Decimal(0)),
-                    RECEIPT_REASON, f"RK-{month:%Y%m}", None, "", self.shipper_id, c.dt(at),
-                )
-            )  # fmt: skip
-        self.counts["stock movements"] += self.writers["stock movements"].write(rows)
-        self.rows["stock movements"] = []
+        self.counts["stock movements"] += receipts_write(
+            self.receipts,
+            start=self.start,
+            warehouse_id=self.warehouse.pk,
+            shipper_id=self.shipper_id,
+            ids=self.id_blocks,
+        )
 
     def stock_replay(self) -> None:
-        """Balances of every touched product in time order; levels and totals from them."""
-        first = self.first_ids[StockMovement]
-        table = connection.ops.quote_name(StockMovement._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET balance_after = r.running FROM ("
-                "SELECT id, ROUND(SUM(quantity) OVER (PARTITION BY product_id, warehouse_id "
-                "ORDER BY at, id ROWS UNBOUNDED PRECEDING), 3) AS running "
-                f"FROM {table} WHERE product_id IN "
-                f"(SELECT DISTINCT product_id FROM {table} WHERE id >= %s)) AS r "
-                f"WHERE {table}.id = r.id AND {table}.balance_after <> r.running",
-                [first],
-            )
-        # What the history moved (its receipts mirror its shipments), then one grouped pass
-        # over those products' movements: no per-product subquery, so no index needed.
-        products = {product for product, _month in self.receipts}
-        pairs = {(product, self.warehouse.pk) for product in products}
-        existing = set(
-            StockLevel.objects.filter(product_id__in=products).values_list(
-                "product_id", "warehouse_id"
-            )
+        stock_replay(
+            first_movement=self.first_ids[StockMovement],
+            products={product for product, _month in self.receipts},
         )
-        StockLevel.objects.bulk_create(
-            [StockLevel(product_id=p, warehouse_id=w) for p, w in sorted(pairs - existing)]
-        )
-        totals = {
-            (row["product_id"], row["warehouse_id"]): row["total"]
-            for row in StockMovement.objects.filter(product_id__in=products)
-            .order_by()
-            .values("product_id", "warehouse_id")
-            .annotate(total=Sum("quantity"))
-        }
-        now = timezone.now()
-        levels = list(StockLevel.objects.filter(product_id__in=products))
-        per_product: dict[int, Decimal] = defaultdict(Decimal)
-        for level in levels:
-            level.quantity = totals.get((level.product_id, level.warehouse_id), Decimal(0))
-            level.updated_at = now
-            per_product[level.product_id] += level.quantity
-        StockLevel.objects.bulk_update(levels, ["quantity", "updated_at"], batch_size=500)
-        stocked = list(Product.all_objects.filter(pk__in=products).only("pk"))
-        for product in stocked:
-            product.stock_quantity = per_product[product.pk]
-        Product.all_objects.bulk_update(stocked, ["stock_quantity"], batch_size=500)
 
     def customers_update(self) -> None:
-        """Last deal and stage as ``customer_deal_record`` leaves them (the later of the
-        last history contract and what the customer had); creation moved back before the
-        first deal, with its "created" event. One set-based UPDATE from the side table the
-        batches filled, so it costs the same whatever indexes the contracts have."""
-        qn = connection.ops.quote_name
-        customers = qn(Customer._meta.db_table)
-        events = qn(CustomerEvent._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {customers} SET stage = %s, "
-                f"last_deal_at = CASE WHEN {customers}.last_deal_at IS NULL "
-                f"OR {customers}.last_deal_at < d.last_deal THEN d.last_deal "
-                f"ELSE {customers}.last_deal_at END, "
-                f"created_at = COALESCE(d.created, {customers}.created_at) "
-                f"FROM {DEALS_TABLE} d WHERE {customers}.id = d.id",
-                [CustomerStage.WON.value],
+        customers_deals_update()
+
+
+# --- after the documents: stock, customers (shared with kehu.system.company) ----------------
+
+
+def receipts_write(
+    receipts: Mapping[tuple[int, datetime.date], int],
+    *,
+    start: datetime.date,
+    warehouse_id: int,
+    shipper_id: int | None,
+    ids: IdBlocks,
+) -> int:
+    """One purchase receipt per product and month for what that month ships, posted at
+    the start of the month (or of the history) before any of its shipments."""
+    c = Cells()
+    tz = timezone.get_current_timezone()
+    rows = []
+    for (product_id, month), quantity in sorted(receipts.items()):
+        if not quantity:
+            continue
+        day = max(month, start)
+        at = datetime.datetime(day.year, day.month, day.day, 8, 30, tzinfo=tz)
+        rows.append(
+            (
+                ids.take(StockMovement), product_id, warehouse_id, MovementKind.IN.value,
+                c.dec(Decimal(quantity)), c.dec(Decimal(0)), RECEIPT_REASON,
+                f"RK-{month:%Y%m}", None, "", shipper_id, c.dt(at),
             )
-            cursor.execute(
-                f"UPDATE {events} SET at = d.created FROM {DEALS_TABLE} d "
-                f"WHERE {events}.customer_id = d.id AND d.created IS NOT NULL "
-                f"AND {events}.kind = %s",
-                [CustomerEventKind.CREATED.value],
-            )
+        )  # fmt: skip
+    return RowWriter(StockMovement, MOVEMENT_COLUMNS).write(rows)
+
+
+def stock_replay(*, first_movement: int, products: Iterable[int]) -> None:
+    """Balances of every touched product in time order; levels and totals from them."""
+    products = set(products)
+    table = connection.ops.quote_name(StockMovement._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET balance_after = r.running FROM ("
+            "SELECT id, ROUND(SUM(quantity) OVER (PARTITION BY product_id, warehouse_id "
+            "ORDER BY at, id ROWS UNBOUNDED PRECEDING), 3) AS running "
+            f"FROM {table} WHERE product_id IN "
+            f"(SELECT DISTINCT product_id FROM {table} WHERE id >= %s)) AS r "
+            f"WHERE {table}.id = r.id AND {table}.balance_after <> r.running",
+            [first_movement],
+        )
+    # What the history moved (its receipts mirror its shipments), then one grouped pass
+    # over those products' movements: no per-product subquery, so no index needed.
+    levels_existing = set(
+        StockLevel.objects.filter(product_id__in=products).values_list("product_id", "warehouse_id")
+    )
+    totals = {
+        (row["product_id"], row["warehouse_id"]): row["total"]
+        for row in StockMovement.objects.filter(product_id__in=products)
+        .order_by()
+        .values("product_id", "warehouse_id")
+        .annotate(total=Sum("quantity"))
+    }
+    StockLevel.objects.bulk_create(
+        [StockLevel(product_id=p, warehouse_id=w) for p, w in sorted(set(totals) - levels_existing)]
+    )
+    now = timezone.now()
+    levels = list(StockLevel.objects.filter(product_id__in=products))
+    per_product: dict[int, Decimal] = defaultdict(Decimal)
+    for level in levels:
+        level.quantity = totals.get((level.product_id, level.warehouse_id), Decimal(0))
+        level.updated_at = now
+        per_product[level.product_id] += level.quantity
+    StockLevel.objects.bulk_update(levels, ["quantity", "updated_at"], batch_size=500)
+    stocked = list(Product.all_objects.filter(pk__in=products).only("pk"))
+    for product in stocked:
+        product.stock_quantity = per_product[product.pk]
+    Product.all_objects.bulk_update(stocked, ["stock_quantity"], batch_size=500)
+
+
+def customers_deals_update() -> None:
+    """Last deal and stage as ``customer_deal_record`` leaves them (the later of the
+    last history contract and what the customer had); creation moved back before the
+    first deal, with its "created" event. One set-based UPDATE from the side table
+    (``DEALS_TABLE``: id, last deal, creation moved back or NULL), so it costs the same
+    whatever indexes the contracts have."""
+    qn = connection.ops.quote_name
+    customers = qn(Customer._meta.db_table)
+    events = qn(CustomerEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {customers} SET stage = %s, "
+            f"last_deal_at = CASE WHEN {customers}.last_deal_at IS NULL "
+            f"OR {customers}.last_deal_at < d.last_deal THEN d.last_deal "
+            f"ELSE {customers}.last_deal_at END, "
+            f"created_at = COALESCE(d.created, {customers}.created_at) "
+            f"FROM {DEALS_TABLE} d WHERE {customers}.id = d.id",
+            [CustomerStage.WON.value],
+        )
+        cursor.execute(
+            f"UPDATE {events} SET at = d.created FROM {DEALS_TABLE} d "
+            f"WHERE {events}.customer_id = d.id AND d.created IS NOT NULL "
+            f"AND {events}.kind = %s",
+            [CustomerEventKind.CREATED.value],
+        )
 
 
 DEALS_TABLE = "kehu_generate_deals"
 
 
-def _deals_table_create() -> None:
+def deals_table_create() -> None:
     """The side table of per-customer deal facts (temporary: this connection only)."""
     stamp = "timestamp with time zone" if connection.vendor == "postgresql" else "text"
     with connection.cursor() as cursor:
@@ -1206,7 +1238,7 @@ def _deals_table_create() -> None:
         )
 
 
-def _deals_table_drop() -> None:
+def deals_table_drop() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {DEALS_TABLE}")
 
@@ -1313,7 +1345,7 @@ def sales_history_generate(
         ids = next((block for block in shared if isinstance(block, IdBlocks)), None) or IdBlocks()
     phases: dict[str, float] = {}
     with transaction.atomic():
-        _deals_table_create()
+        deals_table_create()
         generator = _SalesHistory(
             start=start,
             end=end,
@@ -1366,7 +1398,7 @@ def sales_history_generate(
             phases["foreign keys"] = time.monotonic() - begun
             if progress:
                 progress(f"foreign keys checked: {phases['foreign keys']:.1f} s")
-        _deals_table_drop()
+        deals_table_drop()
     sequences_reset(ids.models())
     if analyze:
         tables_analyze(

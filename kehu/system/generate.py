@@ -31,7 +31,7 @@ from django.db.utils import DatabaseError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kehu.core.bulk import GenerateResult, IdBlocks, indexes_deferred, next_id, tables_analyze
+from kehu.core.bulk import GenerateResult, indexes_deferred, next_id, tables_analyze
 from kehu.core.exceptions import ServiceError
 
 SEED = 20260801
@@ -104,33 +104,64 @@ def _foreign_keys_off(enabled: bool) -> Iterator[bool]:
 
 
 def foreign_keys_verify(firsts: dict[type[models.Model], int]) -> int:
-    """Every foreign key of the rows from ``firsts[model]`` on points at a row; one
-    anti-join per key. Raises RuntimeError naming the first broken one; returns keys checked."""
+    """Every foreign key of the rows from ``firsts[model]`` on points at a row.
+
+    The generator hands out ids in blocks, so ranges prove most keys: one pass per table
+    finds the smallest and largest value of each foreign key among the new rows; when the
+    referenced table holds every id in that range (a count over its primary key), every
+    value points at a row. Only a key whose range has holes is checked row by row (an
+    anti-join). Raises RuntimeError naming the first broken key; returns the keys checked."""
     qn = connection.ops.quote_name
     checked = 0
     with connection.cursor() as cursor:
         for model, first in firsts.items():
+            relations = [f for f in model._meta.concrete_fields if f.is_relation]
+            if not relations:
+                continue
             key = qn(str(model._meta.pk.column))
-            for fk in model._meta.concrete_fields:
-                if not fk.is_relation:
-                    continue
-                target = fk.target_field  # type: ignore[attr-defined]
-                table, parent = qn(model._meta.db_table), qn(target.model._meta.db_table)
-                column, target_column = qn(str(fk.column)), qn(str(target.column))
-                cursor.execute(
-                    f"SELECT c.{key} FROM {table} c "
-                    f"LEFT JOIN {parent} p ON p.{target_column} = c.{column} "
-                    f"WHERE c.{key} >= %s AND c.{column} IS NOT NULL "
-                    f"AND p.{target_column} IS NULL LIMIT 1",
-                    [first],
-                )
-                broken = cursor.fetchone()
-                if broken:
-                    raise RuntimeError(
-                        f"{model._meta.label}.{fk.name}: row {broken[0]} points at nothing"
-                    )
+            parts = ", ".join(
+                f"MIN({qn(str(f.column))}), MAX({qn(str(f.column))})" for f in relations
+            )
+            cursor.execute(
+                f"SELECT {parts} FROM {qn(model._meta.db_table)} WHERE {key} >= %s", [first]
+            )
+            values = cursor.fetchone()
+            for index, fk in enumerate(relations):
                 checked += 1
+                low, high = values[2 * index], values[2 * index + 1]
+                if low is None:
+                    continue  # no new row sets it
+                target = fk.target_field  # type: ignore[attr-defined]
+                if target.primary_key:
+                    parent = target.model
+                    column = qn(str(target.column))
+                    cursor.execute(
+                        f"SELECT COUNT(*) FROM {qn(parent._meta.db_table)} "
+                        f"WHERE {column} BETWEEN %s AND %s",
+                        [low, high],
+                    )
+                    if cursor.fetchone()[0] == high - low + 1:
+                        continue  # every id in the range exists
+                _anti_join(cursor, model, fk, first)
     return checked
+
+
+def _anti_join(cursor, model: type[models.Model], fk, first: int) -> None:
+    qn = connection.ops.quote_name
+    key = qn(str(model._meta.pk.column))
+    target = fk.target_field
+    table, parent = qn(model._meta.db_table), qn(target.model._meta.db_table)
+    column, target_column = qn(str(fk.column)), qn(str(target.column))
+    cursor.execute(
+        f"SELECT c.{key} FROM {table} c "
+        f"LEFT JOIN {parent} p ON p.{target_column} = c.{column} "
+        f"WHERE c.{key} >= %s AND c.{column} IS NOT NULL "
+        f"AND p.{target_column} IS NULL LIMIT 1",
+        [first],
+    )
+    broken = cursor.fetchone()
+    if broken:
+        raise RuntimeError(f"{model._meta.label}.{fk.name}: row {broken[0]} points at nothing")
 
 
 def data_generate(
@@ -139,27 +170,16 @@ def data_generate(
     orders_per: float = 5.0,
     seed: int = SEED,
     defer_indexes: bool | None = None,
-    batch: int = 1_000,
+    batch: int = 20_000,
     progress: Callable[[str], None] | None = None,
 ) -> GenerateResult:
     """Generate ``customers`` customers with about ``orders_per`` orders each and all their
     related rows. Returns the rows per table, the seconds per phase and in all."""
-    from kehu.approvals.models import ApprovalAction, ApprovalRequest
     from kehu.customers.generate import customers_generate, sales_users
     from kehu.customers.models import Customer
-    from kehu.finance.generate import FinanceHistory
-    from kehu.finance.models import ContractLedger, Invoice, Payment, ReceivableInstalment
-    from kehu.products.models import StockMovement
-    from kehu.sales.generate import HistoryMix, sales_history_generate
-    from kehu.sales.models import (
-        Contract,
-        ContractLine,
-        DocumentEvent,
-        Order,
-        OrderLine,
-        Shipment,
-        ShipmentLine,
-    )
+    from kehu.finance.models import ContractLedger
+    from kehu.sales.models import Contract
+    from kehu.system.company import TABLES, company_history_generate
 
     if customers < 1:
         raise ServiceError(_("Generate at least one customer."), field="customers")
@@ -186,73 +206,99 @@ def data_generate(
         defer_indexes = customers >= max(DEFER_INDEXES_FROM, Customer._base_manager.count())
     first_customer = next_id(Customer)
     begun = time.monotonic()
-    part = customers_generate(
-        customers=customers,
-        seed=seed,
-        defer_indexes=defer_indexes,
-        deals=False,  # the sales history sets last deal and stage
-        analyze=False,
-        progress=progress,
-    )
-    result.counts.update(part.counts)
-    phase("customers", begun)
-
-    history_models: list[type[models.Model]] = [
-        Contract, ContractLine, ApprovalRequest, ApprovalAction, Order, OrderLine, Shipment,
-        ShipmentLine, StockMovement, DocumentEvent, ReceivableInstalment, Payment, Invoice,
-        ContractLedger,
-    ]  # fmt: skip
-    ids = IdBlocks()
-    firsts = {model: ids.start(model) for model in history_models if model is not ContractLedger}
-    firsts[ContractLedger] = firsts[Contract]  # its key is the contract's
-    end = timezone.localdate() - datetime.timedelta(days=1)
-    scale = orders_per / DEFAULT_ORDERS_PER_CUSTOMER
-    base = HistoryMix()
-    mix = HistoryMix(
-        orders_per_year=(base.orders_per_year[0] * scale, base.orders_per_year[1] * scale)
-    )
-    begun = time.monotonic()
-    with (
-        indexes_deferred(
-            [model._meta.db_table for model in history_models],
-            enabled=defer_indexes,
-            progress=progress,
-            phases=result.phases,
-        ),
-        _foreign_keys_off(defer_indexes) as unchecked,
-    ):
-        history = sales_history_generate(
-            customers=Customer.all_objects.filter(pk__gte=first_customer),
-            products=goods,
-            start=end - datetime.timedelta(days=HISTORY_DAYS),
-            end=end,
+    with _load_settings(defer_indexes):
+        part = customers_generate(
+            customers=customers,
             seed=seed,
-            mix=mix,
-            sinks=[FinanceHistory(seed=seed, confirmer=_user("finance"), ids=ids)],
-            pool_owners=sales_users(),
-            shipper=_user("warehouse"),
-            batch=batch,
-            ids=ids,
-            events=False,
-            dated_numbers=False,
+            defer_indexes=defer_indexes,
+            deals=False,  # the sales history sets last deal and stage
             analyze=False,
             progress=progress,
         )
-        if unchecked:
-            checking = time.monotonic()
-            checked = foreign_keys_verify(firsts)
-            result.phases["foreign keys"] = time.monotonic() - checking
-            if progress:
-                progress(
-                    f"{checked} foreign keys verified in {result.phases['foreign keys']:.1f} s"
-                )
-    result.counts.update(history.counts)
-    for name, seconds in history.phases.items():
-        result.phases[f"history {name}"] = seconds
-    phase("history", begun)
+        result.counts.update(part.counts)
+        phase("customers", begun)
 
+        history_models = [model for model, _columns in TABLES.values()]
+        end = timezone.localdate() - datetime.timedelta(days=1)
+        begun = time.monotonic()
+        with (
+            indexes_deferred(
+                [model._meta.db_table for model in history_models],
+                enabled=defer_indexes,
+                progress=progress,
+                phases=result.phases,
+            ),
+            _foreign_keys_off(defer_indexes) as unchecked,
+        ):
+            history, firsts = company_history_generate(
+                customers=Customer.all_objects.filter(pk__gte=first_customer),
+                products=goods,
+                start=end - datetime.timedelta(days=HISTORY_DAYS),
+                end=end,
+                orders_per=orders_per,
+                seed=seed,
+                pool_owners=sales_users(),
+                shipper=_user("warehouse"),
+                confirmer=_user("finance"),
+                batch=batch,
+                progress=progress,
+            )
+            for name, seconds in history.phases.items():
+                result.phases[f"history {name}"] = seconds
+            if unchecked:
+                checking = time.monotonic()
+                firsts[ContractLedger] = firsts[Contract]  # its key is the contract's
+                checked = foreign_keys_verify(firsts)
+                result.phases["foreign keys"] = time.monotonic() - checking
+                if progress:
+                    progress(
+                        f"{checked} foreign keys verified in {result.phases['foreign keys']:.1f} s"
+                    )
+        result.counts.update(history.counts)
+        phase("history", begun)
+
+        begun = time.monotonic()
+        tables_analyze([Customer, *history_models])
+        phase("analyze", begun)
     begun = time.monotonic()
-    tables_analyze([Customer, *history_models])
-    phase("analyze", begun)
+    if aggregates_rebuild():
+        phase("aggregates", begun)
     result.seconds = time.monotonic() - started
     return result
+
+
+def aggregates_rebuild() -> bool:
+    """Hook: the stored aggregates (dashboard figures, aging) rebuilt from the generated rows,
+    when the analytics module offers ``aggregates_rebuild``. Returns whether it ran."""
+    from kehu.analytics import services
+
+    rebuild = getattr(services, "aggregates_rebuild", None)
+    if rebuild is None:
+        return False
+    rebuild()
+    return True
+
+
+@contextlib.contextmanager
+def _load_settings(large: bool) -> Iterator[None]:
+    """SQLite, for a large load: a big page cache, sorting in memory and with a helper thread
+    when the indexes are built (this connection only; restored afterwards)."""
+    if not large or connection.vendor != "sqlite":
+        yield
+        return
+    outside = not connection.in_atomic_block  # temp_store cannot change inside one
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        cache = cursor.fetchone()[0]
+        cursor.execute("PRAGMA cache_size = -2000000")  # 2 GB
+        if outside:
+            cursor.execute("PRAGMA temp_store = MEMORY")
+        cursor.execute("PRAGMA threads = 2")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = {int(cache)}")
+            if outside:
+                cursor.execute("PRAGMA temp_store = DEFAULT")
+            cursor.execute("PRAGMA threads = 0")

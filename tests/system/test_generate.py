@@ -88,12 +88,12 @@ def test_generate_writes_a_consistent_company(org, admin_user, settings, defer):
 def test_generate_failing_load_rebuilds_the_indexes(org, admin_user, settings, monkeypatch):
     settings.DEBUG = True
     before = {name for name, _sql in bulk.secondary_indexes(TABLES)}
-    from kehu.sales import generate as sales_generate
+    from kehu.system import company
 
-    def fail(self):
+    def fail(**kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(sales_generate._SalesHistory, "stock_replay", fail)
+    monkeypatch.setattr(company, "stock_replay", fail)
     with pytest.raises(RuntimeError):
         _run(customers=30, defer_indexes=True)
     assert {name for name, _sql in bulk.secondary_indexes(TABLES)} == before

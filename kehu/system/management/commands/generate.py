@@ -23,7 +23,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=SEED)
         parser.add_argument(
-            "--batch", type=int, default=1_000, help="Customers per batch (bounds memory)."
+            "--batch", type=int, default=20_000, help="Customers per batch (bounds memory)."
         )
         parser.add_argument(
             "--defer-indexes",
