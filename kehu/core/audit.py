@@ -14,7 +14,7 @@ from django.db import models
 # view log it without taking a request argument.
 current_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("kehu_ip", default=None)
 
-SKIPPED_FIELDS = {"password", "version", "updated_at", "updated_by", "last_login"}
+SKIPPED_FIELDS = {"password", "version", "updated_at", "updated_by", "last_login", "access_stamp"}
 
 
 def _plain(value: Any) -> Any:

@@ -88,8 +88,6 @@ def field_policy_for(user, model) -> dict[str, str]:
     (or get the default they declare) unless a role grants more; role rules combine as
     the widest.
     """
-    from kehu.system.models import FieldPermission
-
     cache = getattr(user, "_kehu_field_policy", None)
     if cache is None:
         cache = {}
@@ -101,12 +99,11 @@ def field_policy_for(user, model) -> dict[str, str]:
     sensitive = getattr(model, "sensitive_fields", {})
     policy: dict[str, str] = {name: _sensitive_spec(model, name)[1] for name in sensitive}
     if user is not None and user.is_authenticated and not user.is_superuser:
-        rules: dict[str, dict[int, str]] = {}
-        for role_id, field_name, access in FieldPermission.objects.filter(
-            role__in=user.roles.all(), model=label
-        ).values_list("role_id", "field", "access"):
-            rules.setdefault(field_name, {})[role_id] = access
-        role_count = user.roles.count() if rules else 0
+        from kehu.system.access import access_for  # cached; see kehu/system/access.py
+
+        access = access_for(user)
+        rules: dict[str, dict[int, str]] = access["field_rules"].get(label, {})
+        role_count = access["role_count"]
         for field_name, by_role in rules.items():
             candidates = list(by_role.values())
             if len(by_role) < role_count:

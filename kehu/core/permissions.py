@@ -80,20 +80,17 @@ def all_permission_codes() -> list[str]:
 
 
 def user_permissions(user) -> frozenset[str]:
-    """Every ``module.action`` the user's roles grant; cached on the user object."""
+    """Every ``module.action`` the user's roles grant.
+
+    Cached across requests under the user's access stamp (kehu/system/access.py), which
+    every change of roles or grants replaces."""
     if not user or not user.is_authenticated or not user.is_active:
         return frozenset()
-    cached = getattr(user, "_kehu_perms", None)
-    if cached is None:
-        if user.is_superuser:
-            cached = frozenset(all_permission_codes())
-        else:
-            codes: set[str] = set()
-            for perms in user.roles.values_list("permissions", flat=True):
-                codes.update(perms or [])
-            cached = frozenset(codes)
-        user._kehu_perms = cached
-    return cached
+    if user.is_superuser:
+        return frozenset(all_permission_codes())
+    from kehu.system.access import access_for
+
+    return access_for(user)["permissions"]
 
 
 def has_perm(user, code: str) -> bool:

@@ -51,11 +51,9 @@ def user_data_scope(user) -> DataScope:
         return DataScope.OWN
     if user.is_superuser:
         return DataScope.ALL
-    cached = getattr(user, "_kehu_scope", None)
-    if cached is None:
-        cached = widest_scope(user.roles.values_list("data_scope", flat=True))
-        user._kehu_scope = cached
-    return cached
+    from kehu.system.access import access_for  # cached; see kehu/system/access.py
+
+    return widest_scope(access_for(user)["scopes"])
 
 
 def scope_q(model: type[models.Model], user, *, prefix: str = "") -> Q:

@@ -12,7 +12,7 @@ class SystemConfig(AppConfig):
 
         from kehu.core.permissions import MenuItem, register_menu
 
-        from . import search, signals, todos  # noqa: F401  (signals: login / logout audit)
+        from . import access, search, signals, todos  # noqa: F401  (signals: audit, access cache)
 
         search.register()
         todos.register()

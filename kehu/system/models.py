@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
@@ -10,6 +12,10 @@ from kehu.core.fields import FieldAccess
 from kehu.core.models import TimeStampedModel, VersionedModel
 from kehu.core.money import Currency
 from kehu.core.scope import DataScope
+
+
+def new_access_stamp() -> str:
+    return secrets.token_hex(8)
 
 
 class Role(TimeStampedModel, VersionedModel):
@@ -60,6 +66,13 @@ class User(AbstractUser):
         _("language"), max_length=10, choices=settings.LANGUAGES, blank=True
     )
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
+    # Names the user's cached permissions, scope and field rules (kehu/system/access.py):
+    # replaced by every change to their roles, the roles' grants or field rules, so the next
+    # request of the user, in any process, reads them afresh. Random, so a new user can
+    # never meet the cache of a deleted one with the same id.
+    access_stamp = models.CharField(
+        _("access stamp"), max_length=32, default=new_access_stamp, editable=False
+    )
 
     objects = UserManager()  # type: ignore[misc]
 

@@ -18,6 +18,7 @@ from kehu.core.fields import FieldAccess
 from kehu.core.permissions import all_permission_codes, require_perm, user_permissions
 from kehu.core.scope import SCOPE_RANK, DataScope, scope_q, user_data_scope
 from kehu.core.services import model_create, versioned_update
+from kehu.system.access import access_changed
 from kehu.system.models import (
     AuditLog,
     Dictionary,
@@ -306,7 +307,13 @@ def role_update(*, actor: User, role: Role, expected_version: int, data: dict[st
             )
         ],
     )
-    return versioned_update(instance=role, user=actor, expected_version=expected_version, data=data)
+    with transaction.atomic():
+        role = versioned_update(
+            instance=role, user=actor, expected_version=expected_version, data=data
+        )
+        # versioned_update writes with UPDATE (no post_save): the holders' cached access goes.
+        access_changed(roles=[role.pk])
+    return role
 
 
 def role_delete(*, actor: User, role: Role) -> None:
@@ -362,6 +369,7 @@ def role_set_field_permissions(
         FieldPermission.objects.bulk_create(
             [FieldPermission(role=role, model=model, field=f, access=a) for f, a in rules.items()]
         )
+        access_changed(roles=[role.pk])  # bulk_create sends no post_save
         changes = diff(
             {f"{model}.{k}": v for k, v in before.items()},
             {f"{model}.{k}": v for k, v in rules.items()},

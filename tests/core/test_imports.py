@@ -32,6 +32,7 @@ from kehu.core.imports import (
 )
 from kehu.core.models import CustomFieldDefinition, ImportJob
 from kehu.core.services import model_create, versioned_update
+from kehu.system.access import forget_cached_access
 from kehu.system.models import AuditLog
 from tests.testapp.factories import WidgetFactory
 from tests.testapp.models import Widget
@@ -355,7 +356,7 @@ def test_permission_refused_writes_nothing(org):
     role = org.sales1.roles.get()
     role.permissions = [p for p in role.permissions if p != "customers.change"]
     role.save()
-    org.sales1.__dict__.pop("_kehu_perms", None)
+    forget_cached_access(org.sales1)  # the test holds the user object across the change
     with pytest.raises(PermissionRefused):
         run(org.sales1, csv_bytes("Name\na\n"), policy="update")
     assert not Widget.objects.exists()
