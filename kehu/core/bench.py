@@ -21,6 +21,14 @@ set-up out). Per case: one warm-up, one run that counts the queries and keeps th
 is never timed). List and search cases name their main table (``bare_sql``): the list query
 of the request is run again ``runs`` times straight on a cursor (fetching every row), and
 overhead = request median / bare SQL median.
+
+A whole request with session authentication, permissions and a page layout cannot cost 3x
+a 0.4 ms index range, so list cases also measure the framework's cost *for the rows*: the
+view's own page queryset evaluated as the view evaluates it (model instances, select_related,
+prefetches, and the rows' cells formatted by ``KehuListView.build_rows``; for the API the
+serializer's ``data``), against the same queries run bare ("rows" and "rows overhead"). The
+``fixed`` cases (a minimal authenticated page and API call) give the per-request cost that
+every page pays before its own work (session, user, middleware, layout).
 """
 
 from __future__ import annotations
@@ -102,12 +110,24 @@ class Result:
     sql_p95_ms: float | None = None
     sql_rows: int | None = None
     sql: str = ""
+    # The rows alone: the view's page queryset evaluated and formatted as the view does it,
+    # and the same queries (the page and its prefetches, not the count) run bare.
+    rows_median_ms: float | None = None
+    rows_p95_ms: float | None = None
+    rows_queries: int | None = None
+    rows_sql_median_ms: float | None = None
 
     @property
     def overhead(self) -> float | None:
         if not self.sql_median_ms:
             return None
         return self.median_ms / self.sql_median_ms
+
+    @property
+    def rows_overhead(self) -> float | None:
+        if not self.rows_sql_median_ms or self.rows_median_ms is None:
+            return None
+        return self.rows_median_ms / self.rows_sql_median_ms
 
 
 # --- the registry ----------------------------------------------------------------------------
@@ -150,8 +170,39 @@ def select(cases: list[Case], *, only: str = "", skip: str = "") -> list[Case]:
             for name in names
         )
 
-    chosen = [c for c in cases if not only or matches(c, only)]
+    # The fixed-cost cases are the baseline every other case is read against: they run with
+    # any selection unless skipped by name.
+    chosen = [c for c in cases if not only or c.group == FIXED or matches(c, only)]
     return [c for c in chosen if not skip or not matches(c, skip)]
+
+
+FIXED = "fixed"
+
+
+@register
+def fixed_cases(ctx: BenchContext) -> list[Case]:
+    """What every request pays before its own work: session, user, middleware, the layout
+    (a page that shows one sentence) or the API's authentication and rendering."""
+    from django.urls import reverse
+    from django.utils.translation import gettext as _
+
+    return [
+        Case(
+            "fixed_page",
+            _("Minimal authenticated page (fixed cost)"),
+            group=FIXED,
+            user=ctx.user,
+            url=reverse("password_change_done"),
+        ),
+        Case(
+            "fixed_api",
+            _("Minimal authenticated API call (fixed cost)"),
+            group=FIXED,
+            user=ctx.user,
+            url=reverse("api:me"),
+            api=True,
+        ),
+    ]
 
 
 # --- measuring -------------------------------------------------------------------------------
@@ -204,6 +255,89 @@ def _main_query(queries: list[tuple[str, Any, float]], table: str) -> tuple[str,
         and not sql.lstrip().upper().startswith("SELECT COUNT")
     ]
     return max(found, key=lambda q: len(q[0].split(" FROM ", 1)[0])) if found else None
+
+
+def _time_queries(queries: list[tuple[str, Any]], runs: int) -> list[float]:
+    """Milliseconds per run of all ``queries`` in turn on a bare cursor, every row fetched."""
+    times = []
+    for _run in range(runs + 1):  # the first one warms the statement cache
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            for sql, params in queries:
+                cursor.execute(sql, params)
+                cursor.fetchall()
+        if _run:
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def _page_request(case: Case):
+    from django.test import RequestFactory
+
+    request = RequestFactory(HTTP_HOST=host()).get(case.url, secure=True)
+    request.user = case.user
+    request.session = {}
+    return request
+
+
+def _list_page_rows(case: Case) -> Callable[[], int] | None:
+    """A callable that evaluates and formats the page's rows as the list view does."""
+    from urllib.parse import urlsplit
+
+    from django.urls import resolve
+
+    from kehu.core.fields import field_policy_for
+    from kehu.core.views import KehuListView
+
+    match = resolve(urlsplit(case.url).path)
+    view_class = getattr(match.func, "view_class", None)
+    if view_class is None or not issubclass(view_class, KehuListView):
+        return None
+    view = view_class(**getattr(match.func, "view_initkwargs", {}))
+    view.setup(_page_request(case), *match.args, **match.kwargs)
+    queryset = view.get_queryset()
+    _paginator, page, _objects, _paged = view.paginate_queryset(
+        queryset, view.get_paginate_by(queryset)
+    )
+    page_rows = page.object_list  # a sliced queryset, not evaluated yet
+    policy = field_policy_for(case.user, queryset.model)
+    columns = [c for c in view.columns if policy.get(c.field) != "hidden"]
+
+    def rows() -> int:
+        return len(view.build_rows(list(page_rows.all()), columns, policy))
+
+    return rows
+
+
+def _api_page_rows(case: Case) -> Callable[[], int] | None:
+    """A callable that evaluates and serializes the API page's rows as the viewset does."""
+    from urllib.parse import urlsplit
+
+    from django.urls import resolve
+
+    match = resolve(urlsplit(case.url).path)
+    view_class = getattr(match.func, "cls", None)
+    actions = getattr(match.func, "actions", None) or {}
+    if view_class is None or actions.get("get") != "list":
+        return None
+    view = view_class(**getattr(match.func, "initkwargs", {}))
+    view.action_map = actions
+    view.action = "list"
+    view.args, view.kwargs, view.format_kwarg, view.headers = match.args, match.kwargs, None, {}
+    request = view.initialize_request(_page_request(case))
+    request.user = case.user
+    view.request = request
+    queryset = view.filter_queryset(view.get_queryset())
+    pagination = view.paginator
+    if pagination is None:
+        return None
+    numbered = pagination.django_paginator_class(queryset, pagination.get_page_size(request))
+    page_rows = numbered.page(request.query_params.get(pagination.page_query_param, 1)).object_list
+
+    def rows() -> int:
+        return len(view.get_serializer(list(page_rows.all()), many=True).data)
+
+    return rows
 
 
 def _time_sql(sql: str, params: Any, runs: int) -> tuple[list[float], int]:
@@ -312,7 +446,30 @@ class Runner:
             result.sql_p95_ms = round(percentile(sql_times, 0.95), 3)
             result.sql_rows = sql_rows
             result.sql = main[0]
+        if case.bare_sql and case.func is None:
+            self._measure_rows(case, result, runs)
         return result
+
+    def _measure_rows(self, case: Case, result: Result, runs: int) -> None:
+        """The rows' ORM and formatting cost against the same queries run bare."""
+        rows = _api_page_rows(case) if case.api else _list_page_rows(case)
+        if rows is None:
+            return
+        rows()  # warm-up
+        recorder = _Recorder()
+        with connection.execute_wrapper(recorder):
+            rows()
+        times = []
+        for _run in range(runs):
+            started = time.perf_counter()
+            rows()
+            times.append((time.perf_counter() - started) * 1000)
+        result.rows_median_ms = round(statistics.median(times), 3)
+        result.rows_p95_ms = round(percentile(times, 0.95), 3)
+        result.rows_queries = len(recorder.queries)
+        queries = [(sql, params) for sql, params, _ms in recorder.queries]
+        if queries:
+            result.rows_sql_median_ms = round(statistics.median(_time_queries(queries, runs)), 3)
 
 
 def _headers(case: Case, number: int):

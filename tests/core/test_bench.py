@@ -45,7 +45,7 @@ def test_bench_runs_every_case_once(org, small, tmp_path):
     text, saved = _run(tmp_path)
     results = {r["key"]: r for r in saved["results"]}
     groups = {r["group"] for r in saved["results"]}
-    assert groups == {"customers", "sales", "finance", "analytics"}
+    assert groups == {"customers", "sales", "finance", "analytics", "fixed"}
     expected = LIST_CASES | {
         "detail",
         "contract_detail",
@@ -62,6 +62,13 @@ def test_bench_runs_every_case_once(org, small, tmp_path):
         result = results[key]
         # The bare SQL of the list query returned the rows the page showed.
         assert result["sql_median_ms"] > 0 and result["sql_rows"] == result["rows"] > 0, key
+        # The rows alone, as the view evaluates and formats them, against the same queries.
+        assert result["rows_median_ms"] > 0 and result["rows_sql_median_ms"] > 0, key
+        assert result["rows_queries"] >= 1, key
+    # The fixed cost of a request: an authenticated page and API call that do almost nothing.
+    for key in ("fixed_page", "fixed_api"):
+        assert results[key]["status"] == 200 and results[key]["queries"] > 0, key
+        assert results[key]["median_ms"] < results["list_first"]["median_ms"] * 10, key
     assert all(r["queries"] > 0 and r["peak_kib"] > 0 for r in results.values())
     assert results["aging_api"]["rows"] == 1  # one customer owes money
     assert saved["customers"] == customers  # counted before the run created any
@@ -77,7 +84,8 @@ def test_bench_writes_one_row_per_run(org, small, tmp_path):
 
 def test_bench_baseline_ratios_and_only(org, small, tmp_path):
     _text, first = _run(tmp_path, only="customers")
-    assert {r["group"] for r in first["results"]} == {"customers"}
+    # The fixed-cost cases come with any selection: the others are read against them.
+    assert {r["group"] for r in first["results"]} == {"customers", "fixed"}
     base = tmp_path / "base.json"
     base.write_text(json.dumps(first), encoding="utf-8")
     out = io.StringIO()
@@ -105,3 +113,15 @@ def test_bench_customers_alias_runs_customer_cases_only(org, small):
     call_command("bench_customers", runs=1, deep_page=2, deep_page_all=2, list=True, stdout=out)
     text = out.getvalue()
     assert "list_first" in text and "contract_list_first" not in text
+    assert "fixed_page" in text
+
+
+def test_rows_measure_follows_the_view(org, small, tmp_path):
+    """The rows' cost is the list view's own page queryset, formatted by its build_rows:
+    the customer page's rows with their tags, the API's through the serializer."""
+    _text, saved = _run(tmp_path, only="list_first,api_customers,contract_list_first")
+    results = {r["key"]: r for r in saved["results"]}
+    for key in ("list_first", "api_customers", "contract_list_first"):
+        assert results[key]["rows_queries"] >= 1
+        assert results[key]["rows_sql_median_ms"] > 0
+    assert results["fixed_page"]["rows_median_ms"] is None  # no list, no rows measure
