@@ -148,6 +148,33 @@ class CopySink:
         self.thread.join()
 
 
+DAY = 86_400  # seconds
+
+
+def within(counts: np.ndarray) -> np.ndarray:
+    """0, 1, … inside each group of ``np.repeat(x, counts)``."""
+    starts = np.cumsum(counts) - counts
+    return np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts)
+
+
+def group_cummax(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Running maximum restarting at each group (``groups`` sorted, values non-negative)."""
+    span = int(values.max()) + 1 if len(values) else 1
+    shifted = values + groups.astype(np.int64) * span
+    return np.maximum.accumulate(shifted) - groups.astype(np.int64) * span
+
+
+def group_cumsum(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Running sum restarting at each group (``groups`` sorted)."""
+    if not len(values):
+        return values.copy()
+    total = np.cumsum(values)
+    starts = np.r_[0, np.flatnonzero(np.diff(groups)) + 1]
+    counts = np.diff(np.r_[starts, len(values)])
+    before = np.repeat(total[starts] - values[starts], counts)
+    return total - before
+
+
 class Vector:
     """numpy columns as cells for ``RowWriter.write_columns``: Python values for SQLite's
     executemany, text for PostgreSQL's COPY (``NULL`` as ``\\N``). Times are int64 seconds
@@ -184,6 +211,11 @@ class Vector:
         if self.postgres:
             cells = [copy_escape(c) for c in cells]
         return self._nulls(cells, null)
+
+    def bools(self, values: np.ndarray) -> list:
+        if self.postgres:
+            return np.where(values, "t", "f").tolist()
+        return values.tolist()
 
     def text(self, value: str | None) -> Any:
         """One value for every row."""

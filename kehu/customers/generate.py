@@ -15,25 +15,26 @@ else writes to while it runs.
 
 from __future__ import annotations
 
-import datetime
 import json
-import random
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from functools import cache
-from typing import Any
 
+import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kehu.core.bulk import (
+    DAY,
     GenerateResult,
     RowWriter,
+    Vector,
+    group_cumsum,
     indexes_deferred,
     next_id,
     tables_analyze,
+    within,
 )
 from kehu.core.bulk import sequences_reset as _sequences_reset
 from kehu.core.exceptions import ServiceError
@@ -164,40 +165,44 @@ def customers_generate(
     if not owners:
         raise ServiceError(_("There are no active sales users to own the customers."))
     started = time.monotonic()
-    rng = random.Random(seed)
-    postgres = connection.vendor == "postgresql"
-    now = timezone.now().replace(microsecond=0)
-
-    def dt(value: datetime.datetime | None) -> Any:
-        # SQLite stores UTC datetimes as text (what Django's adapter would write).
-        if value is None or postgres:
-            return value
-        return value.astimezone(datetime.UTC).replace(tzinfo=None).isoformat(" ")
-
-    def dec(value: Decimal) -> Any:
-        return value if postgres else str(value)
-
-    def day(value: datetime.date | None) -> Any:
-        return value if postgres or value is None else value.isoformat()
-
-    empty_json = "{}"
-    created_json = json.dumps({"generated": True})
+    rng = np.random.default_rng(seed)
+    v = Vector()
+    now = int(timezone.now().timestamp())
     industries = _items("industry")
-    sources: list[int | None] = [i.pk for i in _items("customer_source").values()] or [None]
-    levels: list[int | None] = [i.pk for i in _items("customer_level").values()] or [None]
-    methods: list[int | None] = [i.pk for i in _items("followup_method").values()] or [None]
-    stages = list(PipelineStage.objects.filter(is_active=True))
+    sources = [i.pk for i in _items("customer_source").values()] or [None]
+    levels = [i.pk for i in _items("customer_level").values()] or [None]
+    methods = [i.pk for i in _items("followup_method").values()] or [None]
+    stages = list(PipelineStage.objects.filter(is_active=True).order_by("pk"))
     open_stages = [s for s in stages if s.kind == StageKind.OPEN]
     won_stage = next((s for s in stages if s.kind == StageKind.WON), None)
     lost_stage = next((s for s in stages if s.kind == StageKind.LOST), None)
-    tag_ids = [CustomerTag.objects.get_or_create(name=name)[0].pk for name in TAGS]
+    tag_ids = np.array([CustomerTag.objects.get_or_create(name=name)[0].pk for name in TAGS])
+    owner_ids = np.array([o.pk for o in owners], dtype=np.int64)
+    owner_departments = np.array(
+        [-1 if o.department_id is None else o.department_id for o in owners], dtype=np.int64
+    )
+    # Word tables: names are composed from them, with each part's pinyin and initials.
     brands = [a + b for a in BRAND_CHARS for b in BRAND_CHARS if a != b]
-    stage_values = [
-        CustomerStage.POTENTIAL,
-        CustomerStage.INTENT,
-        CustomerStage.WON,
-        CustomerStage.LOST,
-    ]
+    shorts = [c[2] for c in CITIES]
+    words = [w for w, _industry in ALL_INDUSTRIES]
+
+    def table(values: list[str]) -> np.ndarray:
+        return np.array(values, dtype=str)
+
+    part_words = [table(shorts), table(brands), table(words), table(SUFFIXES)]
+    part_initials = [table([_word_pinyin(w)[0] for w in t.tolist()]) for t in part_words]
+    part_pinyin = [table([_word_pinyin(w)[1] for w in t.tolist()]) for t in part_words]
+    industry_ids = np.array(
+        [industries[i].pk if i in industries else -1 for _w, i in ALL_INDUSTRIES], dtype=np.int64
+    )
+    districts = [c[4] for c in CITIES]
+    district_table = table([d for ds in districts for d in ds])
+    district_first = np.cumsum([0] + [len(ds) for ds in districts])[:-1]
+    district_count = np.array([len(ds) for ds in districts])
+    areas = table([c[3] for c in CITIES])
+    stage_values = table([CustomerStage.POTENTIAL, CustomerStage.INTENT, CustomerStage.WON,
+                          CustomerStage.LOST])  # fmt: skip
+    persons = (table(list(SURNAMES)), table(GIVEN))
 
     with transaction.atomic():
         codes = _customer_codes(customers)  # one reserved block of the KH sequence
@@ -205,7 +210,7 @@ def customers_generate(
         model: next_id(model) for model in (Customer, Contact, FollowUp, Opportunity, CustomerEvent)
     }
     tag_through = Customer.tags.through
-    tag_next = next_id(tag_through)
+    ids[tag_through] = next_id(tag_through)
 
     customer_cols = [
         "id", "created_at", "updated_at", "created_by_id", "updated_by_id", "version",
@@ -249,9 +254,18 @@ def customers_generate(
     contacts_max = max(1, round(contacts_per * 2 - 1))
     followups_max = max(0, round(followups_per * 2))
 
+    def take(model, count: int) -> np.ndarray:
+        first = ids[model]
+        ids[model] = first + count
+        return np.arange(first, first + count, dtype=np.int64)
+
+    def digits(count: int, low: int, high: int) -> np.ndarray:
+        return rng.integers(low, high + 1, count).astype(str)
+
     tables = [writer.table for writer in writers.values()]
     if defer_indexes is None:  # a large load, not small next to what is there already
         defer_indexes = customers >= max(DEFER_INDEXES_FROM, Customer._base_manager.count())
+    add = np.strings.add
     with indexes_deferred(
         tables,
         enabled=defer_indexes,
@@ -261,163 +275,165 @@ def customers_generate(
     ):
         done = 0
         while done < customers:
-            size = min(batch, customers - done)
-            rows: dict[str, list[tuple]] = {key: [] for key in writers}
-            for index in range(done, done + size):
-                cid = ids[Customer]
-                ids[Customer] += 1
-                province, city, short, area, districts = CITIES[int(rng.random() * len(CITIES))]
-                brand = brands[int(rng.random() * len(brands))]
-                word, industry = ALL_INDUSTRIES[int(rng.random() * len(ALL_INDUSTRIES))]
-                suffix = SUFFIXES[int(rng.random() * len(SUFFIXES))]
-                name = f"{short}{brand}{word}{suffix}"
-                parts = [_word_pinyin(w) for w in (short, brand, word, suffix)]
-                initials = "".join(p[0] for p in parts)
-                pinyin = "".join(p[1] for p in parts)
-                normalized = f"{short}{brand}{word}"
-                owner = (
-                    None if rng.random() < POOL_SHARE else owners[int(rng.random() * len(owners))]
+            n = min(batch, customers - done)
+            cid = take(Customer, n)
+            city = rng.integers(0, len(CITIES), n)
+            parts = [
+                city,
+                rng.integers(0, len(brands), n),
+                rng.integers(0, len(words), n),
+                rng.integers(0, len(SUFFIXES), n),
+            ]
+            name_parts = [t[i] for t, i in zip(part_words, parts, strict=True)]
+            normalized = add(add(name_parts[0], name_parts[1]), name_parts[2])
+            name = add(normalized, name_parts[3])
+            initials, pinyin = (
+                add(add(add(t[0][parts[0]], t[1][parts[1]]), t[2][parts[2]]), t[3][parts[3]])
+                for t in (part_initials, part_pinyin)
+            )
+            pool = rng.random(n) < POOL_SHARE
+            owner_index = rng.integers(0, len(owners), n)
+            owner = np.where(pool, -1, owner_ids[owner_index])
+            department = np.where(pool, -1, owner_departments[owner_index])
+            created = now - rng.integers(1, 1501, n) * DAY - rng.integers(0, DAY, n)
+            area = areas[city]
+            local = digits(n, 6000_0000, 8999_9999)
+            phone_digits = add(area, local)
+            phone = add(add(area, "-"), local)
+            mobile = add(add("1", table(list("3589"))[rng.integers(0, 4, n)]),
+                         digits(n, 100000000, 999999999))  # fmt: skip
+            stage = stage_values[rng.choice(4, n, p=[0.4, 0.35, 0.2, 0.05])]
+
+            # contacts first: follow-ups name the primary one
+            per = 1 + rng.integers(0, contacts_max, n)
+            k_customer = np.repeat(np.arange(n), per)
+            k_n = within(per)
+            nk = len(k_customer)
+            contact_ids = take(Contact, nk)
+            primary = contact_ids[np.cumsum(per) - per]
+            k_created = v.times(created[k_customer])
+            k_mobile = add(add("1", table(list("3589"))[rng.integers(0, 4, nk)]),
+                           digits(nk, 100000000, 999999999))  # fmt: skip
+            k_email = add(add(np.strings.slice(initials[k_customer], 0, 6), k_n.astype(str)),
+                          "@example.com.cn")  # fmt: skip
+            write(writers["contacts"], [
+                v.ints(contact_ids), k_created, k_created, v.null, v.null, v.value(1), v.null,
+                v.null, v.ints(cid[k_customer]),
+                v.texts(add(persons[0][rng.integers(0, len(SURNAMES), nk)],
+                            persons[1][rng.integers(0, len(GIVEN), nk)])),
+                v.texts(table(TITLES)[rng.integers(0, len(TITLES), nk)]), v.text(""),
+                k_mobile.tolist(), v.texts(k_email), v.text(""), v.null, v.bools(k_n == 0),
+                v.text(""),
+            ], nk, counts, "contacts")  # fmt: skip
+
+            # follow-ups on owned customers; the latest is the customer's last/next
+            f_count = np.where(pool, 0, rng.integers(0, followups_max + 1, n))
+            f_customer = np.repeat(np.arange(n), f_count)
+            nf = len(f_customer)
+            first_at = now - (f_count * 12 + rng.integers(1, 61, n)) * DAY
+            step = rng.integers(2, 13, nf) * DAY + rng.integers(0, 9, nf) * 3600
+            happened = np.minimum(first_at[f_customer] + group_cumsum(step, f_customer),
+                                  now - 3600)  # fmt: skip
+            is_last = np.r_[f_customer[1:] != f_customer[:-1], True] if nf else np.zeros(0, bool)
+            planned = is_last & (rng.random(nf) < 0.8)
+            plan = np.maximum(now + rng.integers(-10, 31, nf) * DAY, happened + DAY)
+            last_at = np.full(n, -1, dtype=np.int64)
+            next_at = np.full(n, -1, dtype=np.int64)
+            last_at[f_customer[is_last]] = happened[is_last]
+            next_at[f_customer[is_last]] = np.where(planned, plan, -1)[is_last]
+            f_owner = owner[f_customer]
+            f_happened = v.times(happened)
+            actions = table(NEXT_ACTIONS)[rng.integers(0, len(NEXT_ACTIONS), nf)]
+            write(writers["follow-ups"], [
+                v.ints(take(FollowUp, nf)), f_happened, f_happened, v.ints(f_owner), v.null,
+                v.value(1), v.null, v.null, v.ints(cid[f_customer]),
+                v.ints(primary[f_customer]), _pick(v, rng, methods, nf),
+                v.texts(table(FOLLOWUP_TEXTS)[rng.integers(0, len(FOLLOWUP_TEXTS), nf)]),
+                f_happened, v.times(plan, ~planned),
+                v.texts(np.where(planned, actions, "")),
+                v.ints(f_owner),
+            ], nf, counts, "follow-ups")  # fmt: skip
+
+            # opportunities on a share of owned customers
+            won_at = np.full(n, -1, dtype=np.int64)
+            if open_stages:
+                has = np.flatnonzero(~pool & (rng.random(n) < opportunity_share))
+                no = len(has)
+                roll = rng.random(no)
+                choice = [open_stages[i] for i in rng.integers(0, len(open_stages), no).tolist()]
+                for index in np.flatnonzero(roll < 0.2).tolist():
+                    closing = won_stage if roll[index] < 0.12 else lost_stage
+                    choice[index] = closing or choice[index]
+                stage_id = np.array([s.pk for s in choice], dtype=np.int64)
+                kind = np.array([s.kind for s in choice], dtype=object)
+                closed = kind != StageKind.OPEN
+                closed_at = now - rng.integers(0, 26, no) * DAY
+                won = kind == StageKind.WON
+                won_at[has[won]] = closed_at[won]
+                board = np.empty(no, dtype=np.int64)
+                for pk in np.unique(stage_id).tolist():
+                    at = np.flatnonzero(stage_id == pk)
+                    board[at] = positions.get(pk, 0) + np.arange(len(at))
+                    positions[pk] = positions.get(pk, 0) + len(at)
+                o_created = v.times(created[has])
+                what = table(OPPORTUNITY_TITLES)[rng.integers(0, len(OPPORTUNITY_TITLES), no)]
+                titles = add(add(name_parts[0][has], name_parts[1][has]), what)
+                lost = table(LOST_REASONS)[rng.integers(0, len(LOST_REASONS), no)]
+                write(writers["opportunities"], [
+                    v.ints(take(Opportunity, no)), o_created, o_created, v.ints(owner[has]),
+                    v.null, v.value(1), v.null, v.null, v.ints(cid[has]), v.texts(titles),
+                    v.money(rng.integers(20, 2001, no) * 100_000), "CNY",
+                    v.days(now // DAY + rng.integers(-10, 121, no)), v.ints(stage_id),
+                    v.ints(np.array([s.probability for s in choice], dtype=np.int64)),
+                    v.ints(owner[has]), v.ints(department[has], department[has] < 0),
+                    v.ints(board), v.times(closed_at, ~closed),
+                    v.texts(np.where(kind == StageKind.LOST, lost, "")), v.text(""),
+                ], no, counts, "opportunities")  # fmt: skip
+
+            pool_entered = now - rng.integers(1, 61, n) * DAY
+            assigned = now - rng.integers(5, 401, n) * DAY
+            won_stage_value = str(CustomerStage.WON)
+            if deals:
+                last_deal = np.where(
+                    stage == won_stage_value, now - rng.integers(1, 121, n) * DAY, -1
                 )
-                owner_id = owner.pk if owner else None
-                department_id = owner.department_id if owner else None
-                created = now - datetime.timedelta(
-                    days=rng.randint(1, 1500), seconds=rng.randint(0, 86399)
-                )
-                phone_digits = f"{area}{rng.randint(6000_0000, 8999_9999)}"
-                phone = f"{area}-{phone_digits[len(area) :]}"
-                mobile = f"1{'3589'[int(rng.random() * 4)]}{rng.randint(100000000, 999999999)}"
-                stage = rng.choices(stage_values, [40, 35, 20, 5])[0]
-
-                # Contacts first: follow-ups name the primary one.
-                contact_ids = []
-                for n in range(1 + int(rng.random() * contacts_max)):
-                    kid = ids[Contact]
-                    ids[Contact] += 1
-                    contact_ids.append(kid)
-                    rows["contacts"].append(
-                        (
-                            kid, dt(created), dt(created), None, None, 1, None, None, cid,
-                            SURNAMES[int(rng.random() * len(SURNAMES))]
-                            + GIVEN[int(rng.random() * len(GIVEN))],
-                            TITLES[int(rng.random() * len(TITLES))], "",
-                            f"1{'3589'[int(rng.random() * 4)]}{rng.randint(100000000, 999999999)}",
-                            f"{initials[:6]}{n}@example.com.cn", "", None, n == 0, "",
-                        )
-                    )  # fmt: skip
-
-                last = nxt = None
-                if owner is not None and followups_max:
-                    count = int(rng.random() * (followups_max + 1))
-                    happened = now - datetime.timedelta(days=count * 12 + rng.randint(1, 60))
-                    for step in range(count):
-                        happened = min(
-                            happened
-                            + datetime.timedelta(days=rng.randint(2, 12), hours=rng.randint(0, 8)),
-                            now - datetime.timedelta(hours=1),
-                        )
-                        plan = None
-                        if step == count - 1 and rng.random() < 0.8:
-                            plan = max(
-                                now + datetime.timedelta(days=rng.randint(-10, 30)),
-                                happened + datetime.timedelta(days=1),
-                            )
-                        fid = ids[FollowUp]
-                        ids[FollowUp] += 1
-                        rows["follow-ups"].append(
-                            (
-                                fid, dt(happened), dt(happened), owner_id, None, 1, None, None, cid,
-                                contact_ids[0], methods[int(rng.random() * len(methods))],
-                                FOLLOWUP_TEXTS[int(rng.random() * len(FOLLOWUP_TEXTS))],
-                                dt(happened), dt(plan),
-                                NEXT_ACTIONS[int(rng.random() * len(NEXT_ACTIONS))] if plan else "",
-                                owner_id,
-                            )
-                        )  # fmt: skip
-                        last, nxt = happened, plan
-
-                won_at = None
-                if owner is not None and open_stages and rng.random() < opportunity_share:
-                    roll = rng.random()
-                    pipeline_stage = open_stages[int(rng.random() * len(open_stages))]
-                    if roll < 0.12 and won_stage:
-                        pipeline_stage = won_stage
-                    elif roll < 0.2 and lost_stage:
-                        pipeline_stage = lost_stage
-                    closed = pipeline_stage.kind != StageKind.OPEN
-                    closed_at = (
-                        now - datetime.timedelta(days=rng.randint(0, 25)) if closed else None
-                    )
-                    if pipeline_stage.kind == StageKind.WON:
-                        won_at = closed_at
-                    position = positions.get(pipeline_stage.pk, 0)
-                    positions[pipeline_stage.pk] = position + 1
-                    rows["opportunities"].append(
-                        (
-                            ids[Opportunity], dt(created), dt(created), owner_id, None, 1, None,
-                            None, cid,
-                            short + brand + rng.choice(OPPORTUNITY_TITLES),
-                            dec(Decimal(rng.randint(20, 2000) * 1000).quantize(Decimal("0.01"))),
-                            "CNY",
-                            day(now.date() + datetime.timedelta(days=rng.randint(-10, 120))),
-                            pipeline_stage.pk, pipeline_stage.probability, owner_id, department_id,
-                            position,
-                            dt(closed_at),
-                            LOST_REASONS[int(rng.random() * len(LOST_REASONS))]
-                            if pipeline_stage.kind == StageKind.LOST
-                            else "",
-                            "",
-                        )
-                    )  # fmt: skip
-                    ids[Opportunity] += 1
-
-                pool_entered = (
-                    now - datetime.timedelta(days=rng.randint(1, 60)) if owner is None else None
-                )
-                assigned = now - datetime.timedelta(days=rng.randint(5, 400)) if owner else None
-                if deals:
-                    last_deal = (
-                        now - datetime.timedelta(days=rng.randint(1, 120))
-                        if stage == CustomerStage.WON
-                        else None
-                    )
-                else:
-                    # Deals come later (the sales history): only a won opportunity is one.
-                    last_deal = won_at
-                    if won_at is not None:
-                        stage = CustomerStage.WON
-                    elif stage == CustomerStage.WON:
-                        stage = CustomerStage.INTENT
-                industry_item = industries.get(industry)
-                rows["customers"].append(
-                    (
-                        cid, dt(created), dt(created), None, None, 1, None, None, codes[index],
-                        "company", name, "", normalized, initials, pinyin, phone, mobile,
-                        phone_digits, mobile[:], f"info{cid}@{initials[:8]}.com.cn", "", province,
-                        city, districts[int(rng.random() * len(districts))],
-                        f"{STREETS[int(rng.random() * len(STREETS))]}{rng.randint(1, 999)}号",
-                        industry_item.pk if industry_item else None,
-                        sources[int(rng.random() * len(sources))],
-                        levels[int(rng.random() * len(levels))], stage, "", owner_id, department_id,
-                        owner is None, dt(pool_entered), dt(assigned), dt(last), dt(nxt),
-                        dt(last_deal), empty_json,
-                    )
-                )  # fmt: skip
-                rows["events"].append(
-                    (
-                        ids[CustomerEvent], cid, CustomerEventKind.CREATED.value, None, owner_id,
-                        "", created_json, None, dt(created),
-                    )
-                )  # fmt: skip
-                ids[CustomerEvent] += 1
-                if rng.random() < 0.3:
-                    rows["tags"].append((tag_next, cid, tag_ids[int(rng.random() * len(tag_ids))]))
-                    tag_next += 1
-
-            # One transaction per batch: large enough to be fast, small enough to resume.
-            with transaction.atomic():
-                for key, writer in writers.items():
-                    counts[key] += writer.write(rows[key])
-            done += size
+            else:
+                # Deals come later (the sales history): only a won opportunity is one.
+                last_deal = won_at
+                stage = np.where(stage == won_stage_value, str(CustomerStage.INTENT), stage)
+                stage = np.where(won_at >= 0, won_stage_value, stage)
+            industry = industry_ids[parts[2]]
+            street = add(table(STREETS)[rng.integers(0, len(STREETS), n)],
+                         add(rng.integers(1, 1000, n).astype(str), "号"))  # fmt: skip
+            district = district_table[
+                district_first[city] + rng.integers(0, 99, n) % district_count[city]
+            ]
+            email = add(add(add("info", cid.astype(str)), "@"),
+                        add(np.strings.slice(initials, 0, 8), ".com.cn"))  # fmt: skip
+            c_created = v.times(created)
+            write(writers["customers"], [
+                v.ints(cid), c_created, c_created, v.null, v.null, v.value(1), v.null, v.null,
+                codes[done : done + n], v.text("company"), v.texts(name), v.text(""),
+                v.texts(normalized), v.texts(initials), v.texts(pinyin), v.texts(phone),
+                v.texts(mobile), v.texts(phone_digits), v.texts(mobile), v.texts(email),
+                v.text(""), v.texts(table([c[0] for c in CITIES])[city]),
+                v.texts(table([c[1] for c in CITIES])[city]), v.texts(district), v.texts(street),
+                v.ints(industry, industry < 0), _pick(v, rng, sources, n),
+                _pick(v, rng, levels, n), v.texts(stage), v.text(""), v.ints(owner, pool),
+                v.ints(department, department < 0), v.bools(pool), v.times(pool_entered, ~pool),
+                v.times(assigned, pool), v.times(last_at, last_at < 0),
+                v.times(next_at, next_at < 0), v.times(last_deal, last_deal < 0), v.text("{}"),
+            ], n, counts, "customers")  # fmt: skip
+            write(writers["events"], [
+                v.ints(take(CustomerEvent, n)), v.ints(cid), v.text(CustomerEventKind.CREATED),
+                v.null, v.ints(owner, pool), v.text(""), v.text(CREATED_JSON), v.null, c_created,
+            ], n, counts, "events")  # fmt: skip
+            tagged = np.flatnonzero(rng.random(n) < 0.3)
+            write(writers["tags"], [
+                v.ints(take(tag_through, len(tagged))), v.ints(cid[tagged]),
+                v.ints(tag_ids[rng.integers(0, len(tag_ids), len(tagged))]),
+            ], len(tagged), counts, "tags")  # fmt: skip
+            done += n
             if progress:
                 elapsed = time.monotonic() - started
                 total = sum(counts.values())
@@ -430,3 +446,19 @@ def customers_generate(
     if analyze:  # fresh statistics so the planner sees the rows
         tables_analyze([Customer, Contact, FollowUp, Opportunity, CustomerEvent])
     return GenerateResult(counts=counts, seconds=time.monotonic() - started)
+
+
+CREATED_JSON = json.dumps({"generated": True})
+
+
+def write(writer: RowWriter, columns: list, count: int, counts: dict[str, int], key: str) -> None:
+    # One transaction per table and batch: large enough to be fast, small enough to resume.
+    with transaction.atomic():
+        counts[key] += writer.write_columns(columns, count)
+
+
+def _pick(v: Vector, rng: np.random.Generator, choices: list[int | None], count: int) -> list:
+    """A dictionary item (or NULL when the dictionary is empty) per row."""
+    if choices == [None]:
+        return [v.null] * count
+    return v.ints(np.array(choices, dtype=np.int64)[rng.integers(0, len(choices), count)])

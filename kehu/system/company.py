@@ -56,7 +56,18 @@ from kehu.approvals.models import (
     ApprovalRequest,
     ApprovalStatus,
 )
-from kehu.core.bulk import CopySink, GenerateResult, IdBlocks, RowWriter, Vector, sequences_reset
+from kehu.core.bulk import (
+    DAY,
+    CopySink,
+    GenerateResult,
+    IdBlocks,
+    RowWriter,
+    Vector,
+    group_cummax,
+    group_cumsum,
+    sequences_reset,
+    within,
+)
 from kehu.core.exceptions import ServiceError
 from kehu.core.models import DocumentSequence
 from kehu.customers.models import Contact
@@ -110,7 +121,6 @@ from kehu.sales.services import (
 )
 
 SEED = 20260801
-DAY = 86_400
 EPOCH = datetime.date(1970, 1, 1).toordinal()
 KINDS = ("loyal", "lapsing", "occasional", "one_off", "newcomer")
 LOYAL, LAPSING, OCCASIONAL, ONE_OFF, NEWCOMER = range(5)
@@ -199,28 +209,6 @@ ID_MODELS = [model for key, (model, _cols) in TABLES.items() if key != "contract
 
 
 # --- numpy helpers --------------------------------------------------------------------------
-
-
-def within(counts: np.ndarray) -> np.ndarray:
-    """0, 1, … inside each group of ``np.repeat(x, counts)``."""
-    starts = np.cumsum(counts) - counts
-    return np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts)
-
-
-def group_cummax(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Running maximum restarting at each group (``groups`` sorted, values non-negative)."""
-    span = int(values.max()) + 1 if len(values) else 1
-    shifted = values + groups.astype(np.int64) * span
-    return np.maximum.accumulate(shifted) - groups.astype(np.int64) * span
-
-
-def group_cumsum(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Running sum restarting at each group (``groups`` sorted)."""
-    total = np.cumsum(values)
-    starts = np.r_[0, np.flatnonzero(np.diff(groups)) + 1]
-    counts = np.diff(np.r_[starts, len(values)])
-    before = np.repeat(total[starts] - values[starts], counts)
-    return total - before
 
 
 def pick(rng: np.random.Generator, choices: tuple[np.ndarray, np.ndarray], size: int):

@@ -108,10 +108,10 @@ def test_generate_failing_load_still_builds_indexes(org, monkeypatch):
     tables = [Customer._meta.db_table, Contact._meta.db_table]
     before = _schema(tables)
 
-    def fail(self, rows):
+    def fail(self, columns, count, sink=None):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(bulk.RowWriter, "write", fail)
+    monkeypatch.setattr(bulk.RowWriter, "write_columns", fail)
     with pytest.raises(RuntimeError):
         generate.customers_generate(customers=10, defer_indexes=True)
     assert _schema(tables) == before
