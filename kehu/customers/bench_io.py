@@ -156,16 +156,36 @@ class IoResult:
     peak_python_mb: float
     peak_rss_mb: float
     outcome: dict[str, Any] = field(default_factory=dict)
+    # CPU time of this process (user + system): on SQLite it includes the database's own
+    # work, on PostgreSQL the server's CPU is not in it. Wall time means little when other
+    # jobs share the cores; the load average says how much they did.
+    cpu_s: float = 0.0
+    rows_per_cpu_s: float = 0.0
+    load_average: list[float] = field(default_factory=list)
+    # Per phase of the median run: [wall seconds, CPU seconds].
+    phases: dict[str, list[float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def line(self) -> str:
-        return (
+        text = (
             f"{self.case:<34} {self.database:<10} rows {self.rows:>7}  median {self.median_s:8.2f}s"
             f"  p95 {self.p95_s:8.2f}s  {self.rows_per_s:>9,.0f} rows/s  queries {self.queries:>6}"
             f"  peak {self.peak_python_mb:7.1f} MB (RSS {self.peak_rss_mb:7.1f} MB)  {self.outcome}"
+            f"\n{'':<34} CPU {self.cpu_s:8.2f}s  {self.rows_per_cpu_s:>9,.0f} rows/s of CPU"
+            f"  load average {' '.join(f'{x:.2f}' for x in self.load_average)}"
         )
+        if self.phases:
+            text += (
+                "\n"
+                + " " * 35
+                + "  ".join(
+                    f"{name} {wall:.2f}s/{cpu:.2f}s" for name, (wall, cpu) in self.phases.items()
+                )
+                + "  (wall/CPU)"
+            )
+        return text
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -202,19 +222,25 @@ def _measure(
     """Time ``runs`` runs, then (``trace_memory``) one more under tracemalloc for the peak
     of Python allocations: tracing slows Python down, so it is kept out of the timings."""
     times: list[float] = []
+    cpu: list[float] = []
+    phases: list[dict[str, list[float]]] = []
     queries = 0
     rss = 0.0
     outcome: dict[str, Any] = {}
+    load = list(os.getloadavg())
     for _run in range(runs):
         reset()
         gc.collect()
         _rss_reset()
         with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             outcome = action()
             times.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
+        phases.append(outcome.pop("phases", {}))
         rss = max(rss, _rss_peak_mb())
         queries = len(captured.captured_queries)
+    load = [max(a, b) for a, b in zip(load, os.getloadavg(), strict=True)]
     peak = 0.0
     if trace_memory:
         reset()
@@ -226,6 +252,8 @@ def _measure(
         finally:
             tracemalloc.stop()
     median = statistics.median(times)
+    median_cpu = statistics.median(cpu)
+    middle = sorted(range(len(times)), key=times.__getitem__)[(len(times) - 1) // 2]
     return IoResult(
         case=case,
         database=connection.vendor,
@@ -238,6 +266,10 @@ def _measure(
         peak_python_mb=round(peak, 1),
         peak_rss_mb=round(rss, 1),
         outcome=outcome,
+        cpu_s=round(median_cpu, 3),
+        rows_per_cpu_s=round(rows / median_cpu, 1) if median_cpu else 0.0,
+        load_average=[round(x, 2) for x in load],
+        phases=phases[middle],
     )
 
 
@@ -269,12 +301,19 @@ def customer_import_bench(
             filename=path.name,
             mode=mode,
         )
+        phases = result.phases
         return {
             "created": result.created,
             "skipped": result.skipped,
             "updated": result.updated,
             "error_rows": len({e["line"] for e in result.errors}),
             "status": str(result.status),
+            "phases": {
+                name: [round(phases.wall[name], 2), round(phases.cpu[name], 2)]
+                for name in phases.wall
+            }
+            if phases
+            else {},
         }
 
     rows = data.count(b"\n") - 1 if path.suffix == ".csv" else _xlsx_rows(path)

@@ -88,6 +88,36 @@ def audit_log_record_many(
     return len(rows)
 
 
+def audit_log_record_rows(
+    *, user, action: str, model: str, rows: Iterable[tuple[str, str, dict[str, Any]]]
+) -> int:
+    """``audit_log_record_many`` for bulk writers that hold ids, not instances (imports of
+    100,000 customers): one row per (object id, object text, changes), written as prepared
+    tuples in one statement."""
+    from kehu.core.imports import db_datetime, db_json, table_rows_insert
+
+    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    head = (
+        db_datetime(timezone.now()),
+        user.pk if authenticated else None,
+        user.get_username() if authenticated else "",
+        action,
+        model,
+    )
+    tail = (current_ip.get(), "")
+    meta = AuditLog._meta
+    names = ["at", "user", "username", "action", "model", "object_id", "object_repr"]
+    columns = [meta.get_field(n).column for n in [*names, "changes", "ip_address", "note"]]
+    return table_rows_insert(
+        meta.db_table,
+        columns,
+        [
+            (*head, object_id, text[:200], db_json(changes or {}), *tail)
+            for object_id, text, changes in rows
+        ],
+    )
+
+
 # --- notifications --------------------------------------------------------------------------
 
 
