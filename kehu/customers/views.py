@@ -240,7 +240,7 @@ class CustomerListView(KehuListView):
         Column("level", _("Level"), sort="level__sort_order"),
         Column("get_stage_display", _("Stage"), sort="stage"),
         Column("owner", _("Owner"), sort="owner__username"),
-        Column("tags", _("Tags")),
+        Column("tag_names", _("Tags")),  # one text column of the page's query
         Column("last_followup_at", _("Last follow-up"), sort="last_followup_at"),
         Column(
             "next_followup_at",
@@ -250,6 +250,10 @@ class CustomerListView(KehuListView):
         ),
     ]
     bulk_actions = [("transfer", _("Transfer to…")), ("return", _("Return to the pool"))]
+    row_url_name = "customers:customer_detail"
+
+    def rows_queryset(self, queryset):
+        return selectors.customer_list_page_rows(queryset)
 
     @property
     def export_columns(self):  # type: ignore[override]

@@ -44,6 +44,36 @@ def contract_list_visible_to(*, user) -> QuerySet[Contract]:
     )
 
 
+# What the contract list page shows of each row: its columns, the customer's and owner's
+# names (the full rows with every relation are for exports and the API).
+CONTRACT_LIST_PAGE_FIELDS = (
+    "id",
+    "number",
+    "title",
+    "status",
+    "total_amount",
+    "currency",
+    "signed_on",
+    "end_date",
+    "customer__id",
+    "customer__name",
+    "owner__id",
+    "owner__username",
+    "owner__display_name",
+    "owner__first_name",
+    "owner__last_name",
+)
+
+
+def contract_list_page_rows(queryset: QuerySet[Contract]) -> QuerySet[Contract]:
+    """A contract list queryset narrowed to the list page's columns and two joins."""
+    return (
+        queryset.select_related(None)
+        .select_related("customer", "owner")
+        .only(*CONTRACT_LIST_PAGE_FIELDS)
+    )
+
+
 def contract_get_for(*, user, pk) -> Contract:
     return get_visible_or_404(contract_list_visible_to(user=user), user, pk=pk)
 

@@ -992,3 +992,27 @@ def test_totals_preview_ignores_an_unknown_currency(org, client_for, product):
     data = lines_post((1, product, "1")) | {"currency": "<b>XX</b>"}
     page = client_for(org.sales1).post(reverse("sales:lines_preview"), data).content.decode()
     assert "¥113.00" in page and "XX" not in page
+
+
+def test_contract_list_rows_read_only_what_the_page_shows(org, client_for, product):
+    """One query for the rows, joining only the customer and the owner (the selector's
+    contact, opportunity and quote joins are for exports and the API), with links, status
+    badges and amounts as the cell templates write them."""
+    contract = active_contract(org, org.sales1, product, quantity="1")
+    client = client_for(org.sales1)
+    url = reverse("sales:contract_list")
+    client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    html = response.content.decode()
+    rows = [
+        q["sql"]
+        for q in ctx.captured_queries
+        if q["sql"].startswith('SELECT "sales_contract"."id", "sales_contract"."number"')
+    ]
+    assert len(rows) == 1
+    assert "customers_contact" not in rows[0] and "sales_quote" not in rows[0]
+    assert not any('"system_role"' in q["sql"] for q in ctx.captured_queries)
+    assert f'<a href="/sales/contracts/{contract.pk}/" class="text-nowrap fw-semibold">' in html
+    assert f'data-status="{contract.status}"' in html
+    assert len(ctx.captured_queries) <= 11  # session, user, count, rows, filters, shell
