@@ -8,7 +8,18 @@ class AnalyticsConfig(AppConfig):
     verbose_name = _("Analytics")
 
     def ready(self) -> None:
+        from kehu.analytics.aggregates import aggregates_customers_tracked
+        from kehu.analytics.selectors import achievement_stored
         from kehu.core.permissions import MenuItem, register_menu
+        from kehu.customers.services import MERGE_TRACKERS
+        from kehu.hr.selectors import ACHIEVEMENT_STORED
+
+        # The stored aggregates (kehu.analytics.aggregates) answer sales targets and move
+        # with a customer merge.
+        if achievement_stored not in ACHIEVEMENT_STORED:
+            ACHIEVEMENT_STORED.append(achievement_stored)
+        if aggregates_customers_tracked not in MERGE_TRACKERS:
+            MERGE_TRACKERS.append(aggregates_customers_tracked)
 
         register_menu(
             MenuItem("analytics", _("Dashboard"), "analytics:dashboard", "speedometer2", 601),

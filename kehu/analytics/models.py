@@ -19,6 +19,7 @@ class RunKind(models.TextChoices):
     CUSTOMERS = "customers", _("Customer value, segments and predictions")
     ASSOCIATIONS = "associations", _("Product recommendations")
     FORECAST = "forecast", _("Sales forecast")
+    AGGREGATES = "aggregates", _("Stored totals rebuilt")
 
 
 class RunStatus(models.TextChoices):
@@ -164,3 +165,215 @@ class MonthlyFigure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.metric} {self.value}"
+
+
+# --- stored aggregates, kept by the services (kehu.analytics.aggregates) --------------------
+#
+# Money in whole cents (BigInteger): increments stay exact on SQLite, which adds decimals as
+# floating point. ``department_key`` is the department's id or 0: unique constraints treat
+# NULLs as distinct on both databases, and a key must name exactly one row for the upsert.
+
+
+def _owner():
+    return models.ForeignKey(
+        "system.User", verbose_name=_("owner"), on_delete=models.PROTECT, related_name="+"
+    )
+
+
+def _department():
+    return models.ForeignKey(
+        "hr.Department",
+        verbose_name=_("department"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+
+class SalesFigure(models.Model):
+    """Per owner, department and month: the amount of contracts signed (in force or
+    completed) and the money collected (confirmed payments less approved refunds), as
+    sales targets count them."""
+
+    scope_owner_field = "owner"
+    scope_department_field = "department"
+
+    owner = _owner()
+    department = _department()
+    department_key = models.PositiveIntegerField(default=0)
+    month = models.DateField(_("month"))
+    contract_cents = models.BigIntegerField(default=0)
+    collected_cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("sales figure")
+        verbose_name_plural = _("sales figures")
+        indexes = [models.Index(fields=["department", "month"], name="analytics_salesfig_dept_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "department_key", "month"], name="analytics_salesfig_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.owner_id}/{self.department_key}"
+
+
+class ProductFigure(models.Model):
+    """Per product, owner, department and month: order lines of orders that count (not
+    cancelled, not deleted) by order date."""
+
+    scope_owner_field = "owner"
+    scope_department_field = "department"
+
+    product = models.ForeignKey(
+        "products.Product", verbose_name=_("product"), on_delete=models.PROTECT, related_name="+"
+    )
+    owner = _owner()
+    department = _department()
+    department_key = models.PositiveIntegerField(default=0)
+    month = models.DateField(_("month"))
+    amount_cents = models.BigIntegerField(default=0)
+    quantity_milli = models.BigIntegerField(default=0)
+    orders = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("product figure")
+        verbose_name_plural = _("product figures")
+        indexes = [models.Index(fields=["month"], name="analytics_productfig_month_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "owner", "department_key", "month"],
+                name="analytics_productfig_uniq",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.product_id}"
+
+
+class ReceivableDay(models.Model):
+    """Outstanding instalment money per contract owner, department and due date."""
+
+    scope_owner_field = "owner"
+    scope_department_field = "department"
+
+    owner = _owner()
+    department = _department()
+    department_key = models.PositiveIntegerField(default=0)
+    due_date = models.DateField(_("due date"))
+    cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("receivable by due date")
+        verbose_name_plural = _("receivables by due date")
+        indexes = [models.Index(fields=["due_date"], name="analytics_recday_due_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "department_key", "due_date"], name="analytics_recday_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.due_date} {self.owner_id}/{self.department_key}"
+
+
+class ReceivableMonth(models.Model):
+    """The same by month of the due date: the aging buckets far from today (over 90 days,
+    not yet due) are whole months, so a report reads a bounded number of rows."""
+
+    scope_owner_field = "owner"
+    scope_department_field = "department"
+
+    owner = _owner()
+    department = _department()
+    department_key = models.PositiveIntegerField(default=0)
+    month = models.DateField(_("month"))
+    cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("receivable by due month")
+        verbose_name_plural = _("receivables by due month")
+        indexes = [models.Index(fields=["month"], name="analytics_recmonth_month_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "department_key", "month"], name="analytics_recmonth_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.owner_id}/{self.department_key}"
+
+
+class CustomerReceivable(models.Model):
+    """What a customer owes on the contracts of one owner and department; a row only while
+    it is more than 0. ``split`` marks customers with more than one row (contracts of
+    several owners), whose totals in a scope are summed over their rows; the others are a
+    row each, so the largest debtors are read from the amount index."""
+
+    scope_owner_field = "owner"
+    scope_department_field = "department"
+
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    owner = _owner()
+    department = _department()
+    department_key = models.PositiveIntegerField(default=0)
+    cents = models.BigIntegerField(default=0)
+    split = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("customer receivable")
+        verbose_name_plural = _("customer receivables")
+        indexes = [
+            models.Index(
+                fields=["-cents", "customer"],
+                name="analytics_custrec_top_idx",
+                condition=models.Q(split=False),
+            ),
+            models.Index(fields=["owner", "-cents"], name="analytics_custrec_owner_idx"),
+            models.Index(fields=["department", "-cents"], name="analytics_custrec_dept_idx"),
+            models.Index(
+                fields=["customer"],
+                name="analytics_custrec_split_idx",
+                condition=models.Q(split=True),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "owner", "department_key"], name="analytics_custrec_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.owner_id}/{self.department_key}"
+
+
+class ReceivableGroup(models.Model):
+    """How many customer rows (``CustomerReceivable``) each owner and department has: the
+    number of debtors in a scope without counting them one by one."""
+
+    scope_owner_field = "owner"
+    scope_department_field = "department"
+
+    owner = _owner()
+    department = _department()
+    department_key = models.PositiveIntegerField(default=0)
+    debtors = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("receivable group")
+        verbose_name_plural = _("receivable groups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "department_key"], name="analytics_recgroup_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}/{self.department_key}: {self.debtors}"

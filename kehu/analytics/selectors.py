@@ -285,21 +285,19 @@ def target_achievement(*, user, period: Period, today: datetime.date | None = No
 
 
 def top_products(*, user, period: Period, limit: int = 10) -> list[dict]:
-    """Products by amount (before tax) on the orders in scope placed in the period."""
-    from kehu.sales.models import OrderLine, OrderStatus
-    from kehu.sales.selectors import order_list_visible_to
+    """Products by amount (before tax) on the orders in scope placed in the period, from the
+    stored monthly figures (``ProductFigure``): the same numbers as the order lines of the
+    order list, in time independent of the number of orders."""
+    from kehu.analytics.models import ProductFigure
 
-    orders = (
-        order_list_visible_to(user=user)
-        .exclude(status=OrderStatus.CANCELLED)
-        .filter(order_date__gte=period.start, order_date__lte=period.end)
-    )
+    require_perm(user, "sales.view")
     rows = (
-        OrderLine.objects.filter(order__in=orders.values("pk"))
-        .values("product", "product__name", "product__code")
-        .annotate(
-            amount=Sum("subtotal"), quantity=Sum("quantity"), orders=Count("order", distinct=True)
+        visible_to(
+            ProductFigure.objects.filter(month__gte=period.start, month__lte=period.end), user
         )
+        .values("product", "product__name", "product__code")
+        .annotate(amount=Sum("amount_cents"), quantity=Sum("quantity_milli"), orders=Sum("orders"))
+        .filter(orders__gt=0)
         .order_by("-amount", "product")[:limit]
     )
     return [
@@ -307,12 +305,186 @@ def top_products(*, user, period: Period, limit: int = 10) -> list[dict]:
             "product_id": row["product"],
             "name": row["product__name"],
             "code": row["product__code"],
-            "amount": row["amount"] or ZERO,
-            "quantity": row["quantity"],
+            "amount": _from_cents(row["amount"]),
+            "quantity": (Decimal(row["quantity"] or 0) / 1000).quantize(Decimal("0.001")),
             "orders": row["orders"],
         }
         for row in rows
     ]
+
+
+def _from_cents(value) -> Decimal:
+    return (Decimal(int(value or 0)) / 100).quantize(ZERO)
+
+
+# --- stored aggregates: target achievement and receivables aging ---------------------------
+
+
+def achievement_stored(*, user_ids, department_ids, year: int, month: int | None) -> dict:
+    """Contract amount signed and net money collected per owner and per department (and the
+    departments below it), from ``SalesFigure``: what ``kehu.sales.hooks`` and
+    ``kehu.finance.hooks`` compute from the documents. Two queries."""
+    from kehu.analytics.models import SalesFigure
+    from kehu.hr.models import Department
+
+    if month:
+        months = Q(month=datetime.date(year, month, 1))
+    else:
+        months = Q(month__gte=datetime.date(year, 1, 1), month__lte=datetime.date(year, 12, 1))
+    sums = {"contract": Sum("contract_cents"), "collected": Sum("collected_cents")}
+    figures: dict = {}
+
+    def values(row: Any) -> dict:
+        return {
+            "contract_amount": _from_cents(row["contract"]),
+            "payment_amount": _from_cents(row["collected"]),
+        }
+
+    if user_ids:
+        for person in (
+            SalesFigure.objects.filter(months, owner_id__in=user_ids)
+            .values("owner_id")
+            .annotate(**sums)
+            .order_by()
+        ):
+            figures[("user", person["owner_id"])] = values(person)
+    if department_ids:
+        paths = dict(Department.objects.filter(pk__in=department_ids).values_list("pk", "path"))
+        by_path: dict[str, Any] = {
+            row["department__path"]: row
+            for row in SalesFigure.objects.filter(months, department__isnull=False)
+            .values("department__path")
+            .annotate(**sums)
+            .order_by()
+        }
+        for department_id in department_ids:
+            prefix = paths.get(department_id)
+            total = {"contract": 0, "collected": 0}
+            for path, row in by_path.items():
+                if prefix and path.startswith(prefix):
+                    total["contract"] += int(row["contract"] or 0)
+                    total["collected"] += int(row["collected"] or 0)
+            figures[("department", department_id)] = values(total)
+    return figures
+
+
+def _aging_windows(today: datetime.date) -> dict[str, Any]:
+    """Bucket filters on ``ReceivableDay.due_date`` and ``ReceivableMonth.month``.
+
+    Days are read from the first of the month 90 days back to the end of this month; whole
+    months before that are all over 90 days, whole months after this one not yet due. So
+    a report sums a bounded number of rows whatever the number of instalments."""
+    from kehu.analytics.forms import month_end
+
+    day = datetime.timedelta(days=1)
+    first = month_start(today - 90 * day)
+    return {
+        "first": first,
+        "last": month_end(today),
+        "this_month": month_start(today),
+        "days": {
+            "not_due": Q(due_date__gt=today),
+            "d0_30": Q(due_date__lte=today, due_date__gte=today - 30 * day),
+            "d31_60": Q(due_date__lt=today - 30 * day, due_date__gte=today - 60 * day),
+            "d61_90": Q(due_date__lt=today - 60 * day, due_date__gte=today - 90 * day),
+            "d90_plus": Q(due_date__lt=today - 90 * day),
+        },
+    }
+
+
+def receivables_buckets_stored(
+    *, user, today: datetime.date, group_by: str | None = None
+) -> dict[Any, dict[str, Decimal]]:
+    """Outstanding money in scope per aging bucket (and ``total``), from the stored rows;
+    per owner or department with ``group_by`` (else one entry, key None). Two queries."""
+    from kehu.analytics.models import ReceivableDay, ReceivableMonth
+    from kehu.finance.selectors import AGING_BUCKETS
+
+    require_perm(user, "finance.view")
+    windows = _aging_windows(today)
+    result: dict[Any, dict[str, int]] = defaultdict(lambda: dict.fromkeys(AGING_BUCKETS, 0))
+
+    def summed(queryset, sums: dict) -> list[dict]:
+        if group_by:
+            return list(queryset.values(group_by).annotate(**sums).order_by())
+        return [queryset.aggregate(**sums)]
+
+    days = summed(
+        visible_to(
+            ReceivableDay.objects.filter(
+                due_date__gte=windows["first"], due_date__lte=windows["last"]
+            ),
+            user,
+        ),
+        {bucket: Sum("cents", filter=condition) for bucket, condition in windows["days"].items()},
+    )
+    for row in days:
+        sums = result[row.get(group_by) if group_by else None]
+        for bucket in AGING_BUCKETS:
+            sums[bucket] += int(row[bucket] or 0)
+    months = summed(
+        visible_to(
+            ReceivableMonth.objects.filter(
+                Q(month__lt=windows["first"]) | Q(month__gt=windows["this_month"])
+            ),
+            user,
+        ),
+        {
+            "d90_plus": Sum("cents", filter=Q(month__lt=windows["first"])),
+            "not_due": Sum("cents", filter=Q(month__gt=windows["this_month"])),
+        },
+    )
+    for row in months:
+        sums = result[row.get(group_by) if group_by else None]
+        sums["d90_plus"] += int(row["d90_plus"] or 0)
+        sums["not_due"] += int(row["not_due"] or 0)
+    return {
+        key: {
+            **{bucket: _from_cents(sums[bucket]) for bucket in AGING_BUCKETS},
+            "total": _from_cents(sum(sums.values())),
+        }
+        for key, sums in result.items()
+    }
+
+
+def receivables_debtors_stored(*, user) -> int:
+    """How many customers owe money in scope: the debtor counts per owner and department,
+    less the extra rows of customers owed on contracts of several of them."""
+    from kehu.analytics.models import CustomerReceivable, ReceivableGroup
+
+    rows = visible_to(ReceivableGroup.objects.all(), user).aggregate(n=Sum("debtors"))["n"] or 0
+    extra = sum(
+        n - 1
+        for n in visible_to(CustomerReceivable.objects.filter(split=True), user)
+        .values("customer_id")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("n", flat=True)
+    )
+    return int(rows) - extra
+
+
+def receivables_top_customers_stored(*, user, limit: int) -> list[tuple[int, int]]:
+    """(customer id, cents) of the ``limit`` largest debtors in scope, largest first (ties
+    by id). A customer with one row is that row, read in amount order from the index; the
+    few with several rows are summed over their rows in scope."""
+    from kehu.analytics.models import CustomerReceivable
+
+    require_perm(user, "finance.view")
+    single = list(
+        visible_to(CustomerReceivable.objects.filter(split=False), user)
+        .order_by("-cents", "customer_id")
+        .values_list("customer_id", "cents")[:limit]
+    )
+    several = list(
+        visible_to(CustomerReceivable.objects.filter(split=True), user)
+        .values("customer_id")
+        .annotate(total=Sum("cents"))
+        .order_by()
+        .values_list("customer_id", "total")
+    )
+    rows = sorted(single + [(c, int(t)) for c, t in several], key=lambda r: (-r[1], r[0]))
+    return [r for r in rows if r[1] > 0][:limit]
 
 
 AGING_LABELS = {

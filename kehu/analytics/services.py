@@ -662,10 +662,25 @@ def forecast_refresh(*, as_of: datetime.date | None = None) -> AnalyticsRun:
     return _run(RunKind.FORECAST, as_of, job)
 
 
+def aggregates_rebuild() -> dict[str, int]:
+    """Recompute the stored aggregates the services keep (``kehu.analytics.aggregates``):
+    rows per table. For ``manage.py generate`` and other bulk loads, and as a repair."""
+    from kehu.analytics.aggregates import aggregates_rebuild as rebuild
+
+    return rebuild()
+
+
+def aggregates_refresh(*, as_of: datetime.date | None = None) -> AnalyticsRun:
+    """``aggregates_rebuild`` as a recorded job (the daily refresh repairs any drift)."""
+    as_of = as_of or timezone.localdate()
+    return _run(RunKind.AGGREGATES, as_of, lambda run: {"rows": aggregates_rebuild()})
+
+
 def analytics_refresh_all(*, as_of: datetime.date | None = None) -> list[AnalyticsRun]:
     """Every job in dependency order (the forecast reads the monthly figures)."""
     as_of = as_of or timezone.localdate()
     return [
+        aggregates_refresh(as_of=as_of),
         figures_refresh(as_of=as_of),
         customers_refresh(as_of=as_of),
         associations_refresh(as_of=as_of),

@@ -245,12 +245,16 @@ AGING_GROUP_FIELDS = {
 }
 
 
-def _aging_sql(*, user, group: str, today: datetime.date) -> tuple[str, list]:
+def _aging_sql(
+    *, user, group: str, today: datetime.date, customer_ids: list[int] | None = None
+) -> tuple[str, list]:
     """SQL of one row per open instalment in scope: ``grp`` (the group's id), ``due`` and
     ``outstanding``. Received money (the ledger's) settles instalments in due-date order: a
     running total per contract (window function) says what the earlier ones took. Only
     contracts that still owe money are read."""
     contracts = _with_outstanding(contracts_visible_to(user=user))
+    if customer_ids is not None:
+        contracts = contracts.filter(customer_id__in=customer_ids)
     inner = (
         ReceivableInstalment.objects.filter(contract__in=contracts.values("pk"))
         .annotate(
@@ -312,32 +316,54 @@ def receivables_aging(
     group_by: str = "customer",
     today: datetime.date | None = None,
     limit: int | None = None,
+    live: bool = False,
 ) -> list[dict]:
     """Outstanding instalment amounts by age, per customer, owner or department.
 
     Each row: ``key``, ``label``, one amount per bucket of ``AGING_BUCKETS`` and ``total``.
     Sorted by total, largest first; ``limit`` keeps the first rows. Contracts without a
-    plan are not aged (see ``contracts_without_plan``). One query summed by the database:
-    its work grows with the open instalments in scope, Python's only with the rows returned.
+    plan are not aged (see ``contracts_without_plan``).
+
+    Owners and departments, and the ``limit`` largest customers (the page, the dashboard),
+    are read from the stored aggregates (``kehu.analytics.aggregates``): a bounded number
+    of rows, then the few customers' own contracts. Every customer (the API, the export) or
+    ``live`` is one query over the open instalments in scope.
     """
     if group_by not in AGING_GROUP_FIELDS:
         raise ValueError(group_by)
     today = today or timezone.localdate()
-    rows_sql, params = _aging_sql(user=user, group=AGING_GROUP_FIELDS[group_by], today=today)
-    columns, column_params = _aging_columns(today)
-    sql = (
-        f"SELECT grp, {columns} FROM ({rows_sql}) o GROUP BY grp "
-        "HAVING SUM(outstanding) > 0.005 ORDER BY total DESC, grp"
+    if live or (group_by == "customer" and limit is None):
+        return _receivables_aging_live(user=user, group_by=group_by, today=today, limit=limit)
+    from kehu.analytics.selectors import (
+        receivables_buckets_stored,
+        receivables_top_customers_stored,
     )
-    params = column_params + params
-    if limit is not None and group_by == "customer":
-        # Customers are many: cut by the database. Ties on the total may then pick
-        # different customers than the label order below would; the totals still agree.
-        sql += " LIMIT %s"
-        params.append(limit)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchall()
+
+    if group_by == "customer":
+        top = receivables_top_customers_stored(user=user, limit=limit or 0)
+        if not top:
+            return []
+        return _receivables_aging_live(
+            user=user,
+            group_by=group_by,
+            today=today,
+            limit=limit,
+            customer_ids=[customer_id for customer_id, _cents in top],
+        )
+    sums = receivables_buckets_stored(user=user, today=today, group_by=GROUP_COLUMNS[group_by])
+    found = [
+        (key, *(values[b] for b in AGING_BUCKETS), values["total"])
+        for key, values in sums.items()
+        if values["total"] > 0
+    ]
+    found.sort(key=lambda row: (-row[-1], row[0] is None, row[0] or 0))
+    return _aging_rows(group_by, found, limit)
+
+
+GROUP_COLUMNS = {"owner": "owner", "department": "department"}
+
+
+def _aging_rows(group_by: str, found: list, limit: int | None) -> list[dict]:
     from kehu.customers.models import Customer
     from kehu.hr.models import Department
     from kehu.system.models import User
@@ -361,10 +387,52 @@ def receivables_aging(
     return rows[:limit] if limit is not None else rows
 
 
-def receivables_aging_totals(*, user, today: datetime.date | None = None) -> dict:
+def _receivables_aging_live(
+    *,
+    user,
+    group_by: str,
+    today: datetime.date,
+    limit: int | None,
+    customer_ids: list[int] | None = None,
+) -> list[dict]:
+    """One query summed by the database: its work grows with the open instalments in
+    scope (of ``customer_ids`` only, when given), Python's only with the rows returned."""
+    rows_sql, params = _aging_sql(
+        user=user, group=AGING_GROUP_FIELDS[group_by], today=today, customer_ids=customer_ids
+    )
+    columns, column_params = _aging_columns(today)
+    sql = (
+        f"SELECT grp, {columns} FROM ({rows_sql}) o GROUP BY grp "
+        "HAVING SUM(outstanding) > 0.005 ORDER BY total DESC, grp"
+    )
+    params = column_params + params
+    if limit is not None and group_by == "customer":
+        # Customers are many: cut by the database. Ties on the total may then pick
+        # different customers than the label order below would; the totals still agree.
+        sql += " LIMIT %s"
+        params.append(limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    return _aging_rows(group_by, found, limit)
+
+
+def receivables_aging_totals(
+    *, user, today: datetime.date | None = None, live: bool = False
+) -> dict:
     """The whole scope's outstanding money by bucket and in total, and how many customers
-    owe it (one query, summed by the database)."""
+    owe it: from the stored aggregates (a bounded number of rows), or ``live`` summed over
+    the open instalments in scope."""
     today = today or timezone.localdate()
+    if not live:
+        from kehu.analytics.selectors import (
+            receivables_buckets_stored,
+            receivables_debtors_stored,
+        )
+
+        sums = receivables_buckets_stored(user=user, today=today).get(None)
+        empty = dict.fromkeys([*AGING_BUCKETS, "total"], ZERO)
+        return {**(sums or empty), "customers": receivables_debtors_stored(user=user)}
     rows_sql, params = _aging_sql(user=user, group="contract__customer", today=today)
     columns, column_params = _aging_columns(today)
     sql = (

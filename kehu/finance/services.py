@@ -31,6 +31,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from kehu.analytics.aggregates import aggregates_tracked, collections_count
 from kehu.approvals.services import (
     approval_pending_for_document,
     approval_rule_for,
@@ -150,11 +151,14 @@ def _ledger_add(ledger: ContractLedger, **deltas: Decimal) -> None:
     decimals as floating point (9.56 − 5.93 ≠ 3.63 there), which would store inexact
     figures and trip the ledger's check constraint. The row is locked, so this is safe.
     """
-    ContractLedger.objects.filter(pk=ledger.pk).update(
-        version=F("version") + 1,
-        updated_at=timezone.now(),
-        **{name: getattr(ledger, name) + delta for name, delta in deltas.items()},
-    )
+    # Money received changes what the contract still owes (the stored aging aggregates).
+    owed = {"contracts": [ledger.pk]} if set(deltas) - {"invoiced_amount"} else {}
+    with aggregates_tracked(**owed):
+        ContractLedger.objects.filter(pk=ledger.pk).update(
+            version=F("version") + 1,
+            updated_at=timezone.now(),
+            **{name: getattr(ledger, name) + delta for name, delta in deltas.items()},
+        )
     ledger.refresh_from_db()
 
 
@@ -298,18 +302,19 @@ def receivable_plan_set(
                 field="instalments",
                 code="instalment_has_payments",
             )
-        for row in leftover:
-            row.delete()
         rows = []
-        for sequence, (due, amount, note) in enumerate(
-            sorted(cleaned, key=lambda item: item[0]), start=1
-        ):
-            row = existing.get(sequence) or ReceivableInstalment(
-                contract=contract, sequence=sequence, created_by=actor
-            )
-            row.due_date, row.amount, row.note, row.updated_by = due, amount, note, actor
-            row.save()
-            rows.append(row)
+        with aggregates_tracked(contracts=[contract.pk]):  # what it owes, by due date
+            for row in leftover:
+                row.delete()
+            for sequence, (due, amount, note) in enumerate(
+                sorted(cleaned, key=lambda item: item[0]), start=1
+            ):
+                row = existing.get(sequence) or ReceivableInstalment(
+                    contract=contract, sequence=sequence, created_by=actor
+                )
+                row.due_date, row.amount, row.note, row.updated_by = due, amount, note, actor
+                row.save()
+                rows.append(row)
         _audit(
             user=actor,
             action="change",
@@ -587,6 +592,12 @@ def _payment_confirm_locked(
         confirmed_at=timezone.now(),
     )
     _ledger_add(ledger, confirmed_amount=current.amount)
+    collections_count(
+        amount=current.amount,
+        on=current.received_on,
+        owner_id=current.owner_id,
+        department_id=current.department_id,
+    )
     _notify_on_commit(
         [current.owner],
         title=_("Payment confirmed: %(number)s, %(amount)s")
@@ -728,6 +739,12 @@ def payment_reverse(
             version=F("version") + 1, updated_at=timezone.now(), updated_by=actor
         )
         _ledger_add(ledger, confirmed_amount=reversal.amount)
+        collections_count(
+            amount=reversal.amount,
+            on=reversal.received_on,
+            owner_id=reversal.owner_id,
+            department_id=reversal.department_id,
+        )
         _audit(user=actor, action="create", obj=reversal, note=reason)
         _audit(
             user=actor,
@@ -1055,6 +1072,12 @@ def _refund_on_approved(refund: Refund, request, actor) -> None:
         refunded_on=timezone.localdate(),
     )
     _ledger_add(ledger, refunded_amount=current.amount)
+    collections_count(
+        amount=-current.amount,
+        on=current.refunded_on,
+        owner_id=current.owner_id,
+        department_id=current.department_id,
+    )
     _notify_on_commit(
         finance_staff(document=current),
         title=_("Refund to pay: %(number)s, %(amount)s")

@@ -50,6 +50,7 @@ def _handover_open_documents(*, actor, from_user, to_user, reason: str) -> None:
     finished documents keep their owner, which is history."""
     from django.utils import timezone
 
+    from kehu.analytics.aggregates import aggregates_tracked
     from kehu.core.services import _audit
     from kehu.sales.models import (
         Contract,
@@ -82,13 +83,17 @@ def _handover_open_documents(*, actor, from_user, to_user, reason: str) -> None:
         )
         if not documents:
             continue
-        model.objects.filter(pk__in=[d.pk for d in documents]).update(
-            owner=to_user,
-            department_id=to_user.department_id,
-            version=F("version") + 1,
-            updated_at=now,
-            updated_by=actor,
-        )
+        ids = [d.pk for d in documents]
+        # Contracts and orders count in the stored aggregates by owner: moved with them.
+        tracked = {Contract: {"contracts": ids}, Order: {"orders": ids}}.get(model, {})
+        with aggregates_tracked(**tracked):
+            model.objects.filter(pk__in=ids).update(
+                owner=to_user,
+                department_id=to_user.department_id,
+                version=F("version") + 1,
+                updated_at=now,
+                updated_by=actor,
+            )
         for document in documents:
             _audit(
                 user=actor,

@@ -199,6 +199,18 @@ def _event(document, *, actor, from_status: str, to_status: str, note: str = "")
     )
 
 
+def _tracked(document):
+    """Keep the stored aggregates (dashboard, targets, aging: ``kehu.analytics.aggregates``)
+    right across a change of ``document``, in the same transaction; quotes count in none."""
+    from kehu.analytics.aggregates import aggregates_tracked
+
+    if isinstance(document, Contract):
+        return aggregates_tracked(contracts=[document.pk])
+    if isinstance(document, Order):
+        return aggregates_tracked(orders=[document.pk])
+    return contextlib.nullcontext()
+
+
 def _transition(
     document,
     *,
@@ -221,15 +233,16 @@ def _transition(
     _check_version(current, expected_version)
     if current.status not in set(allowed_from):
         raise _status_refused(current, to_status)
-    updated = model._base_manager.filter(pk=current.pk, version=current.version).update(
-        status=to_status,
-        version=F("version") + 1,
-        updated_at=timezone.now(),
-        updated_by=actor if actor is not None and actor.is_authenticated else None,
-        **fields,
-    )
-    if updated != 1:
-        raise ConflictError()
+    with _tracked(current):
+        updated = model._base_manager.filter(pk=current.pk, version=current.version).update(
+            status=to_status,
+            version=F("version") + 1,
+            updated_at=timezone.now(),
+            updated_by=actor if actor is not None and actor.is_authenticated else None,
+            **fields,
+        )
+        if updated != 1:
+            raise ConflictError()
     _event(current, actor=actor, from_status=current.status, to_status=to_status, note=note)
     _audit(
         user=actor,
@@ -526,7 +539,8 @@ def _create(
     with transaction.atomic(), _as_service_error():
         data["number"] = document_number_next(prefix=prefix)
         document = model_create(model=model, user=actor, data=data)
-        _lines_save(document, parent_field, built)
+        with _tracked(document):
+            _lines_save(document, parent_field, built)
         _event(document, actor=actor, from_status="", to_status=initial_status)
     return document
 
@@ -562,11 +576,13 @@ def _update(
             line_data = lines_prepare(current) if lines_prepare is not None else lines
             built = _lines_build(line_model, line_data, links=links, keeps_product=keeps_product)
         total_before = current.total_amount
-        current = versioned_update(
-            instance=current, user=actor, expected_version=expected_version, data=data
-        )
+        with _tracked(current):
+            current = versioned_update(
+                instance=current, user=actor, expected_version=expected_version, data=data
+            )
+            if built is not None:
+                _lines_save(current, parent_field, built)
         if built is not None:
-            _lines_save(current, parent_field, built)
             _audit(
                 user=actor,
                 action="change",
@@ -585,7 +601,8 @@ def _delete(document, *, actor, on_delete: Callable[[Any], None] | None = None) 
         _check_editable(current)
         if on_delete is not None:
             on_delete(current)
-        soft_delete(instance=current, user=actor)
+        with _tracked(current):
+            soft_delete(instance=current, user=actor)
     document.deleted_at = current.deleted_at
 
 
@@ -1256,6 +1273,11 @@ def amendment_withdraw(
 def _amendment_apply(amendment: ContractAmendment, request, actor) -> None:
     """Approval callback: the proposed fields and lines become the contract's."""
     contract = _locked(Contract(pk=amendment.contract_id))
+    with _tracked(contract):
+        _amendment_apply_locked(amendment, contract, actor)
+
+
+def _amendment_apply_locked(amendment: ContractAmendment, contract: Contract, actor) -> None:
     if contract.status != ContractStatus.ACTIVE:
         raise ServiceError(
             _("The contract is no longer active; the amendment cannot be applied."),
@@ -1467,7 +1489,8 @@ def order_create_from_contract(
         )
         header["number"] = document_number_next(prefix=ORDER_PREFIX)
         order = model_create(model=Order, user=actor, data=header)
-        _lines_save(order, "order", built)
+        with _tracked(order):
+            _lines_save(order, "order", built)
         _event(order, actor=actor, from_status="", to_status=OrderStatus.PENDING)
     return order
 

@@ -74,6 +74,7 @@ def test_achievement_hook_uses_registered_sources(monkeypatch):
         return {("user", uid): {"contract_amount": Decimal("5")} for uid in user_ids}
 
     monkeypatch.setattr(selectors, "ACHIEVEMENT_SOURCES", [source])
+    monkeypatch.setattr(selectors, "ACHIEVEMENT_STORED", [])
     result = selectors.achievement_for(year=2026, user_ids=[1])
     assert result["source_available"] is True
     assert result["users"][1]["contract_amount"] == Decimal("5")
@@ -84,3 +85,20 @@ def test_achievement_hook_uses_registered_sources(monkeypatch):
         "users": {},
         "departments": {3: {"contract_amount": Decimal("0.00"), "payment_amount": Decimal("0.00")}},
     }
+
+
+def test_achievement_reads_the_stored_figures_when_registered(monkeypatch):
+    """With the analytics module's stored sums registered, they answer instead of the live
+    sources (which stay the definition, asked with ``live=True``)."""
+
+    def live(*, user_ids, department_ids, year, month):
+        return {("user", uid): {"contract_amount": Decimal("5")} for uid in user_ids}
+
+    def stored(*, user_ids, department_ids, year, month):
+        return {("user", uid): {"contract_amount": Decimal("7")} for uid in user_ids}
+
+    monkeypatch.setattr(selectors, "ACHIEVEMENT_SOURCES", [live])
+    monkeypatch.setattr(selectors, "ACHIEVEMENT_STORED", [stored])
+    assert selectors.achievement_for(year=2026, user_ids=[1])["users"][1]["contract_amount"] == 7
+    result = selectors.achievement_for(year=2026, user_ids=[1], live=True)
+    assert result["users"][1]["contract_amount"] == 5

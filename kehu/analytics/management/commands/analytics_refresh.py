@@ -28,6 +28,9 @@ def _summary(run: AnalyticsRun) -> list[str]:
         return [
             f"{metrics.get('rows', 0)} monthly rows, {metrics.get('from')} to {metrics.get('to')}"
         ]
+    if run.kind == RunKind.AGGREGATES:
+        rows = metrics.get("rows") or {}
+        return [", ".join(f"{name} {count}" for name, count in sorted(rows.items()))]
     if run.kind == RunKind.ASSOCIATIONS:
         return [
             f"{metrics.get('pairs', 0)} product pairs from {metrics.get('customers', 0)} customers"
@@ -89,7 +92,10 @@ def _summary(run: AnalyticsRun) -> list[str]:
 
 
 class Command(BaseCommand):
-    help = "Run every analytics job now (figures, customers, recommendations, forecast)."
+    help = (
+        "Run every analytics job now (stored totals, figures, customers, recommendations, "
+        "forecast)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
