@@ -178,6 +178,140 @@ def test_xlsx_extension_but_not_a_workbook():
         read_table(b"Name\nx\n", "customers.xlsx")
 
 
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+
+
+def excel_bytes(rows_xml: str, *, strings=(), styles="", date1904=False, chart_first=False):
+    """An .xlsx as Excel writes it (openpyxl writes inline strings only): shared strings,
+    a styles part, optionally the 1904 calendar and a chart sheet before the worksheet."""
+    sheets = '<sheet name="Data" sheetId="2" r:id="rId1"/>'
+    calendar = ' date1904="1"' if date1904 else ""
+    rels = (
+        f'<Relationship Id="rId1" Type="{REL_NS}/worksheet" Target="/xl/worksheets/data.xml"/>'
+        f'<Relationship Id="rId2" Type="{REL_NS}/sharedStrings" Target="sharedStrings.xml"/>'
+        f'<Relationship Id="rId3" Type="{REL_NS}/styles" Target="./styles.xml"/>'
+    )
+    if chart_first:
+        sheets = '<sheet name="Chart" sheetId="1" r:id="rId9"/>' + sheets
+        rels += f'<Relationship Id="rId9" Type="{REL_NS}/chartsheet" Target="charts/c.xml"/>'
+    parts = {
+        "_rels/.rels": f'<Relationships xmlns="{PACKAGE_RELS}"><Relationship Id="rId1" '
+        f'Type="{REL_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": f'<workbook xmlns="{MAIN_NS}" xmlns:r="{REL_NS}">'
+        f"<workbookPr{calendar}/><sheets>{sheets}</sheets></workbook>",
+        "xl/_rels/workbook.xml.rels": (
+            f'<Relationships xmlns="{PACKAGE_RELS}">{rels}</Relationships>'
+        ),
+        "xl/worksheets/data.xml": f'<worksheet xmlns="{MAIN_NS}"><sheetData>{rows_xml}'
+        "</sheetData></worksheet>",
+        "xl/sharedStrings.xml": f'<sst xmlns="{MAIN_NS}">{"".join(strings)}</sst>',
+        "xl/styles.xml": f'<styleSheet xmlns="{MAIN_NS}">{styles}</styleSheet>',
+        "xl/charts/c.xml": "<chartsheet/>",
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, text in parts.items():
+            archive.writestr(name, '<?xml version="1.0" encoding="UTF-8"?>' + text)
+    return out.getvalue()
+
+
+# Cell styles: 0 general, 1 a built-in date, 2 a custom date (2026年3月2日), 3 "#,##0.00".
+STYLES = (
+    '<numFmts count="1"><numFmt numFmtId="164" '
+    'formatCode="yyyy&quot;年&quot;m&quot;月&quot;d&quot;日&quot;"/></numFmts>'
+    '<cellXfs count="4"><xf numFmtId="0"/><xf numFmtId="14"/><xf numFmtId="164"/>'
+    '<xf numFmtId="4"/></cellXfs>'
+)
+
+
+def test_xlsx_as_excel_writes_it():
+    strings = [
+        "<si><t>Name</t></si>",
+        "<si><t>Day</t></si>",
+        # Rich text runs are joined; the phonetic guide (rPh) is not part of the text.
+        '<si><r><rPr><b/></rPr><t>华为</t></r><r><t xml:space="preserve">技术 </t></r>'
+        '<rPh sb="0" eb="1"><t>ふ</t></rPh></si>',
+        "<si><t>Amount</t></si>",
+    ]
+    rows = (
+        '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c>'
+        '<c r="C1" t="s"><v>3</v></c></row>'
+        # A date by a built-in format, a number with a number (not date) format.
+        '<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" s="1"><v>46082</v></c>'
+        '<c r="C2" s="3"><v>1234.5</v></c></row>'
+        # Cells without references follow each other; a custom date format; a boolean.
+        '<row r="4"><c t="inlineStr"><is><t>乙</t></is></c><c s="2"><v>46083.5</v></c>'
+        '<c t="b"><v>1</v></c></row>'
+        # A text formula with its cached value; an error value; a skipped column.
+        '<row r="5"><c r="A5" t="str"><f>A1&amp;"x"</f><v>Namex</v></c>'
+        '<c r="C5" t="e"><v>#DIV/0!</v></c></row>'
+        # A shared formula Excel never calculated.
+        '<row r="6"><c r="A6" t="inlineStr"><is><t>丙</t></is></c>'
+        '<c r="C6"><f t="shared" si="0"/></c></row>'
+    )
+    table = read_table(excel_bytes(rows, strings=strings, styles=STYLES), "a.xlsx")
+    assert table.header == ["Name", "Day", "Amount"]
+    lines = dict(table.rows)
+    assert lines[2] == ["华为技术 ", datetime.datetime(2026, 3, 1), 1234.5]
+    assert lines[4] == ["乙", datetime.datetime(2026, 3, 2, 12, 0), True]
+    assert lines[5] == ["Namex", None, "#DIV/0!"]
+    assert lines[6][0] == "丙" and type(lines[6][2]).__name__ == "_UncalculatedFormula"
+    assert set(lines) == {2, 4, 5, 6}
+
+
+def test_xlsx_1904_calendar_and_first_worksheet_after_a_chart_sheet():
+    rows = (
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>Day</t></is></c></row>'
+        '<row r="2"><c r="A2" s="1"><v>1</v></c></row>'
+    )
+    data = excel_bytes(rows, styles=STYLES, date1904=True, chart_first=True)
+    assert read_table(data, "a.xlsx").rows == [(2, [datetime.datetime(1904, 1, 2)])]
+
+
+def test_xlsx_reads_what_openpyxl_reads():
+    """The values openpyxl's read-only mode gives, cell for cell."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Name", "Amount", "Day", "Flag", "Note"])
+    sheet.append(["甲 ", 0.1, datetime.date(2026, 1, 2), True, "=1+1"])
+    sheet.append(["乙", 10, datetime.datetime(2026, 1, 2, 3, 4, 5), False, 12345678901234])
+    sheet["A6"], sheet["C6"] = "gap", 45000
+    sheet["C6"].number_format = "yyyy-mm-dd"
+    sheet["A7"], sheet["B7"], sheet["D7"] = "x", -1.5e-7, datetime.time(3, 4)
+    out = io.BytesIO()
+    book.save(out)
+    data = out.getvalue()
+    theirs = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    expected = [list(row) for row in theirs.worksheets[0].iter_rows(values_only=True)]
+    theirs.close()
+    table = read_table(data, "a.xlsx")
+    got = [table.header] + [cells for _line, cells in table.rows]
+    pad = len(expected[0])
+    got = [[*cells, *[None] * (pad - len(cells))] for cells in got]
+    expected = [cells for cells in expected if any(c is not None for c in cells)]
+    expected[0] = [str(c) for c in expected[0]]
+    expected[1][4] = got[1][4]  # the uncalculated formula: a marker here, its text there
+    assert got == expected
+    assert [line for line, _cells in table.rows] == [2, 3, 6, 7]
+
+
+@pytest.mark.parametrize(
+    "rows_xml",
+    [
+        '<row r="1"><c r="A1" t="s"><v>7</v></c></row>',  # no such shared string
+        '<row r="1"><c r="1A"><v>1</v></c></row>',  # not a cell reference
+        '<row r="1"><c r="A1"><v>one</v></c></row>',  # not a number
+        '<row r="1"><c r="A1"><v>1</v></row>',  # not well-formed
+    ],
+    ids=["string-index", "reference", "number", "xml"],
+)
+def test_corrupt_xlsx_is_a_file_error(rows_xml):
+    with pytest.raises(ImportFileError, match="cannot be read"):
+        read_table(excel_bytes(rows_xml), "a.xlsx")
+
+
 def test_size_and_row_limits(settings):
     settings.KEHU_IMPORT_MAX_BYTES = 100
     with pytest.raises(ImportFileError, match="larger than"):

@@ -216,3 +216,84 @@ def test_large_xlsx_is_streamed_from_a_file(org, client_for, monkeypatch):
     sheet = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
     values = [[c.value for c in row] for row in sheet.iter_rows()]
     assert len(values) == 4 and values[1][values[0].index("Tags")] == "华南, 重点"
+
+
+def _stored(customer):
+    """What is stored about a customer, less what differs between any two (ids, code, times)."""
+    from kehu.core.audit import snapshot
+
+    data = snapshot(customer)
+    for key in ("id", "code", "created_at", "assigned_at"):
+        data.pop(key)
+    return data, sorted(t.name for t in customer.tags.all())
+
+
+def test_a_bulk_created_customer_is_stored_and_logged_as_customer_create_stores_it(org):
+    from kehu.core.audit import diff, snapshot
+    from kehu.customers.services import customer_create
+    from kehu.system.models import DictionaryItem
+
+    line = (
+        "导入客户有限公司,0755-1234567,+86 138 0000 1111,Info@Example.cn,信息技术,"
+        '"重点, 华南",sales1\n'
+    )
+    result = run(org.salesmgr1, HEADER + line)
+    assert result.created == 1 and not result.errors
+    imported = Customer.objects.get(name="导入客户有限公司")
+    created = customer_create(
+        actor=org.salesmgr1,
+        data={
+            "name": "导入客户有限公司",
+            "phone": "0755-1234567",
+            "mobile": "+86 138 0000 1111",
+            "email": "Info@Example.cn",
+            "industry": DictionaryItem.objects.get(dictionary__code="industry", label="信息技术"),
+        },
+        tags=["重点", "华南"],
+        owner=org.sales1,
+        allow_duplicate=True,
+    )
+    created.refresh_from_db()
+    assert _stored(imported) == _stored(created)
+    assert imported.code != created.code and imported.assigned_at is not None
+    # The operation log holds the same snapshot for both, the tags included.
+    logs = {
+        log.object_id: log.changes
+        for log in AuditLog.objects.filter(action="create", model="customers.customer")
+    }
+    assert set(logs) == {str(imported.pk), str(created.pk)}
+    expected = diff({}, snapshot(imported))
+    tag_ids = sorted(str(t.pk) for t in imported.tags.all())
+    assert logs[str(imported.pk)] == {**expected, "tags": [[], tag_ids]}
+    assert set(logs[str(created.pk)]) == set(logs[str(imported.pk)])
+    event = CustomerEvent.objects.get(customer=imported)
+    assert (event.kind, event.to_owner, event.actor) == ("created", org.sales1, org.salesmgr1)
+
+
+def test_bad_values_are_refused_with_the_model_fields_own_messages(org):
+    from kehu.customers.services import CustomerDraftChecks, customer_draft
+
+    checks = CustomerDraftChecks()
+    cases = [
+        ({"name": "x" * 201}, "name"),
+        ({"name": "甲", "short_name": "y" * 101}, "short_name"),
+        ({"name": "甲", "website": "not a url"}, "website"),
+        ({"name": "甲", "email": "bad@"}, "email"),
+        ({"name": "甲", "kind": "robot"}, "kind"),
+        ({"name": "甲", "stage": "done"}, "stage"),
+    ]
+    from django.core.exceptions import ValidationError
+
+    for data, field in cases:
+        with pytest.raises(ValidationError) as refused:
+            customer_draft(actor=org.sales1, data=data, checks=checks)
+        assert list(refused.value.message_dict) == [field]
+        # The same error as Django's own check of the whole instance.
+        with pytest.raises(ValidationError) as django:
+            Customer(**data, owner=org.sales1).clean_fields(exclude=["code", "owner"])
+        assert django.value.message_dict[field] == refused.value.message_dict[field]
+    draft = customer_draft(
+        actor=org.sales1, data={"name": "  好公司 ", "email": "A@B.CN"}, checks=checks
+    )
+    assert draft.values["name"] == "好公司" and draft.values["email"] == "a@b.cn"
+    assert draft.values["owner_id"] == org.sales1.pk and draft.values["name_initials"] == "hgs"
