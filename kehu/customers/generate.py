@@ -200,6 +200,7 @@ def customers_generate(
     district_first = np.cumsum([0] + [len(ds) for ds in districts])[:-1]
     district_count = np.array([len(ds) for ds in districts])
     areas = table([c[3] for c in CITIES])
+    provinces, cities = table([c[0] for c in CITIES]), table([c[1] for c in CITIES])
     stage_values = table([CustomerStage.POTENTIAL, CustomerStage.INTENT, CustomerStage.WON,
                           CustomerStage.LOST])  # fmt: skip
     persons = (table(list(SURNAMES)), table(GIVEN))
@@ -275,164 +276,174 @@ def customers_generate(
     ):
         done = 0
         while done < customers:
-            n = min(batch, customers - done)
-            cid = take(Customer, n)
-            city = rng.integers(0, len(CITIES), n)
-            parts = [
-                city,
-                rng.integers(0, len(brands), n),
-                rng.integers(0, len(words), n),
-                rng.integers(0, len(SUFFIXES), n),
-            ]
-            name_parts = [t[i] for t, i in zip(part_words, parts, strict=True)]
-            normalized = add(add(name_parts[0], name_parts[1]), name_parts[2])
-            name = add(normalized, name_parts[3])
-            initials, pinyin = (
-                add(add(add(t[0][parts[0]], t[1][parts[1]]), t[2][parts[2]]), t[3][parts[3]])
-                for t in (part_initials, part_pinyin)
-            )
-            pool = rng.random(n) < POOL_SHARE
-            owner_index = rng.integers(0, len(owners), n)
-            owner = np.where(pool, -1, owner_ids[owner_index])
-            department = np.where(pool, -1, owner_departments[owner_index])
-            created = now - rng.integers(1, 1501, n) * DAY - rng.integers(0, DAY, n)
-            area = areas[city]
-            local = digits(n, 6000_0000, 8999_9999)
-            phone_digits = add(area, local)
-            phone = add(add(area, "-"), local)
-            mobile = add(add("1", table(list("3589"))[rng.integers(0, 4, n)]),
-                         digits(n, 100000000, 999999999))  # fmt: skip
-            stage = stage_values[rng.choice(4, n, p=[0.4, 0.35, 0.2, 0.05])]
-
-            # contacts first: follow-ups name the primary one
-            per = 1 + rng.integers(0, contacts_max, n)
-            k_customer = np.repeat(np.arange(n), per)
-            k_n = within(per)
-            nk = len(k_customer)
-            contact_ids = take(Contact, nk)
-            primary = contact_ids[np.cumsum(per) - per]
-            k_created = v.times(created[k_customer])
-            k_mobile = add(add("1", table(list("3589"))[rng.integers(0, 4, nk)]),
-                           digits(nk, 100000000, 999999999))  # fmt: skip
-            k_email = add(add(np.strings.slice(initials[k_customer], 0, 6), k_n.astype(str)),
-                          "@example.com.cn")  # fmt: skip
-            write(writers["contacts"], [
-                v.ints(contact_ids), k_created, k_created, v.null, v.null, v.value(1), v.null,
-                v.null, v.ints(cid[k_customer]),
-                v.texts(add(persons[0][rng.integers(0, len(SURNAMES), nk)],
-                            persons[1][rng.integers(0, len(GIVEN), nk)])),
-                v.texts(table(TITLES)[rng.integers(0, len(TITLES), nk)]), v.text(""),
-                k_mobile.tolist(), v.texts(k_email), v.text(""), v.null, v.bools(k_n == 0),
-                v.text(""),
-            ], nk, counts, "contacts")  # fmt: skip
-
-            # follow-ups on owned customers; the latest is the customer's last/next
-            f_count = np.where(pool, 0, rng.integers(0, followups_max + 1, n))
-            f_customer = np.repeat(np.arange(n), f_count)
-            nf = len(f_customer)
-            first_at = now - (f_count * 12 + rng.integers(1, 61, n)) * DAY
-            step = rng.integers(2, 13, nf) * DAY + rng.integers(0, 9, nf) * 3600
-            happened = np.minimum(first_at[f_customer] + group_cumsum(step, f_customer),
-                                  now - 3600)  # fmt: skip
-            is_last = np.r_[f_customer[1:] != f_customer[:-1], True] if nf else np.zeros(0, bool)
-            planned = is_last & (rng.random(nf) < 0.8)
-            plan = np.maximum(now + rng.integers(-10, 31, nf) * DAY, happened + DAY)
-            last_at = np.full(n, -1, dtype=np.int64)
-            next_at = np.full(n, -1, dtype=np.int64)
-            last_at[f_customer[is_last]] = happened[is_last]
-            next_at[f_customer[is_last]] = np.where(planned, plan, -1)[is_last]
-            f_owner = owner[f_customer]
-            f_happened = v.times(happened)
-            actions = table(NEXT_ACTIONS)[rng.integers(0, len(NEXT_ACTIONS), nf)]
-            write(writers["follow-ups"], [
-                v.ints(take(FollowUp, nf)), f_happened, f_happened, v.ints(f_owner), v.null,
-                v.value(1), v.null, v.null, v.ints(cid[f_customer]),
-                v.ints(primary[f_customer]), _pick(v, rng, methods, nf),
-                v.texts(table(FOLLOWUP_TEXTS)[rng.integers(0, len(FOLLOWUP_TEXTS), nf)]),
-                f_happened, v.times(plan, ~planned),
-                v.texts(np.where(planned, actions, "")),
-                v.ints(f_owner),
-            ], nf, counts, "follow-ups")  # fmt: skip
-
-            # opportunities on a share of owned customers
-            won_at = np.full(n, -1, dtype=np.int64)
-            if open_stages:
-                has = np.flatnonzero(~pool & (rng.random(n) < opportunity_share))
-                no = len(has)
-                roll = rng.random(no)
-                choice = [open_stages[i] for i in rng.integers(0, len(open_stages), no).tolist()]
-                for index in np.flatnonzero(roll < 0.2).tolist():
-                    closing = won_stage if roll[index] < 0.12 else lost_stage
-                    choice[index] = closing or choice[index]
-                stage_id = np.array([s.pk for s in choice], dtype=np.int64)
-                kind = np.array([s.kind for s in choice], dtype=object)
-                closed = kind != StageKind.OPEN
-                closed_at = now - rng.integers(0, 26, no) * DAY
-                won = kind == StageKind.WON
-                won_at[has[won]] = closed_at[won]
-                board = np.empty(no, dtype=np.int64)
-                for pk in np.unique(stage_id).tolist():
-                    at = np.flatnonzero(stage_id == pk)
-                    board[at] = positions.get(pk, 0) + np.arange(len(at))
-                    positions[pk] = positions.get(pk, 0) + len(at)
-                o_created = v.times(created[has])
-                what = table(OPPORTUNITY_TITLES)[rng.integers(0, len(OPPORTUNITY_TITLES), no)]
-                titles = add(add(name_parts[0][has], name_parts[1][has]), what)
-                lost = table(LOST_REASONS)[rng.integers(0, len(LOST_REASONS), no)]
-                write(writers["opportunities"], [
-                    v.ints(take(Opportunity, no)), o_created, o_created, v.ints(owner[has]),
-                    v.null, v.value(1), v.null, v.null, v.ints(cid[has]), v.texts(titles),
-                    v.money(rng.integers(20, 2001, no) * 100_000), "CNY",
-                    v.days(now // DAY + rng.integers(-10, 121, no)), v.ints(stage_id),
-                    v.ints(np.array([s.probability for s in choice], dtype=np.int64)),
-                    v.ints(owner[has]), v.ints(department[has], department[has] < 0),
-                    v.ints(board), v.times(closed_at, ~closed),
-                    v.texts(np.where(kind == StageKind.LOST, lost, "")), v.text(""),
-                ], no, counts, "opportunities")  # fmt: skip
-
-            pool_entered = now - rng.integers(1, 61, n) * DAY
-            assigned = now - rng.integers(5, 401, n) * DAY
-            won_stage_value = str(CustomerStage.WON)
-            if deals:
-                last_deal = np.where(
-                    stage == won_stage_value, now - rng.integers(1, 121, n) * DAY, -1
+            # One transaction per batch: large enough to be fast, small enough to resume.
+            pending: list[tuple] = []
+            with transaction.atomic():
+                n = min(batch, customers - done)
+                cid = take(Customer, n)
+                city = rng.integers(0, len(CITIES), n)
+                parts = [
+                    city,
+                    rng.integers(0, len(brands), n),
+                    rng.integers(0, len(words), n),
+                    rng.integers(0, len(SUFFIXES), n),
+                ]
+                name_parts = [t[i] for t, i in zip(part_words, parts, strict=True)]
+                normalized = add(add(name_parts[0], name_parts[1]), name_parts[2])
+                name = add(normalized, name_parts[3])
+                initials, pinyin = (
+                    add(add(add(t[0][parts[0]], t[1][parts[1]]), t[2][parts[2]]), t[3][parts[3]])
+                    for t in (part_initials, part_pinyin)
                 )
-            else:
-                # Deals come later (the sales history): only a won opportunity is one.
-                last_deal = won_at
-                stage = np.where(stage == won_stage_value, str(CustomerStage.INTENT), stage)
-                stage = np.where(won_at >= 0, won_stage_value, stage)
-            industry = industry_ids[parts[2]]
-            street = add(table(STREETS)[rng.integers(0, len(STREETS), n)],
-                         add(rng.integers(1, 1000, n).astype(str), "号"))  # fmt: skip
-            district = district_table[
-                district_first[city] + rng.integers(0, 99, n) % district_count[city]
-            ]
-            email = add(add(add("info", cid.astype(str)), "@"),
-                        add(np.strings.slice(initials, 0, 8), ".com.cn"))  # fmt: skip
-            c_created = v.times(created)
-            write(writers["customers"], [
-                v.ints(cid), c_created, c_created, v.null, v.null, v.value(1), v.null, v.null,
-                codes[done : done + n], v.text("company"), v.texts(name), v.text(""),
-                v.texts(normalized), v.texts(initials), v.texts(pinyin), v.texts(phone),
-                v.texts(mobile), v.texts(phone_digits), v.texts(mobile), v.texts(email),
-                v.text(""), v.texts(table([c[0] for c in CITIES])[city]),
-                v.texts(table([c[1] for c in CITIES])[city]), v.texts(district), v.texts(street),
-                v.ints(industry, industry < 0), _pick(v, rng, sources, n),
-                _pick(v, rng, levels, n), v.texts(stage), v.text(""), v.ints(owner, pool),
-                v.ints(department, department < 0), v.bools(pool), v.times(pool_entered, ~pool),
-                v.times(assigned, pool), v.times(last_at, last_at < 0),
-                v.times(next_at, next_at < 0), v.times(last_deal, last_deal < 0), v.text("{}"),
-            ], n, counts, "customers")  # fmt: skip
-            write(writers["events"], [
-                v.ints(take(CustomerEvent, n)), v.ints(cid), v.text(CustomerEventKind.CREATED),
-                v.null, v.ints(owner, pool), v.text(""), v.text(CREATED_JSON), v.null, c_created,
-            ], n, counts, "events")  # fmt: skip
-            tagged = np.flatnonzero(rng.random(n) < 0.3)
-            write(writers["tags"], [
-                v.ints(take(tag_through, len(tagged))), v.ints(cid[tagged]),
-                v.ints(tag_ids[rng.integers(0, len(tag_ids), len(tagged))]),
-            ], len(tagged), counts, "tags")  # fmt: skip
+                pool = rng.random(n) < POOL_SHARE
+                owner_index = rng.integers(0, len(owners), n)
+                owner = np.where(pool, -1, owner_ids[owner_index])
+                department = np.where(pool, -1, owner_departments[owner_index])
+                created = now - rng.integers(1, 1501, n) * DAY - rng.integers(0, DAY, n)
+                area = areas[city]
+                local = digits(n, 6000_0000, 8999_9999)
+                phone_digits = add(area, local)
+                phone = add(add(area, "-"), local)
+                mobile = add(add("1", table(list("3589"))[rng.integers(0, 4, n)]),
+                             digits(n, 100000000, 999999999))  # fmt: skip
+                stage = stage_values[rng.choice(4, n, p=[0.4, 0.35, 0.2, 0.05])]
+
+                # contacts first: follow-ups name the primary one
+                per = 1 + rng.integers(0, contacts_max, n)
+                k_customer = np.repeat(np.arange(n), per)
+                k_n = within(per)
+                nk = len(k_customer)
+                contact_ids = take(Contact, nk)
+                primary = contact_ids[np.cumsum(per) - per]
+                k_created = v.times(created[k_customer])
+                k_mobile = add(add("1", table(list("3589"))[rng.integers(0, 4, nk)]),
+                               digits(nk, 100000000, 999999999))  # fmt: skip
+                k_email = add(add(np.strings.slice(initials[k_customer], 0, 6), k_n.astype(str)),
+                              "@example.com.cn")  # fmt: skip
+                pending.append((writers["contacts"], [
+                    v.ints(contact_ids), k_created, k_created, v.null, v.null, v.value(1), v.null,
+                    v.null, v.ints(cid[k_customer]),
+                    v.texts(add(persons[0][rng.integers(0, len(SURNAMES), nk)],
+                                persons[1][rng.integers(0, len(GIVEN), nk)])),
+                    v.texts(table(TITLES)[rng.integers(0, len(TITLES), nk)]), v.text(""),
+                    k_mobile.tolist(), v.texts(k_email), v.text(""), v.null, v.bools(k_n == 0),
+                    v.text(""),
+                ], nk, counts, "contacts"))  # fmt: skip
+
+                # follow-ups on owned customers; the latest is the customer's last/next
+                f_count = np.where(pool, 0, rng.integers(0, followups_max + 1, n))
+                f_customer = np.repeat(np.arange(n), f_count)
+                nf = len(f_customer)
+                first_at = now - (f_count * 12 + rng.integers(1, 61, n)) * DAY
+                step = rng.integers(2, 13, nf) * DAY + rng.integers(0, 9, nf) * 3600
+                happened = np.minimum(first_at[f_customer] + group_cumsum(step, f_customer),
+                                      now - 3600)  # fmt: skip
+                is_last = (
+                    np.r_[f_customer[1:] != f_customer[:-1], True] if nf else np.zeros(0, bool)
+                )
+                planned = is_last & (rng.random(nf) < 0.8)
+                plan = np.maximum(now + rng.integers(-10, 31, nf) * DAY, happened + DAY)
+                last_at = np.full(n, -1, dtype=np.int64)
+                next_at = np.full(n, -1, dtype=np.int64)
+                last_at[f_customer[is_last]] = happened[is_last]
+                next_at[f_customer[is_last]] = np.where(planned, plan, -1)[is_last]
+                f_owner = owner[f_customer]
+                f_happened = v.times(happened)
+                actions = table(NEXT_ACTIONS)[rng.integers(0, len(NEXT_ACTIONS), nf)]
+                pending.append((writers["follow-ups"], [
+                    v.ints(take(FollowUp, nf)), f_happened, f_happened, v.ints(f_owner), v.null,
+                    v.value(1), v.null, v.null, v.ints(cid[f_customer]),
+                    v.ints(primary[f_customer]), _pick(v, rng, methods, nf),
+                    v.texts(table(FOLLOWUP_TEXTS)[rng.integers(0, len(FOLLOWUP_TEXTS), nf)]),
+                    f_happened, v.times(plan, ~planned),
+                    v.texts(np.where(planned, actions, "")),
+                    v.ints(f_owner),
+                ], nf, counts, "follow-ups"))  # fmt: skip
+
+                # opportunities on a share of owned customers
+                won_at = np.full(n, -1, dtype=np.int64)
+                if open_stages:
+                    has = np.flatnonzero(~pool & (rng.random(n) < opportunity_share))
+                    no = len(has)
+                    roll = rng.random(no)
+                    choice = [
+                        open_stages[i] for i in rng.integers(0, len(open_stages), no).tolist()
+                    ]
+                    for index in np.flatnonzero(roll < 0.2).tolist():
+                        closing = won_stage if roll[index] < 0.12 else lost_stage
+                        choice[index] = closing or choice[index]
+                    stage_id = np.array([s.pk for s in choice], dtype=np.int64)
+                    kind = np.array([s.kind for s in choice], dtype=object)
+                    closed = kind != StageKind.OPEN
+                    closed_at = now - rng.integers(0, 26, no) * DAY
+                    won = kind == StageKind.WON
+                    won_at[has[won]] = closed_at[won]
+                    board = np.empty(no, dtype=np.int64)
+                    for pk in np.unique(stage_id).tolist():
+                        at = np.flatnonzero(stage_id == pk)
+                        board[at] = positions.get(pk, 0) + np.arange(len(at))
+                        positions[pk] = positions.get(pk, 0) + len(at)
+                    o_created = v.times(created[has])
+                    what = table(OPPORTUNITY_TITLES)[rng.integers(0, len(OPPORTUNITY_TITLES), no)]
+                    titles = add(add(name_parts[0][has], name_parts[1][has]), what)
+                    lost = table(LOST_REASONS)[rng.integers(0, len(LOST_REASONS), no)]
+                    pending.append((writers["opportunities"], [
+                        v.ints(take(Opportunity, no)), o_created, o_created, v.ints(owner[has]),
+                        v.null, v.value(1), v.null, v.null, v.ints(cid[has]), v.texts(titles),
+                        v.money(rng.integers(20, 2001, no) * 100_000), "CNY",
+                        v.days(now // DAY + rng.integers(-10, 121, no)), v.ints(stage_id),
+                        v.ints(np.array([s.probability for s in choice], dtype=np.int64)),
+                        v.ints(owner[has]), v.ints(department[has], department[has] < 0),
+                        v.ints(board), v.times(closed_at, ~closed),
+                        v.texts(np.where(kind == StageKind.LOST, lost, "")), v.text(""),
+                    ], no, counts, "opportunities"))  # fmt: skip
+
+                pool_entered = now - rng.integers(1, 61, n) * DAY
+                assigned = now - rng.integers(5, 401, n) * DAY
+                won_stage_value = str(CustomerStage.WON)
+                if deals:
+                    last_deal = np.where(
+                        stage == won_stage_value, now - rng.integers(1, 121, n) * DAY, -1
+                    )
+                else:
+                    # Deals come later (the sales history): only a won opportunity is one.
+                    last_deal = won_at
+                    stage = np.where(stage == won_stage_value, str(CustomerStage.INTENT), stage)
+                    stage = np.where(won_at >= 0, won_stage_value, stage)
+                industry = industry_ids[parts[2]]
+                street = add(table(STREETS)[rng.integers(0, len(STREETS), n)],
+                             add(rng.integers(1, 1000, n).astype(str), "号"))  # fmt: skip
+                district = district_table[
+                    district_first[city] + rng.integers(0, 99, n) % district_count[city]
+                ]
+                email = add(add(add("info", cid.astype(str)), "@"),
+                            add(np.strings.slice(initials, 0, 8), ".com.cn"))  # fmt: skip
+                c_created = v.times(created)
+                pending.append((writers["customers"], [
+                    v.ints(cid), c_created, c_created, v.null, v.null, v.value(1), v.null, v.null,
+                    codes[done : done + n], v.text("company"), v.texts(name), v.text(""),
+                    v.texts(normalized), v.texts(initials), v.texts(pinyin), v.texts(phone),
+                    v.texts(mobile), v.texts(phone_digits), v.texts(mobile), v.texts(email),
+                    v.text(""), v.texts(provinces[city]), v.texts(cities[city]),
+                    v.texts(district), v.texts(street),
+                    v.ints(industry, industry < 0), _pick(v, rng, sources, n),
+                    _pick(v, rng, levels, n), v.texts(stage), v.text(""), v.ints(owner, pool),
+                    v.ints(department, department < 0), v.bools(pool), v.times(pool_entered, ~pool),
+                    v.times(assigned, pool), v.times(last_at, last_at < 0),
+                    v.times(next_at, next_at < 0), v.times(last_deal, last_deal < 0), v.text("{}"),
+                ], n, counts, "customers"))  # fmt: skip
+                pending.append((writers["events"], [
+                    v.ints(take(CustomerEvent, n)), v.ints(cid), v.text(CustomerEventKind.CREATED),
+                    v.null, v.ints(owner, pool), v.text(""), v.text(CREATED_JSON), v.null,
+                    c_created,
+                ], n, counts, "events"))  # fmt: skip
+                tagged = np.flatnonzero(rng.random(n) < 0.3)
+                pending.append((writers["tags"], [
+                    v.ints(take(tag_through, len(tagged))), v.ints(cid[tagged]),
+                    v.ints(tag_ids[rng.integers(0, len(tag_ids), len(tagged))]),
+                ], len(tagged), counts, "tags"))  # fmt: skip
+                for args in sorted(pending, key=lambda args: WRITE_ORDER.index(args[4])):
+                    write(*args)
             done += n
             if progress:
                 elapsed = time.monotonic() - started
@@ -452,9 +463,12 @@ CREATED_JSON = json.dumps({"generated": True})
 
 
 def write(writer: RowWriter, columns: list, count: int, counts: dict[str, int], key: str) -> None:
-    # One transaction per table and batch: large enough to be fast, small enough to resume.
-    with transaction.atomic():
-        counts[key] += writer.write_columns(columns, count)
+    counts[key] += writer.write_columns(columns, count)
+
+
+# Parents before children: SQLite checks deferred foreign keys by searching the child table
+# for each parent row inserted while a violation is pending, a full scan without its index.
+WRITE_ORDER = ["customers", "events", "tags", "contacts", "follow-ups", "opportunities"]
 
 
 def _pick(v: Vector, rng: np.random.Generator, choices: list[int | None], count: int) -> list:

@@ -1170,9 +1170,6 @@ def stock_replay(*, first_movement: int, products: Iterable[int]) -> None:
         )
     # What the history moved (its receipts mirror its shipments), then one grouped pass
     # over those products' movements: no per-product subquery, so no index needed.
-    levels_existing = set(
-        StockLevel.objects.filter(product_id__in=products).values_list("product_id", "warehouse_id")
-    )
     totals = {
         (row["product_id"], row["warehouse_id"]): row["total"]
         for row in StockMovement.objects.filter(product_id__in=products)
@@ -1180,6 +1177,15 @@ def stock_replay(*, first_movement: int, products: Iterable[int]) -> None:
         .values("product_id", "warehouse_id")
         .annotate(total=Sum("quantity"))
     }
+    stock_levels_set(totals)
+
+
+def stock_levels_set(totals: Mapping[tuple[int, int], Decimal]) -> None:
+    """Stock levels (product, warehouse) and product totals from the movements' sums."""
+    products = {product for product, _warehouse in totals}
+    levels_existing = set(
+        StockLevel.objects.filter(product_id__in=products).values_list("product_id", "warehouse_id")
+    )
     StockLevel.objects.bulk_create(
         [StockLevel(product_id=p, warehouse_id=w) for p, w in sorted(set(totals) - levels_existing)]
     )

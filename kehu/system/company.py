@@ -13,7 +13,7 @@ What it writes, as the services would have left it:
 - contracts in force (active, or completed when every call-off was delivered), each with an
   approval request approved automatically (``HISTORY_RULE_NAME``: a submit and an
   auto-approve action) and one document event (its current status);
-- frame agreements: a contract is ordered in one to four call-offs (orders), each taking a
+- frame agreements: a contract is ordered in one to six call-offs (orders), each taking a
   share of every contract line, so contracts are fewer than orders; contract lines ordered
   in full, priced exactly as ``line_amounts`` prices them, totals the sums of the lines;
 - orders shipped (some in two parts) and mostly completed, one event each, shipments with
@@ -42,6 +42,7 @@ import datetime
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,7 @@ from kehu.sales.generate import (
     HISTORY_RULE_NAME,
     MOVEMENT_COLUMNS,
     PAYMENT_TERMS,
+    RECEIPT_REASON,
     RECEIVERS,
     SUBJECTS,
     TERMS_WEIGHTS,
@@ -98,8 +100,7 @@ from kehu.sales.generate import (
     customers_deals_update,
     deals_table_create,
     deals_table_drop,
-    receipts_write,
-    stock_replay,
+    stock_levels_set,
 )
 from kehu.sales.models import (
     Contract,
@@ -127,8 +128,8 @@ LOYAL, LAPSING, OCCASIONAL, ONE_OFF, NEWCOMER = range(5)
 # Purchase rate relative to a loyal customer's (orders a year, before the scale that makes
 # the average ``orders_per`` per customer).
 RATE = np.array([1.0, 0.8, 0.25, 0.0, 1.2])
-NEW_CONTRACT = np.array([0.2, 0.5, 0.6, 1.0, 0.2])  # chance an order opens a new contract
-MAX_CALL_OFFS = 4
+NEW_CONTRACT = np.array([0.12, 0.35, 0.5, 1.0, 0.12])  # chance an order opens a new contract
+MAX_CALL_OFFS = 6
 LINES = (np.array([1, 2, 3, 4]), np.array([0.45, 0.33, 0.15, 0.07]))
 DISCOUNTS = (np.array([0, 3, 5, 8]), np.array([0.55, 0.2, 0.15, 0.1]))
 TERMS = list(TERMS_WEIGHTS)
@@ -477,6 +478,7 @@ class CompanyHistory:
         months = int(months_of(np.array([self.d1]))[0]) - self.month0 + 1
         self.receipts = np.zeros((len(catalogue.ids), months), dtype=np.int64)
         self.deals: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.moves: list[dict[str, np.ndarray]] = []
         self.terms_text = strings([PAYMENT_TERMS[t] for t in TERMS])
         weights = np.array(list(TERMS_WEIGHTS.values()), dtype=float)
         self.terms_p = weights / weights.sum()
@@ -580,7 +582,7 @@ class CompanyHistory:
         tau = a[owner_of] + (b - a)[owner_of] * u
         tau = tau[np.lexsort((tau, owner_of))]
         days = np.minimum(workday(self.day_at(tau)), self.d1 - 7)
-        # Contracts: frame agreements ordered in call-offs (up to four, gaps under 180 days).
+        # Contracts: frame agreements ordered in call-offs (up to six, gaps under 180 days).
         first = np.r_[True, owner_of[1:] != owner_of[:-1]]
         gap = np.r_[0, np.diff(days)]
         opens = first | (rng.random(len(days)) < NEW_CONTRACT[kind[owner_of]]) | (gap > 180)
@@ -820,7 +822,7 @@ class CompanyHistory:
         sh_at = np.where(sh_part == 0, ship1_at[sh_order], ship2_at[sh_order])
         sh_day = self.day_of(sh_at)
         shipment_ids = take(Shipment, len(sh_order))
-        shipment_numbers, _values = s.numbers(SHIPMENT_PREFIX, years_of(sh_day))
+        shipment_numbers, shipment_serials = s.numbers(SHIPMENT_PREFIX, years_of(sh_day))
         tracking = (order_ids[sh_order] * 7919 + sh_part + 1) % 10**12
         sh_at_list = v.times(sh_at)
         carriers = self.carriers[rng.integers(0, len(CARRIERS), n_orders)]
@@ -848,17 +850,21 @@ class CompanyHistory:
         movement_ids = take(StockMovement, n_sl)
         sl_product = ol_product[sl_line]
         sl_order = ol_order[sl_line]
-        put("stock movements", [
-            v.ints(movement_ids), v.ints(cat.ids[sl_product]), v.value(self.warehouse_id),
-            v.text(MovementKind.ORDER_SHIPMENT.value), v.ints(-sl_qty), v.value(0), v.text(""),
-            [shipment_numbers[i] for i in sl_shipment.tolist()], v.value(self.order_type),
-            v.texts(order_ids[sl_order].astype(str)), v.value(self.shipper_id),
-            [sh_at_list[i] for i in sl_shipment.tolist()],
-        ], n_sl)  # fmt: skip
-        put("shipment lines", [
-            v.ints(take(ShipmentLine, n_sl)), v.ints(shipment_ids[sl_shipment]),
-            v.ints(ol_ids[sl_line]), v.ints(sl_qty), v.ints(movement_ids),
-        ], n_sl)  # fmt: skip
+        # Movements and shipment lines go in at the end, with their balances (``moves_write``).
+        self.moves.append(
+            {
+                "id": movement_ids,
+                "line": take(ShipmentLine, n_sl),
+                "product": sl_product.astype(np.int32),
+                "at": sh_at[sl_shipment],
+                "quantity": sl_qty.astype(np.int32),
+                "shipment": shipment_ids[sl_shipment],
+                "year": years_of(sh_day)[sl_shipment].astype(np.int16),
+                "serial": shipment_serials[sl_shipment],
+                "order": order_ids[sl_order],
+                "order line": ol_ids[sl_line],
+            }
+        )
         month = months_of(sh_day[sl_shipment]) - self.month0
         np.add.at(self.receipts, (sl_product, month), sl_qty)
 
@@ -1086,6 +1092,118 @@ class CompanyHistory:
 
     # --- after the batches --------------------------------------------------------------
 
+    def moves_write(self, sink: CopySink | None) -> None:
+        """Stock movements (shipments, then a receipt per product and month for what the
+        month ships, at its start) with their balances, and the shipment lines.
+
+        Balances are running sums per product and warehouse in time order over these and
+        the movements already there (whose balances are corrected where they change), so
+        they are written once, right, instead of updated afterwards; the stock levels and
+        product totals are the last balances."""
+        v, cat = self.v, self.catalogue
+        if sink is not None:
+            sink.drain()  # the connection is needed below
+        moves = {key: np.concatenate([m[key] for m in self.moves]) for key in self.moves[0]}
+        self.moves = []
+        product_index, month_index = np.nonzero(self.receipts)
+        first_days = (month_index + self.month0).astype("datetime64[M]").astype("datetime64[D]")
+        receipt_days = np.maximum(first_days.astype(np.int64), self.d0)
+        receipt_at = receipt_days * DAY + 8 * 3600 + 30 * 60 - self.offset
+        receipt_ids = self._ids(StockMovement, len(product_index))
+        touched = np.unique(product_index)
+        old = self._movements_there(cat.ids[touched])
+        # all movements: existing, shipments (out), receipts (in); quantities in thousandths
+        n_old, n_out = len(old["id"]), len(moves["id"])
+        ids = np.r_[old["id"], moves["id"], receipt_ids]
+        product = np.r_[old["product"], cat.ids[moves["product"]], cat.ids[product_index]]
+        warehouse = np.r_[old["warehouse"], np.full(n_out + len(receipt_ids), self.warehouse_id)]
+        at = np.r_[old["at"], moves["at"], receipt_at]
+        quantity = np.r_[
+            old["quantity"],
+            -1000 * moves["quantity"].astype(np.int64),
+            1000 * self.receipts[product_index, month_index],
+        ]
+        order = np.lexsort((ids, at, warehouse, product))
+        group = np.r_[
+            0, np.cumsum((np.diff(product[order]) != 0) | (np.diff(warehouse[order]) != 0))
+        ]
+        balance = np.empty(len(ids), dtype=np.int64)
+        balance[order] = group_cumsum(quantity[order], group)
+        changed = np.flatnonzero(balance[:n_old] != old["balance"])
+        if len(changed):
+            table = connection.ops.quote_name(StockMovement._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"UPDATE {table} SET balance_after = %s WHERE id = %s",
+                    [
+                        (Decimal(int(b)) / 1000, int(i))
+                        for b, i in zip(balance[changed], old["id"][changed], strict=True)
+                    ],
+                )
+        last = order[np.r_[np.flatnonzero(np.diff(group)), len(order) - 1]]
+        self.levels = {
+            (int(product[i]), int(warehouse[i])): Decimal(int(balance[i])) / 1000 for i in last
+        }
+
+        def thousandths(values: np.ndarray) -> list:
+            if v.postgres:
+                return [f"{x}e-3" for x in values.tolist()]
+            return (values / 1000).tolist()
+
+        heads = strings([f"{SHIPMENT_PREFIX}-{year}-" for year in self.serials.years])
+        out = slice(n_old, n_old + n_out)
+        chunk = 500_000
+        writer = self.writers["stock movements"]
+        for start in range(0, n_out, chunk):
+            part = slice(start, min(start + chunk, n_out))
+            count = part.stop - part.start
+            numbers = np.strings.add(
+                heads[moves["year"][part] - self.serials.years.start].astype(str),
+                np.strings.zfill(moves["serial"][part].astype(str), 6),
+            ).tolist()
+            self.counts["stock movements"] += writer.write_columns([
+                v.ints(moves["id"][part]), v.ints(cat.ids[moves["product"][part]]),
+                v.value(self.warehouse_id), v.text(MovementKind.ORDER_SHIPMENT.value),
+                v.ints(-moves["quantity"][part]),
+                thousandths(balance[out][part]), v.text(""), numbers, v.value(self.order_type),
+                v.texts(moves["order"][part].astype(str)), v.value(self.shipper_id),
+                v.times(moves["at"][part]),
+            ], count, sink)  # fmt: skip
+            self.counts["shipment lines"] += self.writers["shipment lines"].write_columns([
+                v.ints(moves["line"][part]), v.ints(moves["shipment"][part]),
+                v.ints(moves["order line"][part]), v.ints(moves["quantity"][part]),
+                v.ints(moves["id"][part]),
+            ], count, sink)  # fmt: skip
+        months = (month_index + self.month0).astype("datetime64[M]").astype(str)
+        self.counts["stock movements"] += writer.write_columns([
+            v.ints(receipt_ids), v.ints(cat.ids[product_index]), v.value(self.warehouse_id),
+            v.text(MovementKind.IN.value), v.ints(self.receipts[product_index, month_index]),
+            thousandths(balance[n_old + n_out :]), v.text(RECEIPT_REASON),
+            np.strings.add("RK-", np.strings.replace(months, "-", "")).tolist(), v.null,
+            v.text(""), v.value(self.shipper_id), v.times(receipt_at),
+        ], len(receipt_ids), sink)  # fmt: skip
+
+    def _movements_there(self, products: np.ndarray) -> dict[str, np.ndarray]:
+        """Movements of ``products`` already in the table (before this load)."""
+        rows = list(
+            StockMovement.objects.filter(
+                product_id__in=products.tolist(), id__lt=self.ids.first[StockMovement]
+            ).values_list("id", "product_id", "warehouse_id", "at", "quantity", "balance_after")
+        )
+        columns = list(zip(*rows, strict=True)) if rows else [()] * 6
+
+        def thousandths(values) -> np.ndarray:
+            return np.array([int(q * 1000) for q in values], dtype=np.int64)
+
+        return {
+            "id": np.array(columns[0], dtype=np.int64),
+            "product": np.array(columns[1], dtype=np.int64),
+            "warehouse": np.array(columns[2], dtype=np.int64),
+            "at": np.array([int(t.timestamp()) for t in columns[3]], dtype=np.int64),
+            "quantity": thousandths(columns[4]),
+            "balance": thousandths(columns[5]),
+        }
+
     def finish(self, phases: dict[str, float], progress) -> None:
         def step(name: str, run: Callable[[], Any]) -> None:
             begun = time.monotonic()
@@ -1094,29 +1212,7 @@ class CompanyHistory:
             if progress:
                 progress(f"{name}: {phases[name]:.1f} s")
 
-        months = np.arange(self.receipts.shape[1]) + self.month0
-        month_dates = months.astype("datetime64[M]").astype("datetime64[D]").tolist()
-        products, month_index = np.nonzero(self.receipts)
-        receipts = {
-            (int(self.catalogue.ids[p]), month_dates[m]): int(self.receipts[p, m])
-            for p, m in zip(products.tolist(), month_index.tolist(), strict=True)
-        }
-        first_movement = self.ids.first[StockMovement]
-
-        def receipts_step() -> None:
-            self.counts["stock movements"] += receipts_write(
-                receipts,
-                start=self.start,
-                warehouse_id=self.warehouse_id,
-                shipper_id=self.shipper_id,
-                ids=self.ids,
-            )
-
-        step("receipts", receipts_step)
-        step(
-            "stock replay",
-            lambda: stock_replay(first_movement=first_movement, products={p for p, _m in receipts}),
-        )
+        step("stock levels", lambda: stock_levels_set(getattr(self, "levels", {})))
         step("customers", self._customers)
         self.serials.close()
 
@@ -1197,6 +1293,12 @@ def company_history_generate(
                         f"{min(first + batch, len(buyers))} customers, {rows} rows, "
                         f"{int(rows / elapsed) if elapsed else 0} rows/s"
                     )
+            if history.moves:
+                moving = time.monotonic()
+                history.moves_write(sink)
+                if sink is not None:
+                    sink.drain()
+                phases["stock movements"] = time.monotonic() - moving
             if sink is not None:
                 sink.drain()
         finally:

@@ -90,10 +90,10 @@ def test_generate_failing_load_rebuilds_the_indexes(org, admin_user, settings, m
     before = {name for name, _sql in bulk.secondary_indexes(TABLES)}
     from kehu.system import company
 
-    def fail(**kwargs):
+    def fail(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(company, "stock_replay", fail)
+    monkeypatch.setattr(company, "stock_levels_set", fail)
     with pytest.raises(RuntimeError):
         _run(customers=30, defer_indexes=True)
     assert {name for name, _sql in bulk.secondary_indexes(TABLES)} == before
