@@ -185,7 +185,12 @@ class KehuListView(ModulePermissionMixin, ListView):
         options = self.sort_options()
         if key in options:
             order = options[key]
-            queryset = queryset.order_by(f"-{order}" if sort.startswith("-") else order, "-pk")
+            # The id breaks ties in the sort's own direction, so one (column, id) index
+            # serves both directions (read backwards for descending).
+            if sort.startswith("-"):
+                queryset = queryset.order_by(f"-{order}", "-pk")
+            else:
+                queryset = queryset.order_by(order, "pk")
         else:
             queryset = queryset.order_by(self.default_sort)
         return queryset

@@ -114,16 +114,33 @@ class Customer(BusinessModel):
             models.Index(fields=["owner", "-id"], name="cust_owner_id_idx"),
             models.Index(fields=["department", "-id"], name="cust_dept_id_idx"),
             models.Index(fields=["in_pool", "-id"], name="cust_pool_id_idx"),
-            # Sorting by next follow-up: the list adds "-pk" as tie-breaker, so each direction
-            # needs the id in the index (ASC: NULLs first on SQLite, last on PostgreSQL; a
-            # big NULL group would otherwise be sorted whole). Owner scope and scope all.
-            models.Index(fields=["owner", "next_followup_at", "-id"], name="cust_owner_nfu_id_idx"),
+            # The list's sortable columns: it orders by (column, id) ascending or (-column,
+            # -id) descending (the id breaks ties in the same direction), so one index per
+            # column and scope serves both directions, read forwards or backwards, with no
+            # sort of the rows (a big group of equal values or NULLs, e.g. no follow-up
+            # planned, would otherwise be sorted whole). Owner scope and scope all.
+            models.Index(fields=["owner", "next_followup_at", "id"], name="cust_owner_nfu_idx"),
+            models.Index(fields=["next_followup_at", "id"], name="cust_nfu_idx"),
+            models.Index(fields=["owner", "last_followup_at", "id"], name="cust_owner_lfu_idx"),
+            models.Index(fields=["last_followup_at", "id"], name="cust_lfu_idx"),
+            models.Index(fields=["owner", "name_initials", "id"], name="cust_owner_initials_idx"),
+            models.Index(fields=["name_initials", "id"], name="cust_initials_idx"),
+            models.Index(fields=["owner", "stage", "id"], name="cust_owner_stage_idx"),
+            models.Index(fields=["stage", "id"], name="cust_stage_idx"),
+            # The list's rows (live, not in the pool): its bounded count reads only these,
+            # for an owner (also the sort by owner) and for scope all. The predicate's columns
+            # are key columns too, or SQLite counts the index as not covering and prefers the
+            # table (count of 10,001 rows: 6 ms -> 0.4 ms).
             models.Index(
-                fields=["owner", "-next_followup_at", "-id"], name="cust_owner_nfu_desc_idx"
+                fields=["owner", "id", "deleted_at", "in_pool"],
+                name="cust_live_owner_idx",
+                condition=models.Q(deleted_at__isnull=True, in_pool=False),
             ),
-            models.Index(fields=["next_followup_at", "-id"], name="cust_nfu_id_idx"),
-            models.Index(fields=["-next_followup_at", "-id"], name="cust_nfu_desc_idx"),
-            models.Index(fields=["stage", "-id"], name="cust_stage_id_idx"),
+            models.Index(
+                fields=["id", "deleted_at", "in_pool"],
+                name="cust_live_idx",
+                condition=models.Q(deleted_at__isnull=True, in_pool=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

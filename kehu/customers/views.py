@@ -239,7 +239,9 @@ class CustomerListView(KehuListView):
         Column("phone", _("Phone")),
         Column("level", _("Level"), sort="level__sort_order"),
         Column("get_stage_display", _("Stage"), sort="stage"),
-        Column("owner", _("Owner"), sort="owner__username"),
+        # By owner id: groups each owner's customers, served by an index (a sort by the
+        # owner's name would sort every customer in scope through the users table).
+        Column("owner", _("Owner"), sort="owner_id"),
         Column("tag_names", _("Tags")),  # one text column of the page's query
         Column("last_followup_at", _("Last follow-up"), sort="last_followup_at"),
         Column(

@@ -179,6 +179,16 @@ class ContractStatus(models.TextChoices):
     TERMINATED = "terminated", _("Terminated")
 
 
+# Sortable columns of the contract list (field, short name for the index names).
+CONTRACT_SORTS = (
+    ("number", "num"),
+    ("status", "status"),
+    ("total_amount", "total"),
+    ("signed_on", "signed"),
+    ("end_date", "end"),
+)
+
+
 class Contract(SalesDocument):
     opportunity = models.ForeignKey(
         "customers.Opportunity",
@@ -236,9 +246,33 @@ class Contract(SalesDocument):
             # A salesperson's list (newest first) and its bounded count read only this
             # index: no table row per contract to check it is not deleted.
             models.Index(
-                fields=["owner", "-id"],
+                fields=["owner", "id", "deleted_at"],  # deleted_at: covering (see customers)
                 name="sales_contract_owner_live_idx",
                 condition=models.Q(deleted_at__isnull=True),
+            ),
+            # Scope all: the bounded count and newest-first page without table rows.
+            models.Index(
+                fields=["id", "deleted_at"],
+                name="sales_contract_live_idx",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
+            # The list's sortable columns of the contract itself, (column, id) for both
+            # directions (see the customer indexes), live contracts only like the list.
+            *(
+                index
+                for column, short in CONTRACT_SORTS
+                for index in (
+                    models.Index(
+                        fields=["owner", column, "id"],
+                        name=f"sales_contract_own_{short}_idx",
+                        condition=models.Q(deleted_at__isnull=True),
+                    ),
+                    models.Index(
+                        fields=[column, "id"],
+                        name=f"sales_contract_{short}_idx",
+                        condition=models.Q(deleted_at__isnull=True),
+                    ),
+                )
             ),
         ]
         constraints = [

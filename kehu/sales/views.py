@@ -223,7 +223,7 @@ class ContractListView(_SalesListView):
         Column("total_amount", _("Total"), sort="total_amount", template=MONEY_CELL),
         Column("signed_on", _("Signed on"), sort="signed_on", template=DATE_CELL),
         Column("end_date", _("End date"), sort="end_date", template=DATE_CELL),
-        Column("owner", _("Owner"), sort="owner__username"),
+        Column("owner", _("Owner"), sort="owner_id"),  # by owner id, as the customer list
     ]
     export_columns = [
         *COMMON_EXPORT_HEAD,
