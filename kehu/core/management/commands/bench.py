@@ -84,7 +84,7 @@ class Command(BaseCommand):
             + " ".join(f"{x:.2f}" for x in env["load_average"])
         )
         self.stdout.write(
-            f"{'case':<26} {'user':<8} {'median':>8} {'p95':>8} {'q':>4} {'db':>7} "
+            f"{'case':<26} {'user':<8} {'median':>8} {'p95':>8} {'cpu':>7} {'q':>4} {'db':>7} "
             f"{'peak KiB':>9} {'rows':>5} {'sql ms':>8} {'overhd':>7} {'x med':>6} {'x p95':>6}"
             f" {'rows ms':>8} {'rows sql':>8} {'rows x':>7}"
         )
@@ -94,6 +94,7 @@ class Command(BaseCommand):
             rows = "" if r.rows is None else r.rows
             self.stdout.write(
                 f"{r.key:<26} {r.user[:8]:<8} {r.median_ms:>8.1f} {r.p95_ms:>8.1f} "
+                f"{r.cpu_median_ms:>7.1f} "
                 f"{r.queries:>4} {r.db_ms:>7.1f} {r.peak_kib:>9.0f} {rows!s:>5} "
                 f"{_num(r.sql_median_ms, '.2f'):>8} {_ratio(r.overhead):>7} "
                 f"{_ratio(cmp.median):>6} {_ratio(cmp.p95):>6}"
@@ -108,7 +109,9 @@ class Command(BaseCommand):
         results = bench.run_cases(cases, runs=options["runs"], progress=show)
         env["load_average_end"] = list(os.getloadavg())
         self.stdout.write(
-            "ms = milliseconds per request; q = queries; db = time inside the database of one "
+            "ms = milliseconds per request; cpu = CPU time of this process per request "
+            "(median; includes SQLite, not a PostgreSQL server); q = queries; "
+            "db = time inside the database of one "
             "request (SQLite: execute only); peak = Python memory (tracemalloc); sql ms = the "
             "list query alone on a cursor; overhd = median / sql ms; x = ratio to the baseline; "
             "rows ms = the page's rows evaluated and formatted as the view does (ORM, "
