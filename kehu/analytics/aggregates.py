@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -34,6 +34,7 @@ from django.db import connection, transaction
 
 ZERO = Decimal("0.00")
 COUNTED_CONTRACT_STATUSES = ("active", "completed")
+BILLABLE_CONTRACT_STATUSES = ("active", "completed", "terminated")  # finance.BILLABLE_STATUSES
 CHUNK = 500
 
 
@@ -119,8 +120,11 @@ class Deltas:
 # --- what one document contributes ----------------------------------------------------------
 
 
-def _contract_contributions(contract_ids: Iterable[int], *, lock: bool) -> Deltas:
-    """The rows the contracts add to (sales figures and receivables), read now."""
+def _contract_contributions(
+    contract_ids: Iterable[int], *, lock: bool, unplanned: dict | None = None
+) -> Deltas:
+    """The rows the contracts add to (sales figures and receivables), read now; with
+    ``unplanned``, also each contract's row of ``ContractWithoutPlan`` (or None) into it."""
     from kehu.finance.models import ContractLedger, ReceivableInstalment
     from kehu.sales.models import Contract
 
@@ -158,6 +162,16 @@ def _contract_contributions(contract_ids: Iterable[int], *, lock: bool) -> Delta
         .values_list("contract_id", "due_date", "amount")
     ):
         instalments[row[0]].append((row[1], row[2]))
+    if unplanned is not None:
+        for c in rows:
+            without = (
+                c["deleted_at"] is None
+                and c["status"] in BILLABLE_CONTRACT_STATUSES
+                and not instalments.get(c["pk"])
+            )
+            unplanned[c["pk"]] = (
+                (c["owner_id"], c["department_id"], c["signed_on"]) if without else None
+            )
     for c in rows:
         if c["deleted_at"] is not None:
             continue
@@ -361,9 +375,59 @@ def aggregates_tracked(
     before = _contract_contributions(tracked.contracts, lock=True)
     before = before.combine(_order_contributions(tracked.orders, lock=True), 1)
     yield tracked
-    after = _contract_contributions(tracked.contracts, lock=True)
+    unplanned: dict[int, tuple | None] = {}
+    after = _contract_contributions(tracked.contracts, lock=True, unplanned=unplanned)
     after = after.combine(_order_contributions(tracked.orders, lock=True), 1)
     aggregates_apply(after - before)
+    _unplanned_store(unplanned)
+
+
+def _unplanned_store(states: dict[int, tuple | None]) -> None:
+    """Each contract's ``ContractWithoutPlan`` row as it is now (the contracts are locked)."""
+    from kehu.analytics.models import ContractWithoutPlan
+
+    if not states:
+        return
+    gone = [pk for pk, state in states.items() if state is None]
+    if gone:
+        ContractWithoutPlan.objects.filter(contract_id__in=gone).delete()
+    rows = [
+        ContractWithoutPlan(
+            contract_id=pk, owner_id=state[0], department_id=state[1], signed_on=state[2]
+        )
+        for pk, state in sorted(states.items())
+        if state is not None
+    ]
+    if rows:
+        ContractWithoutPlan.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["contract"],
+            update_fields=["owner", "department", "signed_on"],
+        )
+
+
+def aggregates_transition(
+    *,
+    contract_id: int | None = None,
+    order_id: int | None = None,
+    before: str,
+    after: str,
+    fields: Iterable[str] = (),
+):
+    """``aggregates_tracked`` for a status change that can change what the document counts
+    for, else a no-op: an order counts unless cancelled; a contract's amount counts in
+    force or completed, its plan matters in force, completed or terminated, its month is
+    the signing date."""
+    if order_id is not None and "cancelled" in (before, after):
+        return aggregates_tracked(orders=[order_id])
+    if contract_id is not None and (
+        "signed_on" in fields
+        or (before in COUNTED_CONTRACT_STATUSES) != (after in COUNTED_CONTRACT_STATUSES)
+        or (before in BILLABLE_CONTRACT_STATUSES) != (after in BILLABLE_CONTRACT_STATUSES)
+    ):
+        return aggregates_tracked(contracts=[contract_id])
+    return nullcontext()
 
 
 @contextmanager
@@ -472,7 +536,10 @@ def aggregates_rebuild() -> dict[str, int]:
         )
 
     with transaction.atomic():
-        tables = [quote(t.db_table) for t in TABLES]
+        from kehu.analytics.models import ContractWithoutPlan
+
+        unplanned_table = quote(ContractWithoutPlan._meta.db_table)
+        tables = [quote(t.db_table) for t in TABLES] + [unplanned_table]
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 # Services wait for the rebuild instead of adding to rows it replaces.
@@ -493,6 +560,20 @@ def aggregates_rebuild() -> dict[str, int]:
             sql, params = grouped(queryset, month=date_field, amount="amount")
             insert(
                 SALES, f"SELECT g0, g1, g3, g2, 0, {sign} * g4 FROM ({sql}) s0", params, add=True
+            )
+
+        # Contracts in force (or that were) without a plan.
+        sql, params = _sql(
+            Contract.objects.filter(
+                status__in=BILLABLE_CONTRACT_STATUSES, instalments__isnull=True
+            ).values_list("pk", "owner_id", "department_id", "signed_on")
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {unplanned_table} "
+                "(contract_id, owner_id, department_id, signed_on) "
+                f"SELECT * FROM ({sql}) s",
+                params,
             )
 
         # Product figures: lines of orders that count.
@@ -598,4 +679,6 @@ def aggregates_rebuild() -> dict[str, int]:
             for each in TABLES:
                 cursor.execute(f"SELECT COUNT(*) FROM {quote(each.db_table)}")
                 counts[each.model_name] = cursor.fetchone()[0]
+            cursor.execute(f"SELECT COUNT(*) FROM {unplanned_table}")
+            counts["ContractWithoutPlan"] = cursor.fetchone()[0]
     return counts

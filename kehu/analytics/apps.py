@@ -1,5 +1,22 @@
 from django.apps import AppConfig
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
+
+
+def _aggregates_fill(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """After an upgrade the stored aggregates start empty: fill them once from the
+    documents (the services keep them from then on; ``manage.py aggregates_rebuild``)."""
+    from kehu.analytics.aggregates import aggregates_rebuild
+    from kehu.analytics.models import ProductFigure, ReceivableDay, SalesFigure
+    from kehu.sales.models import Contract, Order
+
+    if using != DEFAULT_DB_ALIAS:
+        return
+    if any(model.objects.exists() for model in (SalesFigure, ProductFigure, ReceivableDay)):
+        return
+    if Contract._base_manager.exists() or Order._base_manager.exists():
+        aggregates_rebuild()
 
 
 class AnalyticsConfig(AppConfig):
@@ -20,6 +37,7 @@ class AnalyticsConfig(AppConfig):
             ACHIEVEMENT_STORED.append(achievement_stored)
         if aggregates_customers_tracked not in MERGE_TRACKERS:
             MERGE_TRACKERS.append(aggregates_customers_tracked)
+        post_migrate.connect(_aggregates_fill, sender=self)
 
         register_menu(
             MenuItem("analytics", _("Dashboard"), "analytics:dashboard", "speedometer2", 601),

@@ -377,3 +377,33 @@ class ReceivableGroup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_id}/{self.department_key}: {self.debtors}"
+
+
+class ContractWithoutPlan(models.Model):
+    """A contract in force (or that was) with no receivable plan, kept by the services: the
+    aging page lists the newest of them without looking at every contract."""
+
+    scope_owner_field = "owner"
+    scope_department_field = "department"
+
+    contract = models.OneToOneField(
+        "sales.Contract",
+        verbose_name=_("contract"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+    )
+    owner = _owner()
+    department = _department()
+    signed_on = models.DateField(_("signing date"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("contract without a plan")
+        verbose_name_plural = _("contracts without a plan")
+        indexes = [
+            models.Index(fields=["-signed_on", "-contract"], name="analytics_unplanned_new_idx"),
+            models.Index(fields=["owner", "-signed_on"], name="analytics_unplanned_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.contract_id)

@@ -253,10 +253,13 @@ def _aging_sql(
     running total per contract (window function) says what the earlier ones took. Only
     contracts that still owe money are read."""
     contracts = _with_outstanding(contracts_visible_to(user=user))
+    instalments = ReceivableInstalment.objects.all()
     if customer_ids is not None:
+        # Also on the instalments' own join, so the plan starts from these customers.
         contracts = contracts.filter(customer_id__in=customer_ids)
+        instalments = instalments.filter(contract__customer_id__in=customer_ids)
     inner = (
-        ReceivableInstalment.objects.filter(contract__in=contracts.values("pk"))
+        instalments.filter(contract__in=contracts.values("pk"))
         .annotate(
             aging_group=F(group),
             aging_due=F("due_date"),
@@ -460,12 +463,24 @@ def _with_outstanding(contracts: QuerySet[Contract]) -> QuerySet[Contract]:
     )
 
 
-def contracts_without_plan(*, user) -> QuerySet[Contract]:
+def contracts_without_plan(*, user, newest: int | None = 1000) -> QuerySet[Contract]:
+    """Contracts in force (or that were) in scope without a receivable plan: the ``newest``
+    by signing date, from the stored list the services keep (an index read, however many
+    contracts have a plan); ``newest=None``: all of them, looked up live."""
     from kehu.finance.services import BILLABLE_STATUSES
 
-    return contracts_visible_to(user=user).filter(
-        status__in=BILLABLE_STATUSES, instalments__isnull=True
+    if newest is None:
+        return contracts_visible_to(user=user).filter(
+            status__in=BILLABLE_STATUSES, instalments__isnull=True
+        )
+    from kehu.analytics.models import ContractWithoutPlan
+
+    ids = list(
+        visible_to(ContractWithoutPlan.objects.all(), user)
+        .order_by("-signed_on", "-contract_id")
+        .values_list("contract_id", flat=True)[:newest]
     )
+    return contracts_visible_to(user=user).filter(pk__in=ids)
 
 
 def contract_reconciliation(*, user, today: datetime.date | None = None) -> list[dict]:

@@ -199,11 +199,20 @@ def _event(document, *, actor, from_status: str, to_status: str, note: str = "")
     )
 
 
-def _tracked(document):
+def _tracked(document, *, to_status: str | None = None, fields: Iterable[str] = ()):
     """Keep the stored aggregates (dashboard, targets, aging: ``kehu.analytics.aggregates``)
-    right across a change of ``document``, in the same transaction; quotes count in none."""
-    from kehu.analytics.aggregates import aggregates_tracked
+    right across a change of ``document``, in the same transaction; quotes count in none.
+    With ``to_status``, only if the status change can change what it counts for."""
+    from kehu.analytics.aggregates import aggregates_tracked, aggregates_transition
 
+    if to_status is not None and isinstance(document, Contract | Order):
+        return aggregates_transition(
+            contract_id=document.pk if isinstance(document, Contract) else None,
+            order_id=document.pk if isinstance(document, Order) else None,
+            before=document.status,
+            after=to_status,
+            fields=fields,
+        )
     if isinstance(document, Contract):
         return aggregates_tracked(contracts=[document.pk])
     if isinstance(document, Order):
@@ -233,7 +242,7 @@ def _transition(
     _check_version(current, expected_version)
     if current.status not in set(allowed_from):
         raise _status_refused(current, to_status)
-    with _tracked(current):
+    with _tracked(current, to_status=to_status, fields=fields):
         updated = model._base_manager.filter(pk=current.pk, version=current.version).update(
             status=to_status,
             version=F("version") + 1,

@@ -22,6 +22,7 @@ from django.utils import timezone
 from kehu.analytics import aggregates
 from kehu.analytics.forms import Period, month_end, month_start
 from kehu.analytics.models import (
+    ContractWithoutPlan,
     CustomerReceivable,
     ProductFigure,
     ReceivableDay,
@@ -102,6 +103,11 @@ def stored_rows() -> dict:
             for row in model.objects.values_list(*fields)
             if any(row[fields.index(v)] for v in values)
         )
+    result["without plan"] = sorted(
+        ContractWithoutPlan.objects.values_list(
+            "contract_id", "owner_id", "department_id", "signed_on"
+        )
+    )
     result["split"] = sorted(
         CustomerReceivable.objects.filter(split=True).values_list("customer_id", "owner_id")
     )
@@ -136,6 +142,10 @@ def check(org, *, viewers, products_period: Period) -> None:
             ) == _aging_key(
                 finance_selectors.receivables_aging(user=user, today=day, limit=3, live=True)
             ), user.username
+        for user in finance_viewers:
+            assert set(finance_selectors.contracts_without_plan(user=user)) == set(
+                finance_selectors.contracts_without_plan(user=user, newest=None)
+            )
     year = today.year
     people = [org.sales1.pk, org.sales2.pk, org.sales3.pk, org.salesmgr1.pk]
     departments = [org.head.pk, org.sales.pk, org.sales1_dept.pk, org.sales2_dept.pk]

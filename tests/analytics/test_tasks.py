@@ -34,7 +34,7 @@ def test_the_worker_enqueues_it_once_a_day(monkeypatch):
 def test_the_task_runs_every_job(history):
     result = analytics_refresh.enqueue()
     assert result.return_value == {kind: RunStatus.SUCCEEDED for kind in RunKind.values}
-    assert AnalyticsRun.objects.filter(status=RunStatus.SUCCEEDED).count() == 4
+    assert AnalyticsRun.objects.filter(status=RunStatus.SUCCEEDED).count() == 5
 
 
 def test_command_prints_each_run_and_its_figures(history):
@@ -47,6 +47,7 @@ def test_command_prints_each_run_and_its_figures(history):
     assert "churn AUC" in text and "recency only" in text
     assert "product pairs" in text and "monthly rows" in text
     assert "contract_amount (" in text
+    assert "SalesFigure " in text  # the aggregates' rows per table
     assert set(AnalyticsRun.objects.values_list("as_of", flat=True)) == {AS_OF}
 
 
@@ -63,7 +64,7 @@ def test_command_reports_a_failed_job_and_exits_with_an_error(monkeypatch, db):
 
     monkeypatch.setattr(services, "_customer_history", broken)
     out = io.StringIO()
-    with pytest.raises(CommandError, match="1 of 4"):
+    with pytest.raises(CommandError, match="1 of 5"):
         call_command("analytics_refresh", stdout=out)
     assert "customers: failed" in out.getvalue() and "boom" in out.getvalue()
 
