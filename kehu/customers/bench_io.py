@@ -161,6 +161,9 @@ class IoResult:
     # jobs share the cores; the load average says how much they did.
     cpu_s: float = 0.0
     rows_per_cpu_s: float = 0.0
+    # PostgreSQL: the CPU time of this connection's server process (None when the server
+    # runs elsewhere and /proc cannot tell).
+    server_cpu_s: float | None = None
     load_average: list[float] = field(default_factory=list)
     # Per phase of the median run: [wall seconds, CPU seconds].
     phases: dict[str, list[float]] = field(default_factory=dict)
@@ -176,6 +179,8 @@ class IoResult:
             f"\n{'':<34} CPU {self.cpu_s:8.2f}s  {self.rows_per_cpu_s:>9,.0f} rows/s of CPU"
             f"  load average {' '.join(f'{x:.2f}' for x in self.load_average)}"
         )
+        if self.server_cpu_s is not None:
+            text += f"  server CPU {self.server_cpu_s:.2f}s"
         if self.phases:
             text += (
                 "\n"
@@ -210,6 +215,22 @@ def _rss_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _server_cpu() -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL server process, when the
+    server runs on this machine (its /proc entry is readable)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # utime and stime, fields 14 and 15 of stat(5), in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _measure(
     case: str,
     rows: int,
@@ -223,6 +244,7 @@ def _measure(
     of Python allocations: tracing slows Python down, so it is kept out of the timings."""
     times: list[float] = []
     cpu: list[float] = []
+    server: list[float] = []
     phases: list[dict[str, list[float]]] = []
     queries = 0
     rss = 0.0
@@ -232,11 +254,15 @@ def _measure(
         reset()
         gc.collect()
         _rss_reset()
+        server_started = _server_cpu()
         with CaptureQueriesContext(connection) as captured:
             started, cpu_started = time.perf_counter(), time.process_time()
             outcome = action()
             times.append(time.perf_counter() - started)
             cpu.append(time.process_time() - cpu_started)
+        server_ended = _server_cpu()
+        if server_started is not None and server_ended is not None:
+            server.append(server_ended - server_started)
         phases.append(outcome.pop("phases", {}))
         rss = max(rss, _rss_peak_mb())
         queries = len(captured.captured_queries)
@@ -270,6 +296,7 @@ def _measure(
         rows_per_cpu_s=round(rows / median_cpu, 1) if median_cpu else 0.0,
         load_average=[round(x, 2) for x in load],
         phases=phases[middle],
+        server_cpu_s=round(statistics.median(server), 3) if server else None,
     )
 
 

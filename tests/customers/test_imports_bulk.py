@@ -297,3 +297,32 @@ def test_bad_values_are_refused_with_the_model_fields_own_messages(org):
     )
     assert draft.values["name"] == "好公司" and draft.values["email"] == "a@b.cn"
     assert draft.values["owner_id"] == org.sales1.pk and draft.values["name_initials"] == "hgs"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "华为技术有限公司",
+        "重庆长安汽车股份有限公司",  # heteronyms decided by phrase: chong qing, chang an
+        "中国建设银行长沙分行",  # yin hang, chang sha, fen hang
+        "ABC科技 123 有限公司",
+        "深圳市〇〇七贸易",
+        "Ｋｅｈｕ（中国）Co., Ltd.",
+        "𠀀𠀁混合",
+        "",
+    ],
+)
+def test_pinyin_forms_are_pypinyins_own(name):
+    """The import's faster pinyin gives exactly what pypinyin's lazy_pinyin gives."""
+    import re
+    import unicodedata
+
+    from pypinyin import Style, lazy_pinyin
+
+    from kehu.customers.normalize import name_pinyin_forms
+
+    text = unicodedata.normalize("NFKC", name).lower()
+    syllables = [
+        s for part in lazy_pinyin(text, style=Style.NORMAL) for s in re.split(r"[\W_]+", part) if s
+    ]
+    assert name_pinyin_forms(name) == ("".join(s[0] for s in syllables), "".join(syllables))
