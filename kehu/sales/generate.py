@@ -1,7 +1,9 @@
 """Bulk sales history: contracts, orders and shipments over a period, for existing customers.
 
-Used by the demo (two years for the analytics pages to show) and by the large-scale data
-generator. Rows go straight to the tables, as in ``kehu.customers.generate`` (COPY on
+Used by the demo (two years for the analytics pages to show); the large-scale data
+generator (``manage.py generate``) draws the same kinds of rows vectorised in
+``kehu.system.company`` and shares the closing steps here (stock levels, customers' last
+deals). Rows go straight to the tables, as in ``kehu.customers.generate`` (COPY on
 PostgreSQL, ``executemany`` on SQLite, all in one transaction), and are what the services
 would have written:
 
@@ -392,27 +394,15 @@ class _Catalogue:
 
 
 class _Numbers:
-    """Numbers per prefix and year in date order, reserved in one block per sequence.
+    """Numbers per prefix and year in date order, reserved in one block per sequence."""
 
-    ``ordered=False`` skips the dating pass: numbers follow the order of generation
-    within each prefix and year (still unique and gap-free), the sequences locked at the
-    first number and moved past the last at the end (``close``)."""
-
-    def __init__(self, ordered: bool = True) -> None:
-        self.ordered = ordered
+    def __init__(self) -> None:
         self.days: dict[str, array.array] = defaultdict(lambda: array.array("i"))
         self.assigned: dict[str, tuple[array.array, array.array]] = {}
         self.taken: dict[str, int] = defaultdict(int)
-        self.last: dict[tuple[str, int], int] = {}
-        self.base: dict[tuple[str, int], int] = {}
 
     def note(self, prefix: str, day: datetime.date) -> None:
         self.days[prefix].append(day.toordinal())
-
-    def close(self) -> None:
-        """Move the sequences past the numbers taken (unordered numbering)."""
-        for (prefix, year), value in self.last.items():
-            DocumentSequence.objects.filter(prefix=prefix, year=year).update(last_value=value)
 
     def reserve(self) -> dict[tuple[str, int], int]:
         """Lock the sequences, take the blocks; returns the count per (prefix, year)."""
@@ -445,8 +435,6 @@ class _Numbers:
 
     def check_all_taken(self) -> None:
         """The writing pass used exactly the numbers the dating pass reserved."""
-        if not self.ordered:
-            return
         for prefix, days in self.days.items():
             if self.taken[prefix] != len(days):
                 raise RuntimeError(
@@ -455,17 +443,6 @@ class _Numbers:
                 )
 
     def take(self, prefix: str, day: datetime.date) -> str:
-        if not self.ordered:
-            key = (prefix, day.year)
-            value = self.last.get(key)
-            if value is None:
-                DocumentSequence.objects.get_or_create(prefix=prefix, year=day.year)
-                locked = DocumentSequence.objects.select_for_update().get(
-                    prefix=prefix, year=day.year
-                )
-                value = self.base[key] = locked.last_value
-            self.last[key] = value = value + 1
-            return f"{prefix}-{day.year}-{value:06d}"
         position = self.taken[prefix]
         self.taken[prefix] = position + 1
         years, values = self.assigned[prefix]
@@ -497,7 +474,6 @@ class _SalesHistory:
         shipper_id: int | None,
         warehouse: Warehouse,
         ids: IdBlocks,
-        events: bool = True,
     ) -> None:
         self.start, self.end, self.seed, self.mix = start, end, seed, mix
         self.calendar = DemandCalendar(start, end)
@@ -507,7 +483,6 @@ class _SalesHistory:
         self.warehouse = warehouse
         self.tz = timezone.get_current_timezone()
         self.cells = Cells()
-        self.events = events
         self.contract_type = ContentType.objects.get_for_model(Contract).pk
         self.order_type = ContentType.objects.get_for_model(Order).pk
         self.id_blocks = ids
@@ -921,20 +896,13 @@ class _SalesHistory:
             )
         )  # fmt: skip
         ct = self.contract_type
-        if self.events:
-            self.event(ct, contract_id, "", ContractStatus.DRAFT, owner, deal.created)
-            self.event(
-                ct, contract_id, ContractStatus.DRAFT, ContractStatus.PENDING, owner, deal.submitted
-            )
-        if self.events or not deal.completed:
-            self.event(
-                ct,
-                contract_id,
-                ContractStatus.PENDING,
-                ContractStatus.ACTIVE,
-                owner,
-                deal.submitted,
-            )
+        self.event(ct, contract_id, "", ContractStatus.DRAFT, owner, deal.created)
+        self.event(
+            ct, contract_id, ContractStatus.DRAFT, ContractStatus.PENDING, owner, deal.submitted
+        )
+        self.event(
+            ct, contract_id, ContractStatus.PENDING, ContractStatus.ACTIVE, owner, deal.submitted
+        )
         if deal.completed:
             self.event(
                 ct,
@@ -1026,11 +994,8 @@ class _SalesHistory:
             )
         )  # fmt: skip
         ot = self.order_type
-        if self.events:
-            self.event(ot, order_id, "", OrderStatus.PENDING, owner, created)
-            self.event(
-                ot, order_id, OrderStatus.PENDING, OrderStatus.CONFIRMED, owner, order.confirmed
-            )
+        self.event(ot, order_id, "", OrderStatus.PENDING, owner, created)
+        self.event(ot, order_id, OrderStatus.PENDING, OrderStatus.CONFIRMED, owner, order.confirmed)
         before = OrderStatus.CONFIRMED.value
         for part, (moment, quantities) in enumerate(order.shipments, start=1):
             shipment_id = self.next_id(Shipment)
@@ -1070,8 +1035,7 @@ class _SalesHistory:
                 if part == len(order.shipments)
                 else OrderStatus.PARTIALLY_SHIPPED.value
             )
-            if self.events or (part == len(order.shipments) and not order.completed):
-                self.event(ot, order_id, before, after, self.shipper_id, moment, shipment_number)
+            self.event(ot, order_id, before, after, self.shipper_id, moment, shipment_number)
             before = after
         if order.completed:
             self.event(
@@ -1312,10 +1276,6 @@ def sales_history_generate(
     shipper=None,
     warehouse: Warehouse | None = None,
     batch: int = 2_000,
-    dated_numbers: bool = True,
-    ids: IdBlocks | None = None,
-    events: bool = True,
-    analyze: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> GenerateResult:
     """Write the sales history of ``customers`` (a Customer queryset) from ``start`` to ``end``.
@@ -1329,13 +1289,10 @@ def sales_history_generate(
     their own rows per contract (``kehu.finance.generate.FinanceHistory``).
 
     All or nothing: one transaction. ``seed`` (not a ``random.Random``) because every
-    customer's history is drawn from its own stream derived from it, twice. ``ids`` hands
-    out the primary keys (default: the first sink's ``ids``, so sales and finance rows in
-    the same table never collide, else a new one). ``events=False`` writes one document
-    event per document (its current status) instead of one per change: a cheaper history
-    for large generated data sets. ``dated_numbers=False`` numbers documents in the order
-    they are generated (unique and gap-free per prefix and year, not in date order) and so
-    simulates every history once instead of twice.
+    customer's history is drawn from its own stream derived from it, twice. Primary keys
+    come from the first sink's ``ids`` (so sales and finance rows in the same table never
+    collide), else a new ``IdBlocks``. Every status change has its event; numbers follow the
+    documents' dates. (``kehu.system.company`` is the fast generator for large data sets.)
     """
     if end <= start:
         raise ServiceError(_("The history must end after it starts."), field="end")
@@ -1346,9 +1303,8 @@ def sales_history_generate(
     mix = mix or HistoryMix()
     owners = dict(User.objects.values_list("pk", "department_id"))
     pool = [getattr(user, "pk", user) for user in pool_owners]
-    if ids is None:
-        shared = [getattr(sink, "ids", None) for sink in sinks]
-        ids = next((block for block in shared if isinstance(block, IdBlocks)), None) or IdBlocks()
+    shared = [getattr(sink, "ids", None) for sink in sinks]
+    ids = next((block for block in shared if isinstance(block, IdBlocks)), None) or IdBlocks()
     phases: dict[str, float] = {}
     with transaction.atomic():
         deals_table_create()
@@ -1362,12 +1318,10 @@ def sales_history_generate(
             shipper_id=getattr(shipper, "pk", None),
             warehouse=warehouse or warehouse_default_ensure(),
             ids=ids,
-            events=events,
         )
-        numbers = _Numbers(ordered=dated_numbers)
-        if dated_numbers:
-            generator.date_documents(_buyers(customers, owners, pool, batch), numbers)
-            numbers.reserve()
+        numbers = _Numbers()
+        generator.date_documents(_buyers(customers, owners, pool, batch), numbers)
+        numbers.reserve()
         phases["dating"] = time.monotonic() - started
         if progress:
             progress(f"documents dated in {phases['dating']:.1f} s")
@@ -1385,7 +1339,6 @@ def sales_history_generate(
                 )
         phases["writing"] = time.monotonic() - started - phases["dating"]
         numbers.check_all_taken()
-        numbers.close()
         for step in (generator.write_receipts, generator.stock_replay, generator.customers_update):
             begun = time.monotonic()
             step()
@@ -1406,9 +1359,8 @@ def sales_history_generate(
                 progress(f"foreign keys checked: {phases['foreign keys']:.1f} s")
         deals_table_drop()
     sequences_reset(ids.models())
-    if analyze:
-        tables_analyze(
-            [Contract, ContractLine, Order, OrderLine, StockMovement, DocumentEvent, Customer]
-        )
+    tables_analyze(
+        [Contract, ContractLine, Order, OrderLine, StockMovement, DocumentEvent, Customer]
+    )
     counts = {key: count for key, count in generator.counts.items() if count}
     return GenerateResult(counts=counts, seconds=time.monotonic() - started, phases=phases)

@@ -3,9 +3,10 @@
 Phases, each timed: products (the demo catalogue, when fewer than ``MIN_GOODS`` stocked
 goods are on sale), customers with contacts, follow-ups, opportunities, tags and events
 (``kehu.customers.generate``), then two years of sales and money for them
-(``kehu.sales.generate`` with ``kehu.finance.generate``): contracts with lines and approval
-records, orders with lines, shipments and stock movements, receivable plans, payments,
-invoices and ledgers. About ``orders_per`` orders per customer on average.
+(``kehu.system.company``, numpy per batch of customers): frame contracts with lines and
+approval records, orders (call-offs) with lines, shipments and stock movements, receivable
+plans, payments, invoices and ledgers. About ``orders_per`` orders per customer on average.
+At the end the stored aggregates are rebuilt when the analytics module offers it.
 
 Everything holds the invariants the services enforce: document totals are the sums of their
 lines, ledgers the sums of their payments and invoices, nothing received or invoiced above
@@ -15,8 +16,8 @@ customers' last deal and last follow-up as the services leave them.
 
 A large load drops the secondary indexes of every table it writes and builds them once at
 the end (also when it fails), and writes with foreign-key checks off (SQLite:
-``PRAGMA foreign_keys``; PostgreSQL: ``session_replication_role``), checking every new
-row's references in one set-based pass per foreign key afterwards.
+``PRAGMA foreign_keys``; PostgreSQL: ``session_replication_role``), then checks every new
+row's references by ranges (``foreign_keys_verify``: one pass per table).
 """
 
 from __future__ import annotations
@@ -37,10 +38,6 @@ from kehu.core.exceptions import ServiceError
 SEED = 20260801
 MIN_GOODS = 20
 HISTORY_DAYS = 730
-# HistoryMix's default customers place about 4.1 orders each over two years (measured: 6.0
-# per customer over 10,000 with the rates scaled by 5 / 3.4); the rates are scaled by
-# ``orders_per`` over this.
-DEFAULT_ORDERS_PER_CUSTOMER = 4.1
 DEFER_INDEXES_FROM = 20_000
 
 
