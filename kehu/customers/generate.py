@@ -19,6 +19,7 @@ import json
 import time
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
@@ -169,9 +170,9 @@ def customers_generate(
     v = Vector()
     now = int(timezone.now().timestamp())
     industries = _items("industry")
-    sources = [i.pk for i in _items("customer_source").values()] or [None]
-    levels = [i.pk for i in _items("customer_level").values()] or [None]
-    methods = [i.pk for i in _items("followup_method").values()] or [None]
+    sources = [i.pk for i in _items("customer_source").values()]
+    levels = [i.pk for i in _items("customer_level").values()]
+    methods = [i.pk for i in _items("followup_method").values()]
     stages = list(PipelineStage.objects.filter(is_active=True).order_by("pk"))
     open_stages = [s for s in stages if s.kind == StageKind.OPEN]
     won_stage = next((s for s in stages if s.kind == StageKind.WON), None)
@@ -207,11 +208,11 @@ def customers_generate(
 
     with transaction.atomic():
         codes = _customer_codes(customers)  # one reserved block of the KH sequence
-    ids = {
-        model: next_id(model) for model in (Customer, Contact, FollowUp, Opportunity, CustomerEvent)
-    }
     tag_through = Customer.tags.through
-    ids[tag_through] = next_id(tag_through)
+    ids: dict[Any, int] = {
+        model: next_id(model)
+        for model in (Customer, Contact, FollowUp, Opportunity, CustomerEvent, tag_through)
+    }
 
     customer_cols = [
         "id", "created_at", "updated_at", "created_by_id", "updated_by_id", "version",
@@ -471,8 +472,8 @@ def write(writer: RowWriter, columns: list, count: int, counts: dict[str, int], 
 WRITE_ORDER = ["customers", "events", "tags", "contacts", "follow-ups", "opportunities"]
 
 
-def _pick(v: Vector, rng: np.random.Generator, choices: list[int | None], count: int) -> list:
+def _pick(v: Vector, rng: np.random.Generator, choices: list[int], count: int) -> list:
     """A dictionary item (or NULL when the dictionary is empty) per row."""
-    if choices == [None]:
+    if not choices:
         return [v.null] * count
     return v.ints(np.array(choices, dtype=np.int64)[rng.integers(0, len(choices), count)])

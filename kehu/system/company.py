@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -339,7 +339,10 @@ class Buyers:
 
 
 def buyers_read(
-    customers, departments: dict[int, int | None], pool_owners: Sequence[int], chunk: int = 50_000
+    customers,
+    departments: Mapping[int, int | None],
+    pool_owners: Sequence[int],
+    chunk: int = 50_000,
 ) -> Buyers:
     """The customers of the queryset with what the history needs (read once, up front: on
     PostgreSQL the connection is busy with COPY while the batches are drawn)."""
