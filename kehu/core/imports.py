@@ -35,7 +35,7 @@ from xml.etree import ElementTree
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import EmailValidator
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.http import Http404
 from django.utils import timezone, translation
@@ -209,16 +209,29 @@ def parse_int(raw: Any, text: str) -> int:
     return int(value)
 
 
+def _eager_email_validator() -> EmailValidator:
+    """Django's ``validate_email`` with its patterns compiled up front (each use of a lazily
+    compiled pattern goes through a proxy: a tenth of the cost of an e-mail cell)."""
+    validator = EmailValidator()
+    for name in ("user_regex", "domain_regex", "literal_regex"):
+        lazy = getattr(EmailValidator, name)
+        setattr(validator, name, re.compile(lazy.pattern, lazy.flags))
+    return validator
+
+
+_validate_email = _eager_email_validator()
+
+
 def parse_email(text: str) -> str:
     try:
-        validate_email(text)
+        _validate_email(text)
     except ValidationError:
         raise RowError(_("Enter a valid e-mail address.")) from None
     return text
 
 
 def parse_phone(text: str) -> str:
-    if not _PHONE_RE.match(text) or sum(c.isdigit() for c in text) < 5:
+    if not _PHONE_RE.match(text) or sum(map(str.isdigit, text)) < 5:
         raise RowError(_("Enter a valid phone number."))
     return text
 
