@@ -541,8 +541,9 @@ def _elements(source, tags: set[str]):
     through a generator written in Python; this takes the parser's queue of finished
     elements a chunk at a time and keeps only the wanted ones.
     """
-    parser = ElementTree.XMLPullParser(events=("end",))
-    queue = getattr(parser, "_events_queue", None)  # CPython's; read_events() elsewhere
+    parser: ElementTree.XMLPullParser = ElementTree.XMLPullParser(events=("end",))
+    queue: Any = getattr(parser, "_events_queue", None)  # CPython's; read_events() elsewhere
+    found: list[Any]
     while True:
         chunk = source.read(1 << 16)
         if chunk:
@@ -550,7 +551,8 @@ def _elements(source, tags: set[str]):
         else:
             parser.close()
         if queue is None:
-            found = [element for _event, element in parser.read_events() if element.tag in tags]
+            events: Any = parser.read_events()
+            found = [element for _event, element in events if element.tag in tags]
         else:
             if queue and not isinstance(queue[-1], tuple):
                 raise queue[-1]  # the parser's error, queued after the events before it
@@ -686,6 +688,12 @@ def table_rows_insert(table: str, columns: list[str], rows: list[tuple]) -> int:
                 {"sql": f"{len(rows)} rows: {sql}", "time": f"{time.monotonic() - started:.3f}"}
             )
     return len(rows)
+
+
+def model_columns(model: type[models.Model], names: Iterable[str]) -> list[str]:
+    """The database columns of ``model``'s fields ``names``, for ``table_rows_insert``."""
+    fields = {f.name: f for f in model._meta.concrete_fields}
+    return [str(fields[name].column) for name in names]
 
 
 def db_datetime(value: datetime.datetime | None) -> Any:

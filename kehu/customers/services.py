@@ -589,7 +589,7 @@ def _draft_field_checks() -> tuple[tuple[Any, str, bool, int | None, frozenset |
     for f in Customer._meta.fields:
         if f.name in _DRAFT_UNCHECKED:
             continue
-        plain = type(f) in (CharField, TextField) and not f._validators
+        plain = type(f) in (CharField, TextField) and not getattr(f, "_validators", ())
         limit = f.max_length if type(f) is CharField else None
         choices = frozenset(value for value, _label in f.flatchoices) if f.choices else None
         checks.append((f, f.attname, plain, limit, choices))
@@ -733,7 +733,13 @@ def customer_create_many(*, actor, drafts: list[CustomerDraft]) -> list[int]:
     if not drafts:
         return []
     require_perm(actor, "customers.add")
-    from kehu.core.imports import db_datetime, db_json, table_ids_reserve, table_rows_insert
+    from kehu.core.imports import (
+        db_datetime,
+        db_json,
+        model_columns,
+        table_ids_reserve,
+        table_rows_insert,
+    )
     from kehu.system.services import audit_log_record_rows
 
     table = _customer_table()
@@ -792,23 +798,22 @@ def customer_create_many(*, actor, drafts: list[CustomerDraft]) -> list[int]:
             rows.append(table["row"](values))
         table_rows_insert(Customer._meta.db_table, table["columns"], rows)
         if names:
-            through = Customer.tags.through._meta
+            through = Customer.tags.through
             table_rows_insert(
-                through.db_table,
-                [through.get_field("customer").column, through.get_field("customertag").column],
+                through._meta.db_table,
+                model_columns(through, ["customer", "customertag"]),
                 [
                     (pk, tags[name].pk)
                     for draft, pk in zip(drafts, ids, strict=True)
                     for name in dict.fromkeys(draft.tags)
                 ],
             )
-        events = CustomerEvent._meta
         actor_id = actor.pk if actor is not None else None
         no_data = db_json({})
         table_rows_insert(
-            events.db_table,
-            [events.get_field(n).column for n in ("customer", "kind", "to_owner", "actor")]
-            + [events.get_field(n).column for n in ("from_owner", "reason", "data", "at")],
+            CustomerEvent._meta.db_table,
+            model_columns(CustomerEvent, ["customer", "kind", "to_owner", "actor"])
+            + model_columns(CustomerEvent, ["from_owner", "reason", "data", "at"]),
             [
                 (pk, CustomerEventKind.CREATED.value, d.values["owner_id"], actor_id)
                 + (None, "", no_data, stamp)

@@ -94,7 +94,7 @@ def audit_log_record_rows(
     """``audit_log_record_many`` for bulk writers that hold ids, not instances (imports of
     100,000 customers): one row per (object id, object text, changes), written as prepared
     tuples in one statement."""
-    from kehu.core.imports import db_datetime, db_json, table_rows_insert
+    from kehu.core.imports import db_datetime, db_json, model_columns, table_rows_insert
 
     authenticated = user is not None and getattr(user, "is_authenticated", False)
     head = (
@@ -105,12 +105,10 @@ def audit_log_record_rows(
         model,
     )
     tail = (current_ip.get(), "")
-    meta = AuditLog._meta
     names = ["at", "user", "username", "action", "model", "object_id", "object_repr"]
-    columns = [meta.get_field(n).column for n in [*names, "changes", "ip_address", "note"]]
     return table_rows_insert(
-        meta.db_table,
-        columns,
+        AuditLog._meta.db_table,
+        model_columns(AuditLog, [*names, "changes", "ip_address", "note"]),
         [
             (*head, object_id, text[:200], db_json(changes or {}), *tail)
             for object_id, text, changes in rows
