@@ -86,7 +86,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{'case':<26} {'user':<8} {'median':>8} {'p95':>8} {'cpu':>7} {'q':>4} {'db':>7} "
             f"{'peak KiB':>9} {'rows':>5} {'sql ms':>8} {'overhd':>7} {'x med':>6} {'x p95':>6}"
-            f" {'rows ms':>8} {'rows sql':>8} {'rows x':>7}"
+            f" {'rows ms':>8} {'rows sql':>8} {'rows x':>7} {'min':>7} {'rows x min':>10}"
         )
 
         def show(r: bench.Result) -> None:
@@ -99,7 +99,8 @@ class Command(BaseCommand):
                 f"{_num(r.sql_median_ms, '.2f'):>8} {_ratio(r.overhead):>7} "
                 f"{_ratio(cmp.median):>6} {_ratio(cmp.p95):>6}"
                 f" {_num(r.rows_median_ms, '.2f'):>8} {_num(r.rows_sql_median_ms, '.2f'):>8}"
-                f" {_ratio(r.rows_overhead):>7}"
+                f" {_ratio(r.rows_overhead):>7} {_num(r.min_ms, '.1f'):>7}"
+                f" {_ratio(r.rows_overhead_min):>10}"
                 + ("" if r.status in (0, 200, 201) else f"  HTTP {r.status}")
                 + ("" if r.sql_rows in (None, r.rows) else f"  (bare SQL rows {r.sql_rows})")
             )
@@ -116,7 +117,9 @@ class Command(BaseCommand):
             "list query alone on a cursor; overhd = median / sql ms; x = ratio to the baseline; "
             "rows ms = the page's rows evaluated and formatted as the view does (ORM, "
             "prefetches, cells or serializer), rows sql = the same queries on a cursor, "
-            "rows x = rows ms / rows sql. fixed_* = the cost every request pays."
+            "rows x = rows ms / rows sql; min = fastest request; rows x min = fastest rows / "
+            "fastest bare (the better estimate when the machine is shared). "
+            "fixed_* = the cost every request pays."
         )
         if options["save"]:
             env["runs"] = options["runs"]
