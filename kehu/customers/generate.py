@@ -28,9 +28,13 @@ from django.utils.translation import gettext as _
 
 from kehu.core.bulk import (
     DAY,
+    CopySink,
     GenerateResult,
     RowWriter,
     Vector,
+    copy_sink,
+    foreign_keys_off,
+    foreign_keys_verify,
     group_cumsum,
     indexes_deferred,
     next_id,
@@ -268,12 +272,17 @@ def customers_generate(
     if defer_indexes is None:  # a large load, not small next to what is there already
         defer_indexes = customers >= max(DEFER_INDEXES_FROM, Customer._base_manager.count())
     add = np.strings.add
-    with indexes_deferred(
-        tables,
-        enabled=defer_indexes,
-        progress=progress,
-        before_drop=_text_index_drop,
-        after_create=_text_index_ensure,
+    firsts = dict(ids)
+    with (
+        indexes_deferred(
+            tables,
+            enabled=defer_indexes,
+            progress=progress,
+            before_drop=_text_index_drop,
+            after_create=_text_index_ensure,
+        ),
+        foreign_keys_off(defer_indexes) as unchecked,
+        copy_sink() as sink,  # PostgreSQL: COPY from a thread while the next table is drawn
     ):
         done = 0
         while done < customers:
@@ -444,15 +453,23 @@ def customers_generate(
                     v.ints(tag_ids[rng.integers(0, len(tag_ids), len(tagged))]),
                 ], len(tagged), counts, "tags"))  # fmt: skip
                 for args in sorted(pending, key=lambda args: WRITE_ORDER.index(args[4])):
-                    write(*args)
+                    write(*args, sink=sink)
+                if sink is not None:
+                    sink.drain()
             done += n
             if progress:
                 elapsed = time.monotonic() - started
                 total = sum(counts.values())
                 progress(
                     _("%(done)d customers, %(rows)d rows, %(rate)d rows/s")
-                    % {"done": done, "rows": total, "rate": int(total / elapsed) if elapsed else 0}
+                    % {
+                        "done": done,
+                        "rows": total,
+                        "rate": int(total / elapsed) if elapsed else 0,
+                    }
                 )
+        if unchecked:  # checks were off for the load: every reference verified by ranges
+            foreign_keys_verify(firsts)
 
     _sequences_reset([Customer, Contact, FollowUp, Opportunity, CustomerEvent, tag_through])
     if analyze:  # fresh statistics so the planner sees the rows
@@ -463,8 +480,15 @@ def customers_generate(
 CREATED_JSON = json.dumps({"generated": True})
 
 
-def write(writer: RowWriter, columns: list, count: int, counts: dict[str, int], key: str) -> None:
-    counts[key] += writer.write_columns(columns, count)
+def write(
+    writer: RowWriter,
+    columns: list,
+    count: int,
+    counts: dict[str, int],
+    key: str,
+    sink: CopySink | None = None,
+) -> None:
+    counts[key] += writer.write_columns(columns, count, sink)
 
 
 # Parents before children: SQLite checks deferred foreign keys by searching the child table

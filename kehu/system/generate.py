@@ -27,12 +27,18 @@ import datetime
 import time
 from collections.abc import Callable, Iterator
 
-from django.db import connection, models
-from django.db.utils import DatabaseError
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kehu.core.bulk import GenerateResult, indexes_deferred, next_id, tables_analyze
+from kehu.core.bulk import (
+    GenerateResult,
+    foreign_keys_off,
+    foreign_keys_verify,
+    indexes_deferred,
+    next_id,
+    tables_analyze,
+)
 from kehu.core.exceptions import ServiceError
 
 SEED = 20260801
@@ -70,95 +76,6 @@ def _user(role: str):
     from kehu.system.models import User
 
     return User.objects.filter(is_active=True, roles__code=role).order_by("pk").first()
-
-
-@contextlib.contextmanager
-def _foreign_keys_off(enabled: bool) -> Iterator[bool]:
-    """Foreign-key checks off for the block where the database allows it (not inside a
-    transaction on SQLite; PostgreSQL needs a superuser). Yields whether they are off."""
-    if not enabled:
-        yield False
-        return
-    if connection.vendor == "sqlite":
-        off = connection.disable_constraint_checking()
-        try:
-            yield off
-        finally:
-            if off:
-                connection.enable_constraint_checking()
-        return
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SET session_replication_role = replica")
-    except DatabaseError:
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SET session_replication_role = DEFAULT")
-
-
-def foreign_keys_verify(firsts: dict[type[models.Model], int]) -> int:
-    """Every foreign key of the rows from ``firsts[model]`` on points at a row.
-
-    The generator hands out ids in blocks, so ranges prove most keys: one pass per table
-    finds the smallest and largest value of each foreign key among the new rows; when the
-    referenced table holds every id in that range (a count over its primary key), every
-    value points at a row. Only a key whose range has holes is checked row by row (an
-    anti-join). Raises RuntimeError naming the first broken key; returns the keys checked."""
-    qn = connection.ops.quote_name
-    checked = 0
-    with connection.cursor() as cursor:
-        for model, first in firsts.items():
-            relations = [f for f in model._meta.concrete_fields if f.is_relation]
-            if not relations:
-                continue
-            key = qn(str(model._meta.pk.column))
-            parts = ", ".join(
-                f"MIN({qn(str(f.column))}), MAX({qn(str(f.column))})" for f in relations
-            )
-            cursor.execute(
-                f"SELECT {parts} FROM {qn(model._meta.db_table)} WHERE {key} >= %s", [first]
-            )
-            values = cursor.fetchone()
-            for index, fk in enumerate(relations):
-                checked += 1
-                low, high = values[2 * index], values[2 * index + 1]
-                if low is None:
-                    continue  # no new row sets it
-                target = fk.target_field  # type: ignore[attr-defined]
-                if target.primary_key:
-                    parent = target.model
-                    column = qn(str(target.column))
-                    cursor.execute(
-                        f"SELECT COUNT(*) FROM {qn(parent._meta.db_table)} "
-                        f"WHERE {column} BETWEEN %s AND %s",
-                        [low, high],
-                    )
-                    if cursor.fetchone()[0] == high - low + 1:
-                        continue  # every id in the range exists
-                _anti_join(cursor, model, fk, first)
-    return checked
-
-
-def _anti_join(cursor, model: type[models.Model], fk, first: int) -> None:
-    qn = connection.ops.quote_name
-    key = qn(str(model._meta.pk.column))
-    target = fk.target_field
-    table, parent = qn(model._meta.db_table), qn(target.model._meta.db_table)
-    column, target_column = qn(str(fk.column)), qn(str(target.column))
-    cursor.execute(
-        f"SELECT c.{key} FROM {table} c "
-        f"LEFT JOIN {parent} p ON p.{target_column} = c.{column} "
-        f"WHERE c.{key} >= %s AND c.{column} IS NOT NULL "
-        f"AND p.{target_column} IS NULL LIMIT 1",
-        [first],
-    )
-    broken = cursor.fetchone()
-    if broken:
-        raise RuntimeError(f"{model._meta.label}.{fk.name}: row {broken[0]} points at nothing")
 
 
 def data_generate(
@@ -225,7 +142,7 @@ def data_generate(
                 progress=progress,
                 phases=result.phases,
             ),
-            _foreign_keys_off(defer_indexes) as unchecked,
+            foreign_keys_off(defer_indexes) as unchecked,
         ):
             history, firsts = company_history_generate(
                 customers=Customer.all_objects.filter(pk__gte=first_customer),

@@ -112,13 +112,13 @@ def test_foreign_keys_verify_finds_a_dangling_reference(org, admin_user, setting
             cursor.execute("PRAGMA defer_foreign_keys = ON")
         cursor.execute(f"UPDATE {table} SET contract_id = 999999999 WHERE id = %s", [first.pk])
         with pytest.raises(RuntimeError, match="contract"):
-            generate.foreign_keys_verify({Order: first.pk})
+            bulk.foreign_keys_verify({Order: first.pk})
         cursor.execute(
             f"UPDATE {table} SET contract_id = %s WHERE id = %s", [first.contract_id, first.pk]
         )
         if connection.vendor == "postgresql":
             cursor.execute("SET session_replication_role = DEFAULT")
-    assert generate.foreign_keys_verify({Order: first.pk}) > 0
+    assert bulk.foreign_keys_verify({Order: first.pk}) > 0
 
 
 def test_generate_refuses_without_debug_or_with_bad_input(org, admin_user, settings):
