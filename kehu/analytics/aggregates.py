@@ -681,4 +681,9 @@ def aggregates_rebuild() -> dict[str, int]:
                 counts[each.model_name] = cursor.fetchone()[0]
             cursor.execute(f"SELECT COUNT(*) FROM {unplanned_table}")
             counts["ContractWithoutPlan"] = cursor.fetchone()[0]
+    with connection.cursor() as cursor:
+        # Fresh statistics, so the planners pick the tables' indexes (SQLite has none
+        # until ANALYZE runs).
+        for table in tables:
+            cursor.execute(f"ANALYZE {table}")
     return counts
