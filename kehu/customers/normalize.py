@@ -96,7 +96,8 @@ def _word_syllables(words: str) -> tuple[str, ...]:
 # regex finds the same runs, and a Chinese run's syllables are remembered (company names
 # share runs: "有限公司", "科技", city names). Checked equal on 400,000 texts.
 _HANS = RE_HANS.pattern[len("^(?:") : -len(")+$")]
-_RUNS = re.compile(f"({_HANS}+)|[^{_HANS[1:]}+")
+# Split on Chinese runs: the even items are the runs between them (maybe empty).
+_RUNS = re.compile(f"({_HANS}+)")
 
 
 @lru_cache(maxsize=50_000)
@@ -113,12 +114,14 @@ def _han_run_syllables(run: str) -> tuple[str, ...]:
 def _syllables(name: str) -> list[str]:
     text = unicodedata.normalize("NFKC", name or "").lower()
     syllables: list[str] = []
-    for match in _RUNS.finditer(text):
-        if match[1]:
-            syllables += _han_run_syllables(match[1])
-        else:
+    chinese = False
+    for run in _RUNS.split(text):
+        if chinese:
+            syllables += _han_run_syllables(run)
+        elif run:
             # Non-Chinese runs come back whole ("abc 12"); split them into words.
-            syllables += [s for s in _NOT_WORD.split(match[0]) if s]
+            syllables += [s for s in _NOT_WORD.split(run) if s]
+        chinese = not chinese
     return syllables
 
 
