@@ -291,20 +291,24 @@ def top_products(*, user, period: Period, limit: int = 10) -> list[dict]:
     from kehu.analytics.models import ProductFigure
 
     require_perm(user, "sales.view")
-    rows = (
+    rows = list(
         visible_to(
             ProductFigure.objects.filter(month__gte=period.start, month__lte=period.end), user
         )
-        .values("product", "product__name", "product__code")
+        .values("product")
         .annotate(amount=Sum("amount_cents"), quantity=Sum("quantity_milli"), orders=Sum("orders"))
         .filter(orders__gt=0)
         .order_by("-amount", "product")[:limit]
     )
+    # Names for the few products shown (joined after the sums, not for every row summed).
+    from kehu.products.models import Product
+
+    products = Product.all_objects.only("name", "code").in_bulk([r["product"] for r in rows])
     return [
         {
             "product_id": row["product"],
-            "name": row["product__name"],
-            "code": row["product__code"],
+            "name": products[row["product"]].name,
+            "code": products[row["product"]].code,
             "amount": _from_cents(row["amount"]),
             "quantity": (Decimal(row["quantity"] or 0) / 1000).quantize(Decimal("0.001")),
             "orders": row["orders"],
