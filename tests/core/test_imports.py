@@ -551,8 +551,13 @@ def test_job_inline_records_counts_errors_and_an_audit_row(org):
         import_job_start(job=job)
 
 
-def test_job_background_path_reports_progress(org, settings, django_capture_on_commit_callbacks):
+def test_job_background_path_reports_progress(
+    org, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    from kehu.core import imports as core_imports
+
     settings.KEHU_IMPORT_BACKGROUND_ROWS = 3
+    monkeypatch.setattr(core_imports, "BATCH_SIZE", 500)  # progress is saved per batch
     rows = "".join(f"w{i},{i}\n" for i in range(1200))
     job = import_job_create(
         user=org.sales1,
