@@ -720,7 +720,7 @@ def _customer_table() -> dict[str, Any]:
         "logged_names": [name for name, _attname in logged],
         "logged_values": operator.itemgetter(*(attname for _name, attname in logged)),
         "logged_converted": [
-            f.name
+            (f.name, f.attname)
             for f in fields
             if f.name not in AUDIT_SKIPPED_FIELDS and isinstance(f, converting)
         ],
@@ -766,8 +766,18 @@ def customer_create_many(*, actor, drafts: list[CustomerDraft]) -> list[int]:
         tags = _tags_by_name(names) if names else {}
         defaults = table["defaults"]
         logged_names, logged_values = table["logged_names"], table["logged_values"]
-        converted = table["logged_converted"]
         now_logged = _logged_value(now)
+        stamped = {"created_at": now, "updated_at": now, "assigned_at": now}
+        # Timestamps and JSON as the database takes them: the ones every row sets, and any
+        # a draft brings (none of the editable fields today).
+        given = set().union(*(draft.values for draft in drafts))
+        converted = [
+            name for name, attname in table["logged_converted"] if attname in given | set(stamped)
+        ]
+        datetimes = [a for a in table["datetimes"] if a in given and a not in stamped]
+        stamped_db = dict.fromkeys(stamped, stamp)
+        json_columns = table["json"]
+        no_json = db_json({})
         rows: list[tuple] = []
         log_rows: list[tuple[str, str, dict[str, Any]]] = []
         for draft, pk, code in zip(drafts, ids, codes, strict=True):
@@ -800,12 +810,13 @@ def customer_create_many(*, actor, drafts: list[CustomerDraft]) -> list[int]:
             if draft.tags:  # as ``model_create`` logs a many-to-many field
                 changes["tags"] = [[], sorted(str(tags[name].pk) for name in set(draft.tags))]
             log_rows.append((str(pk), values["name"][:200], changes))
-            for attname in table["datetimes"]:
+            values.update(stamped_db)
+            for attname in datetimes:
+                if values[attname] is not None:
+                    values[attname] = db_datetime(values[attname])
+            for attname in json_columns:
                 value = values[attname]
-                if value is not None:
-                    values[attname] = stamp if value is now else db_datetime(value)
-            for attname in table["json"]:
-                values[attname] = db_json(values[attname])
+                values[attname] = no_json if value == {} else db_json(value)
             rows.append(table["row"](values))
         table_rows_insert(Customer._meta.db_table, table["columns"], rows)
         if names:
@@ -820,14 +831,13 @@ def customer_create_many(*, actor, drafts: list[CustomerDraft]) -> list[int]:
                 ],
             )
         actor_id = actor.pk if actor is not None else None
-        no_data = db_json({})
         table_rows_insert(
             CustomerEvent._meta.db_table,
             model_columns(CustomerEvent, ["customer", "kind", "to_owner", "actor"])
             + model_columns(CustomerEvent, ["from_owner", "reason", "data", "at"]),
             [
                 (pk, CustomerEventKind.CREATED.value, d.values["owner_id"], actor_id)
-                + (None, "", no_data, stamp)
+                + (None, "", no_json, stamp)
                 for d, pk in zip(drafts, ids, strict=True)
             ],
         )
