@@ -479,12 +479,11 @@ def aggregates_rebuild() -> dict[str, int]:
     (``manage.py aggregates_rebuild``, the daily analytics refresh), after the demo loads
     and after ``manage.py generate``. Returns the number of rows per table.
     """
-    from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value, Window
+    from django.db.models import Count, F, Q, Sum, Value, Window
     from django.db.models.functions import Coalesce, TruncMonth
 
     from kehu.core.money import MoneyField
     from kehu.finance.models import (
-        ContractLedger,
         Payment,
         PaymentStatus,
         ReceivableInstalment,
@@ -610,7 +609,6 @@ def aggregates_rebuild() -> dict[str, int]:
             Q(ledger__isnull=True)
             | Q(total_amount__gt=F("ledger__confirmed_amount") - F("ledger__refunded_amount"))
         )
-        received = ContractLedger.objects.filter(contract_id=OuterRef("contract_id"))
         instalments = (
             ReceivableInstalment.objects.filter(contract__in=open_contracts.values("pk"))
             .annotate(
@@ -625,8 +623,8 @@ def aggregates_rebuild() -> dict[str, int]:
                     partition_by=[F("contract_id")],
                     order_by=[F("due_date").asc(), F("sequence").asc()],
                 ),
-                r_received=Coalesce(Subquery(received.values("confirmed_amount")[:1]), zero)
-                - Coalesce(Subquery(received.values("refunded_amount")[:1]), zero),
+                r_received=Coalesce(F("contract__ledger__confirmed_amount"), zero)
+                - Coalesce(F("contract__ledger__refunded_amount"), zero),
             )
             .order_by()
             .values(
