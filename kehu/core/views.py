@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape as html_escape
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -58,7 +58,7 @@ class Column:
 # by the module that owns the template. A list page's rows are its main cost after the
 # layout: an include per cell per row is ~40 µs, the function a few. Cells whose template has
 # no twin are still included by the results template.
-CellRenderer = Callable[[Any, Any], str]
+CellRenderer = Callable[[Any, Any], str | None]  # None: leave the cell to its template
 _cell_renderers: dict[str, CellRenderer] = {}
 
 
@@ -70,12 +70,10 @@ def _cell_html(value) -> str:
     """``{{ value|cell }}`` as the template writes it: the ``cell`` filter, localised,
     escaped unless already safe (plain text through html.escape, as Django's escape does)."""
     shown = cell_display(value)
-    if isinstance(shown, SafeData):
-        return shown
-    if not isinstance(shown, str):
+    if not isinstance(shown, (str, SafeData)):
         shown = localize(shown)
-        if isinstance(shown, SafeData):
-            return shown
+    if isinstance(shown, SafeData):
+        return cast(str, shown)
     return mark_safe(html_escape(str(shown)))
 
 
@@ -264,13 +262,13 @@ class KehuListView(ModulePermissionMixin, ListView):
         plan = []
         for column in columns:
             # get_FOO_display per row hashes every lazy choice label; one lookup table instead.
-            labels = _choice_labels(model, column.field)
+            choices = _choice_labels(model, column.field)
             renderer = _cell_renderers.get(column.template) if column.template else None
             plan.append(
                 (
                     column,
-                    labels[1] if labels else column.field,
-                    labels[0] if labels else None,
+                    choices[1] if choices else column.field,
+                    choices[0] if choices else None,
                     column.field in policy,  # only then can the policy change the value
                     renderer,
                 )
