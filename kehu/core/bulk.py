@@ -32,11 +32,13 @@ Progress = Callable[[str], None] | None
 
 @dataclass
 class GenerateResult:
-    """Rows written per table and the time taken (``phases``: seconds per named step)."""
+    """Rows written per table and the time taken (``phases``: seconds per named step,
+    ``cpu``: this process's CPU seconds for those that measure it)."""
 
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of this process
 
     @property
     def rows(self) -> int:
@@ -397,6 +399,7 @@ def indexes_deferred(
     before_drop: Callable[[], None] | None = None,
     after_create: Callable[[], None] | None = None,
     phases: dict[str, float] | None = None,
+    cpu: dict[str, float] | None = None,
 ) -> Iterator[list[tuple[str, str]]]:
     """Drop the non-unique indexes of ``tables`` for the block, build them after it, also
     when it fails (``before_drop``/``after_create``: extra structures such as FTS tables)."""
@@ -410,13 +413,15 @@ def indexes_deferred(
     try:
         yield indexes
     finally:
-        started = time.monotonic()
+        started, processor = time.monotonic(), time.process_time()
         indexes_create(indexes, progress)
         if after_create:
             after_create()
         seconds = time.monotonic() - started
         if phases is not None:
             phases["indexes"] = phases.get("indexes", 0.0) + seconds
+        if cpu is not None:
+            cpu["indexes"] = cpu.get("indexes", 0.0) + time.process_time() - processor
         if progress:
             progress(f"{len(indexes)} indexes rebuilt in {seconds:.1f} s")
 

@@ -1259,6 +1259,7 @@ def company_history_generate(
         raise ServiceError(_("The history must cover at least 60 days."), field="end")
     started = time.monotonic()
     phases: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     mix = mix or HistoryMix()
     departments = dict(User.objects.values_list("pk", "department_id"))
     pool = [getattr(user, "pk", user) for user in pool_owners]
@@ -1285,7 +1286,7 @@ def company_history_generate(
             ids=ids,
         )
         sink = CopySink() if postgres else None
-        begun = time.monotonic()
+        begun, processor = time.monotonic(), time.process_time()
         try:
             for number, first in enumerate(range(0, len(buyers), batch)):
                 history.batch(buyers.part(first, first + batch), number, sink)
@@ -1296,21 +1297,26 @@ def company_history_generate(
                         f"{min(first + batch, len(buyers))} customers, {rows} rows, "
                         f"{int(rows / elapsed) if elapsed else 0} rows/s"
                     )
+            phases["writing"] = time.monotonic() - begun
+            cpu["writing"] = time.process_time() - processor
             if history.moves:
-                moving = time.monotonic()
+                begun, processor = time.monotonic(), time.process_time()
                 history.moves_write(sink)
                 if sink is not None:
                     sink.drain()
-                phases["stock movements"] = time.monotonic() - moving
+                phases["stock movements"] = time.monotonic() - begun
+                cpu["stock movements"] = time.process_time() - processor
             if sink is not None:
                 sink.drain()
         finally:
             if sink is not None:
                 sink.close()
-        phases["writing"] = time.monotonic() - begun
         if sink is not None:
-            phases["writing: server busy"] = sink.busy
+            phases["COPY busy (thread)"] = sink.busy
         history.finish(phases, progress)
     sequences_reset(ID_MODELS)
     counts = {key: count for key, count in history.counts.items() if count}
-    return GenerateResult(counts=counts, seconds=time.monotonic() - started, phases=phases), firsts
+    result = GenerateResult(
+        counts=counts, seconds=time.monotonic() - started, phases=phases, cpu=cpu
+    )
+    return result, firsts

@@ -55,9 +55,12 @@ class Command(BaseCommand):
         for name, count in result.counts.items():
             self.stdout.write(f"  {name:<{width}} {count:>12,}")
         for name, seconds in result.phases.items():
-            self.stdout.write(f"  {name:<{width}} {seconds:>10.1f} s")
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+            cpu = f" (CPU {result.cpu[name]:.1f} s)" if name in result.cpu else ""
+            self.stdout.write(f"  {name:<{width}} {seconds:>10.1f} s{cpu}")
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        peak = usage.ru_maxrss // 1024
         self.stdout.write(
             f"Generated {result.rows:,} rows in {result.seconds:.1f} s "
-            f"({result.rows_per_second:,.0f} rows/s), peak memory {peak} MB."
+            f"({result.rows_per_second:,.0f} rows/s), CPU {usage.ru_utime + usage.ru_stime:.1f} s, "
+            f"peak memory {peak} MB."
         )
