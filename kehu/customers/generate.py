@@ -119,17 +119,23 @@ def _word_pinyin(word: str) -> tuple[str, str]:
 DEFER_INDEXES_FROM = 50_000
 
 
-def _text_index_drop() -> None:
+def text_indexes_drop() -> None:
     from kehu.customers.textindex import text_index_drop
 
     if connection.vendor == "sqlite":
         text_index_drop(connection.alias)  # FTS tables and their triggers
 
 
-def _text_index_ensure() -> None:
+def text_indexes_ensure() -> None:
     from kehu.customers.textindex import text_index_ensure
 
     text_index_ensure(connection.alias)  # creates and fills the FTS tables if dropped
+
+
+def customer_tables() -> list[str]:
+    """The tables ``customers_generate`` writes."""
+    models = [Customer, Customer.tags.through, CustomerEvent, Contact, FollowUp, Opportunity]
+    return [model._meta.db_table for model in models]
 
 
 def sales_users() -> list:
@@ -152,6 +158,7 @@ def customers_generate(
     batch: int = 20_000,
     seed: int = SEED,
     defer_indexes: bool | None = None,
+    unchecked: bool | None = None,
     deals: bool = True,
     analyze: bool = True,
     progress: Callable[[str], None] | None = None,
@@ -163,6 +170,8 @@ def customers_generate(
     ``defer_indexes`` (default: when loading at least ``DEFER_INDEXES_FROM`` customers and
     no fewer than are there) drops the tables' non-unique indexes, the trigram index and
     the FTS tables before the load and builds them once afterwards, also if the load fails.
+    ``unchecked`` (default: as ``defer_indexes``) writes with foreign-key checks off and
+    verifies the references by ranges afterwards (``foreign_keys_verify``).
     """
     if customers < 1:
         raise ServiceError(_("Generate at least one customer."))
@@ -278,10 +287,10 @@ def customers_generate(
             tables,
             enabled=defer_indexes,
             progress=progress,
-            before_drop=_text_index_drop,
-            after_create=_text_index_ensure,
+            before_drop=text_indexes_drop,
+            after_create=text_indexes_ensure,
         ),
-        foreign_keys_off(defer_indexes) as unchecked,
+        foreign_keys_off(defer_indexes if unchecked is None else unchecked) as checks_off,
         copy_sink() as sink,  # PostgreSQL: COPY from a thread while the next table is drawn
     ):
         done = 0
@@ -468,7 +477,7 @@ def customers_generate(
                         "rate": int(total / elapsed) if elapsed else 0,
                     }
                 )
-        if unchecked:  # checks were off for the load: every reference verified by ranges
+        if checks_off:  # checks were off for the load: every reference verified by ranges
             foreign_keys_verify(firsts)
 
     _sequences_reset([Customer, Contact, FollowUp, Opportunity, CustomerEvent, tag_through])

@@ -89,7 +89,13 @@ def data_generate(
 ) -> GenerateResult:
     """Generate ``customers`` customers with about ``orders_per`` orders each and all their
     related rows. Returns the rows per table, the seconds per phase and in all."""
-    from kehu.customers.generate import customers_generate, sales_users
+    from kehu.customers.generate import (
+        customer_tables,
+        customers_generate,
+        sales_users,
+        text_indexes_drop,
+        text_indexes_ensure,
+    )
     from kehu.customers.models import Customer
     from kehu.finance.models import ContractLedger
     from kehu.sales.models import Contract
@@ -125,12 +131,28 @@ def data_generate(
     if defer_indexes is None:
         defer_indexes = customers >= max(DEFER_INDEXES_FROM, Customer._base_manager.count())
     first_customer = next_id(Customer)
-    begun = clock()
-    with _load_settings(defer_indexes):
+    history_models = [model for model, _columns in TABLES.values()]
+    # The customers' indexes stay dropped until the history has set their last deals: an
+    # UPDATE of most customers would otherwise rewrite every index entry (the trigram GIN
+    # index on PostgreSQL, the FTS triggers on SQLite) row by row.
+    with (
+        _load_settings(defer_indexes),
+        indexes_deferred(
+            customer_tables() + [model._meta.db_table for model in history_models],
+            enabled=defer_indexes,
+            progress=progress,
+            before_drop=text_indexes_drop,
+            after_create=text_indexes_ensure,
+            phases=result.phases,
+            cpu=result.cpu,
+        ),
+    ):
+        begun = clock()
         part = customers_generate(
             customers=customers,
             seed=seed,
-            defer_indexes=defer_indexes,
+            defer_indexes=False,  # dropped here, for the whole load
+            unchecked=defer_indexes,
             deals=False,  # the sales history sets last deal and stage
             analyze=False,
             progress=progress,
@@ -138,19 +160,9 @@ def data_generate(
         result.counts.update(part.counts)
         phase("customers", begun)
 
-        history_models = [model for model, _columns in TABLES.values()]
         end = timezone.localdate() - datetime.timedelta(days=1)
         begun = clock()
-        with (
-            indexes_deferred(
-                [model._meta.db_table for model in history_models],
-                enabled=defer_indexes,
-                progress=progress,
-                phases=result.phases,
-                cpu=result.cpu,
-            ),
-            foreign_keys_off(defer_indexes) as unchecked,
-        ):
+        with foreign_keys_off(defer_indexes) as unchecked:
             history, firsts = company_history_generate(
                 customers=Customer.all_objects.filter(pk__gte=first_customer),
                 products=goods,
@@ -179,10 +191,9 @@ def data_generate(
                     )
         result.counts.update(history.counts)
         phase("history", begun)
-
-        begun = clock()
-        tables_analyze([Customer, *history_models])
-        phase("analyze", begun)
+    begun = clock()
+    tables_analyze([Customer, *history_models])
+    phase("analyze", begun)
     begun = clock()
     if aggregates_rebuild():
         phase("aggregates", begun)
