@@ -27,7 +27,6 @@ from kehu.customers.models import (
     Contact,
     Customer,
     CustomerEvent,
-    CustomerTag,
     FollowUp,
     Opportunity,
     StageKind,
@@ -61,33 +60,32 @@ LIST_PAGE_FIELDS = (
 )
 
 
-def customer_tag_names_sql() -> str:
-    """A customer's tag names, sorted and joined by ", ", as a correlated subquery."""
-    through = Customer.tags.through._meta.db_table
-    tags = CustomerTag._meta.db_table
-    customers = Customer._meta.db_table
-    if connection.vendor == "postgresql":
-        return (
-            f"SELECT STRING_AGG(t.name, ', ' ORDER BY t.name) FROM {through} ct "
-            f"JOIN {tags} t ON t.id = ct.customertag_id WHERE ct.customer_id = {customers}.id"
-        )
-    return (
-        f"SELECT GROUP_CONCAT(name, ', ') FROM (SELECT t.name FROM {through} ct "
-        f"JOIN {tags} t ON t.id = ct.customertag_id WHERE ct.customer_id = {customers}.id "
-        "ORDER BY t.name)"
-    )
-
-
 def customer_list_page_rows(queryset: QuerySet[Customer]) -> QuerySet[Customer]:
     """A customer list queryset narrowed to what the list page shows: no other joins or
-    columns, the tags as one text column of the same query instead of a prefetch."""
+    columns (the tags: ``customer_tag_names_attach`` on the page's rows)."""
     return (
         queryset.select_related(None)
         .select_related("owner", "level")
         .prefetch_related(None)
         .only(*LIST_PAGE_FIELDS)
-        .annotate(tag_names=RawSQL(customer_tag_names_sql(), ()))
     )
+
+
+def customer_tag_names_attach(customers: list[Customer]) -> None:
+    """Set ``tag_names`` ("VIP, 华东"; None without tags) on each customer of a page: one
+    query of (customer, tag name) pairs for the page's ids. Not a correlated subquery in
+    the list query (PostgreSQL evaluates it for every row an OFFSET skips: page 400 of
+    300,000 customers took 0.8 s), nor a prefetch (tag instances for two strings)."""
+    names: dict[int, list[str]] = {}
+    pairs = (
+        Customer.tags.through.objects.filter(customer_id__in=[c.pk for c in customers])
+        .order_by("customertag__name")
+        .values_list("customer_id", "customertag__name")
+    )
+    for customer_id, name in pairs:
+        names.setdefault(customer_id, []).append(name)
+    for customer in customers:
+        customer.tag_names = ", ".join(names.get(customer.pk, ())) or None  # type: ignore[attr-defined]
 
 
 def customer_list_visible_to(*, user) -> QuerySet[Customer]:

@@ -242,7 +242,7 @@ class CustomerListView(KehuListView):
         # By owner id: groups each owner's customers, served by an index (a sort by the
         # owner's name would sort every customer in scope through the users table).
         Column("owner", _("Owner"), sort="owner_id"),
-        Column("tag_names", _("Tags")),  # one text column of the page's query
+        Column("tag_names", _("Tags")),  # set by build_rows, one query a page
         Column("last_followup_at", _("Last follow-up"), sort="last_followup_at"),
         Column(
             "next_followup_at",
@@ -256,6 +256,11 @@ class CustomerListView(KehuListView):
 
     def rows_queryset(self, queryset):
         return selectors.customer_list_page_rows(queryset)
+
+    def build_rows(self, objects, columns, policy):
+        objects = list(objects)
+        selectors.customer_tag_names_attach(objects)  # the "tag_names" column
+        return super().build_rows(objects, columns, policy)
 
     @property
     def export_columns(self):  # type: ignore[override]
