@@ -1247,16 +1247,15 @@ def _apply_batch(
     importer: Importer, rows: list[tuple[int, dict[str, Any]]], result: ImportResult
 ) -> None:
     outcomes: list[str | Exception] | None
-    with importer.phases.measure("rows"):
-        try:
-            with transaction.atomic():  # a savepoint: a failed batch leaves the others intact
-                outcomes = importer.write_batch(rows)
-        except DatabaseError:
-            outcomes = None  # the checks did not foresee it: row by row, to name the row
-        if outcomes is None:
-            for line, row in rows:
-                _apply(importer, line, row, result)
-            return
+    try:
+        with transaction.atomic():  # a savepoint: a failed batch leaves the others intact
+            outcomes = importer.write_batch(rows)
+    except DatabaseError:
+        outcomes = None  # something the checks did not foresee: row by row, to name the row
+    if outcomes is None:
+        for line, row in rows:
+            _apply(importer, line, row, result)
+        return
     for (line, _row), outcome in zip(rows, outcomes, strict=True):
         if isinstance(outcome, Exception):
             result.errors.append(_service_error_row(importer, line, outcome))
@@ -1272,7 +1271,7 @@ def _run_in_one_transaction(
     Rows run even when earlier ones failed, so one preview lists every error.
     """
     try:
-        with transaction.atomic():
+        with importer.phases.measure("rows"), transaction.atomic():
             for start in range(0, len(parsed), BATCH_SIZE):
                 _apply_batch(importer, parsed[start : start + BATCH_SIZE], result)
             if not commit or result.errors:
@@ -1288,7 +1287,7 @@ def _run_in_batches(
     progress: Callable[[int], None] | None,
 ) -> None:
     for start in range(0, len(parsed), BATCH_SIZE):
-        with transaction.atomic():
+        with importer.phases.measure("rows"), transaction.atomic():  # "rows": with the commit
             _apply_batch(importer, parsed[start : start + BATCH_SIZE], result)
         if progress:
             # Rows that failed to parse count as handled from the start.

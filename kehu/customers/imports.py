@@ -224,12 +224,15 @@ class CustomerImporter(Importer):
         for index, (_line, row) in enumerate(rows):
             keys = matches.keys[index]
             hits = matches.hits[index]
-            if keys & pending_keys and not update:
+            if not update and not keys.isdisjoint(pending_keys):
                 outcomes[index] = "skipped"  # repeats an earlier row, created in scope
                 continue
             # Matches what this batch wrote: the batch's hits are out of date.
-            stale = keys & (touched_keys | pending_keys) or any(
-                h.customer_id in touched_ids for h in hits
+            # (Two intersections: a union of the batch's key sets would be built per row.)
+            stale = (
+                not keys.isdisjoint(touched_keys)
+                or not keys.isdisjoint(pending_keys)
+                or any(h.customer_id in touched_ids for h in hits)
             )
             if hits and not stale:
                 try:
