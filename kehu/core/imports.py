@@ -683,7 +683,9 @@ def table_rows_insert(table: str, columns: list[str], rows: list[tuple]) -> int:
             return len(rows)
         sql = f"COPY {qn(table)} ({names}) FROM STDIN"
         started = time.monotonic()
-        with cursor.cursor.copy(sql) as copy:  # the psycopg cursor under Django's wrapper
+        # The psycopg cursor under Django's wrapper; its errors raised as Django's, so a
+        # caller's ``except DatabaseError`` sees them.
+        with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
             for row in rows:
                 copy.write_row(row)
         if connection.queries_logged:

@@ -327,3 +327,15 @@ def test_pinyin_forms_are_pypinyins_own(name):
         s for part in lazy_pinyin(text, style=Style.NORMAL) for s in re.split(r"[\W_]+", part) if s
     ]
     assert name_pinyin_forms(name) == ("".join(s[0] for s in syllables), "".join(syllables))
+
+
+def test_a_batch_the_database_refuses_is_replayed_row_by_row(org, small_batches):
+    """A failure the checks did not foresee (here the next customer code is taken already)
+    rolls the batch back and names each row, on either database."""
+    from django.utils import timezone
+
+    CustomerFactory(code=f"KH-{timezone.localdate().year}-000001", owner=org.sales1)
+    DocumentSequence.objects.filter(prefix="KH").update(last_value=0)
+    result = run(org.sales1, HEADER + rows(2))
+    assert result.created == 0 and [e["line"] for e in result.errors] == [2, 3]
+    assert Customer.objects.count() == 1 and not CustomerEvent.objects.exists()
