@@ -140,10 +140,9 @@ def pool_customer_get_for_claim(*, user, pk) -> Customer:
 # --- search ---------------------------------------------------------------------------------
 
 _LATIN = re.compile(r"^[a-z]+$")
-# A one- or two-character fragment has no trigram to look up: it matches name prefixes
-# through B-trees everywhere, and substrings only among roughly the newest ids. That keeps
-# "华为" instant at a million rows; an older customer is found by three characters, its
-# initials or its phone. Below this many customers the scan covers everything.
+# A one-character query has neither a trigram nor a bigram to look up: it matches name
+# prefixes through B-trees everywhere, and substrings only among roughly the newest ids
+# (the newest matches are the first page anyway). Below this many rows the scan covers all.
 SHORT_QUERY_SCAN = 50_000
 
 
@@ -233,6 +232,20 @@ def _customer_search_parts(*, user, query: str) -> list[tuple[str, tuple]]:
         if latin:
             prefix_q |= _prefix_q("name_initials", lowered)
         parts.append(_sql(Customer.objects.filter(prefix_q).values("pk")))
+    if len(query) == textindex.BIGRAM:
+        # Name, short name and contact names from the bigram indexes; inside initials and
+        # pinyin (two letters match a large share of everyone) among the newest only.
+        parts.append(textindex.bigram_select(textindex.CUSTOMER_TABLE, query))
+        parts.append(
+            textindex.bigram_select(textindex.CONTACT_TABLE, query, id_column="customer_id")
+        )
+        if latin:
+            newest = Customer.objects.filter(
+                Q(name_initials__contains=lowered) | Q(name_pinyin__contains=lowered),
+                pk__gt=_newest_bound(Customer),
+            )
+            parts.append(_sql(newest.values("pk")))
+    elif not long_text:
         parts.append(
             _sql(Customer.objects.filter(text_q, pk__gt=_newest_bound(Customer)).values("pk"))
         )

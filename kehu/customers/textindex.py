@@ -10,8 +10,16 @@ or more characters from the index:
 - SQLite (3.34+): an external-content FTS5 table with the trigram tokenizer over the
   searchable columns, kept in sync by triggers. Queries go through ``MATCH``.
 
-Shorter queries (one or two characters) have no trigram: they use the B-tree prefix paths
-and a scan bounded to the newest rows (see ``customer_search_q``).
+Two-character queries have no trigram; a bigram index answers them (most Chinese names are
+searched by two characters: 华为, 永泰, a contact's 王芳):
+
+- PostgreSQL: GIN indexes on ``kehu_bigrams(UPPER(column))``, an immutable SQL function
+  giving a text's distinct two-character substrings; queries ask ``@> ARRAY[UPPER(%s)]``.
+- SQLite: a ``WITHOUT ROWID`` table of (bigram, id) per searched table, kept by triggers
+  that cut the text against a table of positions (SQLite triggers allow no loops or CTEs).
+
+One-character queries use the B-tree prefix paths and a scan bounded to the newest rows
+(see ``customer_search_q``).
 
 The objects are created by migration 0003 and re-checked after every ``migrate`` (a later
 migration that rebuilds the customers table on SQLite drops its triggers; the check puts
@@ -38,6 +46,28 @@ CUSTOMER_FTS_COLUMNS = (
 )
 CONTACT_FTS_COLUMNS = ("name",)
 MIN_TRIGRAM = 3
+BIGRAM = 2
+# Customer columns cut into bigrams (contacts: their name). Latin text is upper-cased, as
+# ``icontains`` folds it. Initials and pinyin are left out: two letters of them match a
+# large share of all customers, and their prefixes have B-tree indexes.
+CUSTOMER_BIGRAM_COLUMNS = ("name", "short_name")
+CONTACT_BIGRAM_COLUMNS = ("name",)
+POSITIONS_TABLE = "kehu_text_positions"
+POSITIONS = 200  # the longest searched column (customer name, initials)
+
+PG_BIGRAM_FUNCTION = """
+CREATE OR REPLACE FUNCTION kehu_bigrams(value text) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT coalesce(array_agg(DISTINCT substr(value, i, 2)), '{}'::text[])
+  FROM generate_series(1, length(value) - 1) AS i
+$$"""
+
+
+def pg_bigram_expression(columns: tuple[str, ...], alias: str = "") -> str:
+    """The indexed expression; a query must repeat it exactly for the planner to use it."""
+    prefix = f"{alias}." if alias else ""
+    return " || ".join(f"kehu_bigrams(UPPER({prefix}{c}::text))" for c in columns)
+
 
 PG_INDEXES = {
     "cust_search_trgm": (
@@ -49,6 +79,14 @@ PG_INDEXES = {
     "contact_name_trgm": (
         f"CREATE INDEX IF NOT EXISTS contact_name_trgm ON {CONTACT_TABLE} "
         "USING gin (UPPER(name::text) gin_trgm_ops)"
+    ),
+    "cust_search_bigram": (
+        f"CREATE INDEX IF NOT EXISTS cust_search_bigram ON {CUSTOMER_TABLE} "
+        f"USING gin (({pg_bigram_expression(CUSTOMER_BIGRAM_COLUMNS)}))"
+    ),
+    "contact_name_bigram": (
+        f"CREATE INDEX IF NOT EXISTS contact_name_bigram ON {CONTACT_TABLE} "
+        f"USING gin (({pg_bigram_expression(CONTACT_BIGRAM_COLUMNS)}))"
     ),
 }
 
@@ -97,17 +135,79 @@ def _sqlite_ensure(cursor, table: str, columns: tuple[str, ...]) -> None:
     cursor.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
 
 
+def bigram_table(table: str) -> str:
+    return f"{table}_bigram"
+
+
+def _sqlite_bigrams_of(row: str, columns: tuple[str, ...]) -> str:
+    """SELECT of (bigram) for the ``row`` (new/old or a table alias) of a trigger."""
+    texts = " UNION ALL ".join(f"SELECT upper({row}.{c}) AS t" for c in columns)
+    return (
+        f"SELECT DISTINCT substr(v.t, p.i, 2) FROM {POSITIONS_TABLE} p, ({texts}) v "
+        "WHERE p.i < length(v.t)"
+    )
+
+
+def _sqlite_bigram_statements(table: str, columns: tuple[str, ...]) -> list[str]:
+    grams = bigram_table(table)
+    insert = f"INSERT OR IGNORE INTO {grams}(gram, id) SELECT g.*, new.id FROM "
+    insert += f"({_sqlite_bigrams_of('new', columns)}) g;"
+    delete = f"DELETE FROM {grams} WHERE id = old.id AND gram IN ("
+    delete += f"{_sqlite_bigrams_of('old', columns)});"
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {grams}_ai AFTER INSERT ON {table} BEGIN {insert} END",
+        f"CREATE TRIGGER IF NOT EXISTS {grams}_ad AFTER DELETE ON {table} BEGIN {delete} END",
+        f"CREATE TRIGGER IF NOT EXISTS {grams}_au AFTER UPDATE OF {', '.join(columns)} "
+        f"ON {table} BEGIN {delete} {insert} END",
+    ]
+
+
+def _sqlite_bigram_ensure(cursor, table: str, columns: tuple[str, ...]) -> None:
+    grams = bigram_table(table)
+    cursor.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger') AND name LIKE %s",
+        [f"{grams}%"],
+    )
+    existing = {row[0] for row in cursor.fetchall()}
+    if {grams, f"{grams}_ai", f"{grams}_ad", f"{grams}_au"} <= existing:
+        return
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS {POSITIONS_TABLE} (i INTEGER PRIMARY KEY) WITHOUT ROWID"
+    )
+    cursor.execute(f"SELECT COUNT(*) FROM {POSITIONS_TABLE}")
+    if cursor.fetchone()[0] != POSITIONS:
+        cursor.execute(f"DELETE FROM {POSITIONS_TABLE}")
+        for i in range(1, POSITIONS + 1):
+            cursor.execute(f"INSERT INTO {POSITIONS_TABLE} (i) VALUES (%s)", [i])
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS {grams} (gram TEXT NOT NULL, id INTEGER NOT NULL, "
+        "PRIMARY KEY (gram, id)) WITHOUT ROWID"
+    )
+    for statement in _sqlite_bigram_statements(table, columns):
+        cursor.execute(statement)
+    # Rows written while a trigger was missing: cut everything again, in one statement.
+    cursor.execute(f"DELETE FROM {grams}")
+    texts = " UNION ALL ".join(f"SELECT id, upper({c}) AS t FROM {table}" for c in columns)
+    cursor.execute(
+        f"INSERT OR IGNORE INTO {grams}(gram, id) SELECT substr(v.t, p.i, 2), v.id "
+        f"FROM ({texts}) v JOIN {POSITIONS_TABLE} p ON p.i < length(v.t) ORDER BY 1, 2"
+    )  # in key order: the B-tree is appended to, not split at random
+
+
 def text_index_ensure(using: str = "default") -> None:
     """Create the substring indexes if missing (idempotent; cheap when present)."""
     connection = connections[using]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            cursor.execute(PG_BIGRAM_FUNCTION)
             for statement in PG_INDEXES.values():
                 cursor.execute(statement)
         elif connection.vendor == "sqlite" and sqlite_has_trigram():
             _sqlite_ensure(cursor, CUSTOMER_TABLE, CUSTOMER_FTS_COLUMNS)
             _sqlite_ensure(cursor, CONTACT_TABLE, CONTACT_FTS_COLUMNS)
+            _sqlite_bigram_ensure(cursor, CUSTOMER_TABLE, CUSTOMER_BIGRAM_COLUMNS)
+            _sqlite_bigram_ensure(cursor, CONTACT_TABLE, CONTACT_BIGRAM_COLUMNS)
 
 
 def text_index_drop(using: str = "default") -> None:
@@ -118,14 +218,35 @@ def text_index_drop(using: str = "default") -> None:
                 cursor.execute(f"DROP INDEX IF EXISTS {name}")
         elif connection.vendor == "sqlite":
             for table in (CUSTOMER_TABLE, CONTACT_TABLE):
-                fts = fts_table(table)
-                for suffix in ("_ai", "_ad", "_au"):
-                    cursor.execute(f"DROP TRIGGER IF EXISTS {fts}{suffix}")
-                cursor.execute(f"DROP TABLE IF EXISTS {fts}")
+                for derived in (fts_table(table), bigram_table(table)):
+                    for suffix in ("_ai", "_ad", "_au"):
+                        cursor.execute(f"DROP TRIGGER IF EXISTS {derived}{suffix}")
+                    cursor.execute(f"DROP TABLE IF EXISTS {derived}")
 
 
 def fts_available(using: str = "default") -> bool:
     return connections[using].vendor == "sqlite" and sqlite_has_trigram()
+
+
+def bigram_select(table: str, text: str, id_column: str = "id") -> tuple[str, tuple]:
+    """SELECT of ``id_column`` of the rows of ``table`` (customers or contacts) whose
+    searched text contains the two characters ``text``, from the bigram index."""
+    columns = CUSTOMER_BIGRAM_COLUMNS if table == CUSTOMER_TABLE else CONTACT_BIGRAM_COLUMNS
+    live = " AND deleted_at IS NULL" if table == CONTACT_TABLE else ""
+    if connections["default"].vendor == "postgresql":
+        expression = pg_bigram_expression(columns)
+        return (
+            f"SELECT {id_column} FROM {table} WHERE ({expression}) @> ARRAY[UPPER(%s)]{live}",
+            (text,),
+        )
+    grams = bigram_table(table)
+    if id_column == "id":
+        return (f"SELECT id FROM {grams} WHERE gram = upper(%s)", (text,))
+    return (
+        f"SELECT {id_column} FROM {table} WHERE id IN "
+        f"(SELECT id FROM {grams} WHERE gram = upper(%s)){live}",
+        (text,),
+    )
 
 
 def fts_match(columns: tuple[str, ...], text: str) -> str:

@@ -232,3 +232,66 @@ def test_short_queries_match_prefixes_and_recent_substrings(org):
     assert found(org.sales1, "华为") == {"华为技术有限公司"}
     assert found(org.sales1, "技术") == {"华为技术有限公司"}
     assert found(org.sales1, "hw") == {"华为技术有限公司"}
+
+
+def test_two_characters_are_found_in_any_customer_from_the_bigram_index(org, monkeypatch):
+    # No bounded scan at all: what two characters find comes from the bigram indexes only.
+    monkeypatch.setattr(selectors, "SHORT_QUERY_SCAN", 0)
+    old = CustomerFactory(owner=org.sales1, name="上海永泰电子有限公司", short_name="Acme沪")
+    ContactFactory(customer=old, name="欧阳芳")
+    assert found(org.sales1, "泰电") == {old.name}  # inside the name, not a prefix
+    assert found(org.sales1, "e沪") == {old.name}  # short name, case folded
+    assert found(org.sales1, "CM") == {old.name}
+    assert found(org.sales1, "阳芳") == {old.name}  # a contact's name
+    assert found(org.sales2, "泰电") == set()  # another salesperson's customer
+    assert found(org.sales1, "泰X") == set()
+
+
+def test_bigram_index_follows_renames_and_deletes(org, monkeypatch):
+    monkeypatch.setattr(selectors, "SHORT_QUERY_SCAN", 0)
+    customer = CustomerFactory(owner=org.sales1, name="杭州远图信息有限公司")
+    contact = ContactFactory(customer=customer, name="司马迁")
+    Customer.objects.filter(pk=customer.pk).update(name="杭州星河信息有限公司")
+    assert found(org.sales1, "远图") == set()
+    assert found(org.sales1, "星河") == {"杭州星河信息有限公司"}
+    Contact.all_objects.filter(pk=contact.pk).delete()
+    assert found(org.sales1, "马迁") == set()
+    Customer.all_objects.filter(pk=customer.pk).delete()
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM {textindex.bigram_table(textindex.CUSTOMER_TABLE)} "
+                "WHERE id = %s",
+                [customer.pk],
+            )
+            assert cursor.fetchone()[0] == 0
+
+
+def test_bigram_index_is_rebuilt_whole(org, monkeypatch):
+    # The generator drops the structures for a large load and builds them over the rows.
+    monkeypatch.setattr(selectors, "SHORT_QUERY_SCAN", 0)
+    customer = CustomerFactory(owner=org.sales1, name="苏州博远精密仪器有限公司")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # CREATE INDEX refuses pending FK checks
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    textindex.text_index_drop()
+    Customer.objects.filter(pk=customer.pk).update(name="苏州博远精工仪器有限公司")
+    textindex.text_index_ensure()
+    assert found(org.sales1, "精工") == {"苏州博远精工仪器有限公司"}
+    assert found(org.sales1, "精密") == set()
+
+
+def test_two_character_search_uses_the_bigram_index(org):
+    CustomerFactory(owner=org.sales1, name="苏州博远精密仪器有限公司")
+    queryset = selectors.customer_search(user=org.sales1, query="精密")
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = queryset.query.sql_with_params()
+        explain = "EXPLAIN " if connection.vendor == "postgresql" else "EXPLAIN QUERY PLAN "
+        cursor.execute(explain + sql, params)
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    if connection.vendor == "postgresql":
+        assert "cust_search_bigram" in plan and "contact_name_bigram" in plan
+    else:
+        assert textindex.bigram_table(textindex.CUSTOMER_TABLE) in plan
