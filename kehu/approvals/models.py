@@ -138,7 +138,11 @@ class ApprovalRequest(TimeStampedModel, VersionedModel):
 
     document_type = models.CharField(_("document type"), max_length=50, db_index=True)
     content_type = models.ForeignKey(
-        ContentType, on_delete=models.PROTECT, related_name="+", editable=False
+        ContentType,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        db_index=False,
     )
     object_id = models.PositiveBigIntegerField(editable=False)
     # Read-only convenience: lists prefetch it (one query per document type) for links.
@@ -294,6 +298,7 @@ class ApprovalAction(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     comment = models.TextField(_("comment"), blank=True)
     at = models.DateTimeField(_("time"), auto_now_add=True)

@@ -89,6 +89,7 @@ class Customer(BusinessModel):
         null=True,
         blank=True,
         related_name="customers",
+        db_index=False,
     )
     department = models.ForeignKey(
         "hr.Department",
@@ -97,6 +98,7 @@ class Customer(BusinessModel):
         null=True,
         blank=True,
         related_name="customers",
+        db_index=False,
     )
     in_pool = models.BooleanField(_("in the public pool"), default=False)
     pool_entered_at = models.DateTimeField(_("entered the pool at"), null=True, blank=True)
@@ -201,7 +203,11 @@ class CustomerEvent(models.Model):
     """Ownership moves and other milestones: the customer's timeline, as rows."""
 
     customer = models.ForeignKey(
-        Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="events"
+        Customer,
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="events",
+        db_index=False,
     )
     kind = models.CharField(_("event"), max_length=20, choices=CustomerEventKind.choices)
     from_owner = models.ForeignKey(
@@ -211,6 +217,7 @@ class CustomerEvent(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     to_owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -219,6 +226,7 @@ class CustomerEvent(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     reason = models.CharField(_("reason"), max_length=500, blank=True)
     data = models.JSONField(_("details"), default=dict, blank=True)
@@ -229,6 +237,7 @@ class CustomerEvent(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
 
@@ -252,7 +261,11 @@ class Contact(BusinessModel):
     sensitive_fields = {"phone": "phone", "mobile": "phone", "email": "email", "wechat": "text"}
 
     customer = models.ForeignKey(
-        Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="contacts"
+        Customer,
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="contacts",
+        db_index=False,
     )
     name = models.CharField(_("name"), max_length=100)
     title = models.CharField(_("job title"), max_length=100, blank=True)
@@ -284,7 +297,11 @@ class FollowUp(BusinessModel):
     scope_department_field = "customer__department"
 
     customer = models.ForeignKey(
-        Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="followups"
+        Customer,
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="followups",
+        db_index=False,
     )
     contact = models.ForeignKey(
         Contact,
@@ -304,6 +321,7 @@ class FollowUp(BusinessModel):
         verbose_name=_("by"),
         on_delete=models.PROTECT,
         related_name="followups",
+        db_index=False,
     )
 
     class Meta(BusinessModel.Meta):
@@ -365,7 +383,11 @@ class Opportunity(BusinessModel):
     scope_department_field = "department"
 
     customer = models.ForeignKey(
-        Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="opportunities"
+        Customer,
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="opportunities",
+        db_index=False,
     )
     title = models.CharField(_("title"), max_length=200)
     amount = MoneyField(_("amount"), default=0)

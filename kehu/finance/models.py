@@ -157,7 +157,11 @@ class Payment(TimeStampedModel, VersionedModel):
 
     number = models.CharField(_("number"), max_length=32, unique=True, editable=False)
     contract = models.ForeignKey(
-        "sales.Contract", verbose_name=_("contract"), on_delete=models.PROTECT, related_name="+"
+        "sales.Contract",
+        verbose_name=_("contract"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     instalment = models.ForeignKey(
         ReceivableInstalment,
@@ -201,6 +205,7 @@ class Payment(TimeStampedModel, VersionedModel):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
     decision_note = models.CharField(_("reason"), max_length=500, blank=True)
@@ -278,7 +283,11 @@ class Invoice(TimeStampedModel, VersionedModel):
 
     number = models.CharField(_("request number"), max_length=32, unique=True, editable=False)
     contract = models.ForeignKey(
-        "sales.Contract", verbose_name=_("contract"), on_delete=models.PROTECT, related_name="+"
+        "sales.Contract",
+        verbose_name=_("contract"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     invoice_type = models.CharField(
         _("invoice type"),
@@ -309,6 +318,7 @@ class Invoice(TimeStampedModel, VersionedModel):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     void_reason = models.CharField(_("reason for voiding"), max_length=500, blank=True)
     owner = _owner_field()

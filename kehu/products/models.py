@@ -268,7 +268,11 @@ class StockMovement(models.Model):
     """One change of stock; append-only. Mistakes are corrected by a new adjustment."""
 
     product = models.ForeignKey(
-        Product, verbose_name=_("product"), on_delete=models.PROTECT, related_name="movements"
+        Product,
+        verbose_name=_("product"),
+        on_delete=models.PROTECT,
+        related_name="movements",
+        db_index=False,
     )
     warehouse = models.ForeignKey(
         Warehouse, verbose_name=_("warehouse"), on_delete=models.PROTECT, related_name="+"
@@ -288,6 +292,7 @@ class StockMovement(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     reference_id = models.CharField(max_length=64, blank=True)
     user = models.ForeignKey(
@@ -296,6 +301,7 @@ class StockMovement(models.Model):
         on_delete=models.PROTECT,
         null=True,
         related_name="+",
+        db_index=False,
     )
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
 

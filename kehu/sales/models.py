@@ -39,7 +39,11 @@ class SalesDocument(BusinessModel):
 
     number = models.CharField(_("number"), max_length=32, unique=True, editable=False)
     customer = models.ForeignKey(
-        "customers.Customer", verbose_name=_("customer"), on_delete=models.PROTECT, related_name="+"
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     currency = CurrencyField()
     subtotal_amount = MoneyField(_("amount before tax"), default=Decimal("0"), editable=False)
@@ -50,6 +54,7 @@ class SalesDocument(BusinessModel):
         verbose_name=_("owner"),
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,
     )
     department = models.ForeignKey(
         "hr.Department",
@@ -553,7 +558,9 @@ class ShipmentLine(models.Model):
 class DocumentEvent(models.Model):
     """A status change of a quote, contract or order: the document's timeline."""
 
-    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     object_id = models.PositiveBigIntegerField()
     from_status = models.CharField(_("from"), max_length=20, blank=True)
     to_status = models.CharField(_("to"), max_length=20)
@@ -565,6 +572,7 @@ class DocumentEvent(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     at = models.DateTimeField(_("time"), auto_now_add=True)
 
