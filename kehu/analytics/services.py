@@ -12,9 +12,11 @@ import traceback
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
+from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
@@ -29,7 +31,6 @@ from kehu.analytics.models import (
     RunStatus,
 )
 from kehu.analytics.stats import churn, clv, forecast, recommend, rfm
-from kehu.core.money import quantize_money
 
 logger = logging.getLogger(__name__)
 ZERO = Decimal("0.00")
@@ -83,31 +84,6 @@ def _orders():
     from kehu.sales.models import Order, OrderStatus
 
     return Order.objects.exclude(status=OrderStatus.CANCELLED)
-
-
-def _order_rows(until: datetime.date):
-    """(customer id, order date, revenue, cost) of every order placed up to ``until``."""
-    from kehu.sales.models import OrderLine
-
-    cost = (
-        OrderLine.objects.filter(order__in=_orders(), order__order_date__lte=until)
-        .values("order_id")
-        .annotate(
-            cost=Sum(
-                ExpressionWrapper(
-                    F("quantity") * F("product__cost_price"),
-                    output_field=DecimalField(max_digits=30, decimal_places=5),
-                )
-            )
-        )
-    )
-    costs = {row["order_id"]: row["cost"] or ZERO for row in cost}
-    rows = (
-        _orders()
-        .filter(order_date__lte=until)
-        .values_list("pk", "customer_id", "order_date", "subtotal_amount")
-    )
-    return [(customer, day, revenue, costs.get(pk, ZERO)) for pk, customer, day, revenue in rows]
 
 
 # --- monthly figures ----------------------------------------------------------------------
@@ -266,74 +242,284 @@ def figures_refresh(*, as_of: datetime.date | None = None) -> AnalyticsRun:
 
 
 # --- customers: value, RFM, purchase model, churn -----------------------------------------
+#
+# Everything the models need is summed per customer by the database (orders, costs,
+# follow-ups and receivables, each at the three dates the churn model looks at) and read
+# as integer columns into numpy arrays, streamed in chunks: memory grows by a few hundred
+# bytes per customer, not by a Python object per order. Dates travel as day numbers,
+# money as cents (cost as 1/100,000ths: quantity × cost price, summed exactly).
+
+NONE = -1_000_000_000  # "no such date" in a day-number column
+CHUNK_ROWS = 10_000
+WRITE_BATCH = 20_000
 
 
-def _customer_history(rows):
-    """customer → sorted order dates, revenue and cost totals."""
-    dates: dict[int, list[datetime.date]] = defaultdict(list)
-    revenue: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    cost: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for customer, day, amount, goods in rows:
-        dates[customer].append(day)
-        revenue[customer] += amount
-        cost[customer] += goods
-    for days in dates.values():
-        days.sort()
-    return dates, revenue, cost
+def _day_number(sql: str) -> str:
+    """A date expression as days since 1970-01-01 (NULL stays NULL)."""
+    if connection.vendor == "postgresql":
+        return f"({sql} - DATE '1970-01-01')"
+    return f"CAST(julianday({sql}) - 2440587.5 AS INTEGER)"
 
 
-def _churn_features(
-    *, cutoff: datetime.date, customers: list[int], dates, amounts_by_day, followups, overdue
-):
-    x = []
-    for customer in customers:
-        days = [d for d in dates[customer] if d <= cutoff]
-        last = days[-1]
-        first = days[0]
-        year_ago = cutoff - datetime.timedelta(days=365)
-        half = cutoff - datetime.timedelta(days=180)
-        year_ago_half = cutoff - datetime.timedelta(days=360)
-        recent = sum(1 for d in days if d > half)
-        before = sum(1 for d in days if year_ago_half < d <= half)
-        customer_followups = [d for d in followups.get(customer, []) if d <= cutoff]
-        last_followup = max(customer_followups) if customer_followups else None
-        x.append(
-            [
-                (cutoff - last).days,
-                sum(1 for d in days if d > year_ago),
-                float(sum(a for d, a in amounts_by_day[customer] if year_ago < d <= cutoff)),
-                recent - before,
-                sum(1 for d in customer_followups if d > cutoff - datetime.timedelta(days=90)),
-                min((cutoff - last_followup).days, 365) if last_followup else 365,
-                float(overdue(customer, cutoff)),
-                (cutoff - first).days,
-            ]
+def _epoch_seconds(sql: str) -> str:
+    """A timestamp expression as whole seconds since the epoch (NULL stays NULL)."""
+    if connection.vendor == "postgresql":
+        return f"CAST(FLOOR(EXTRACT(EPOCH FROM {sql})) AS BIGINT)"
+    return f"CAST(strftime('%%s', {sql}) AS INTEGER)"
+
+
+def _cents(sql: str, factor: int = 100) -> str:
+    # SQLite keeps decimals as floating point: round each value to a whole number of units.
+    return f"CAST(ROUND({sql} * {factor}) AS BIGINT)"
+
+
+def _big(sql: str) -> str:
+    # PostgreSQL sums integers as numeric; read them back as integers.
+    return f"CAST({sql} AS BIGINT)"
+
+
+def _date_param(day: datetime.date):
+    return connection.ops.adapt_datefield_value(day)
+
+
+def _time_param(moment: datetime.datetime):
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def _query_sql(queryset) -> tuple[str, list]:
+    sql, params = queryset.query.sql_with_params()
+    return sql, list(params)
+
+
+def _read_columns(sql: str, params: list, width: int) -> np.ndarray:
+    """The integer rows of ``sql`` as an (n, width) int64 array, fetched in chunks through a
+    server-side cursor on PostgreSQL (never the whole result in the client at once)."""
+    chunks = []
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while True:
+            rows = cursor.fetchmany(CHUNK_ROWS)
+            if not rows:
+                break
+            chunks.append(np.array(rows, dtype=np.int64).reshape(-1, width))
+    if not chunks:
+        return np.zeros((0, width), dtype=np.int64)
+    return np.concatenate(chunks)
+
+
+def _align(ids: np.ndarray, other: np.ndarray, values: np.ndarray, default: int = 0) -> np.ndarray:
+    """``values`` (rows keyed by ``other`` ids) laid out along ``ids`` (sorted)."""
+    result = np.full((len(ids), values.shape[1]), default, dtype=np.int64)
+    if len(ids) and len(other):
+        position = np.minimum(np.searchsorted(ids, other), len(ids) - 1)
+        found = ids[position] == other
+        result[position[found]] = values[found]
+    return result
+
+
+def _order_facts(*, as_of: datetime.date) -> dict[str, np.ndarray]:
+    """Per customer who bought up to ``as_of`` (sorted by id): orders, purchase days (orders
+    on one day are one occasion), first and last day, revenue, and the counts and sums of
+    the churn windows at the three cutoffs; then the cost of goods."""
+    from kehu.sales.models import OrderLine
+
+    split = as_of - datetime.timedelta(days=CHURN_WINDOW_DAYS)
+    train = split - datetime.timedelta(days=CHURN_WINDOW_DAYS)
+    day = "g.d"
+    columns: list[tuple[str, str, list]] = []
+
+    def add(name: str, sql: str, *params) -> None:
+        columns.append((name, sql, [_date_param(p) for p in params]))
+
+    def between(low: datetime.date, high: datetime.date, value: str) -> str:
+        return f"SUM(CASE WHEN {day} > %s AND {day} <= %s THEN {value} ELSE 0 END)"
+
+    add("occasions", "COUNT(*)")
+    add("orders", "SUM(g.n)")
+    add("first", _day_number(f"MIN({day})"))
+    add("last", _day_number(f"MAX({day})"))
+    add("revenue", "SUM(g.cents)")
+    add("occasions_split", f"SUM(CASE WHEN {day} <= %s THEN 1 ELSE 0 END)", split)
+    add("later_occasions", f"SUM(CASE WHEN {day} > %s THEN 1 ELSE 0 END)", split)
+    for name, cutoff in (("split", split), ("train", train)):
+        add(
+            f"last_{name}",
+            f"COALESCE({_day_number(f'MAX(CASE WHEN {day} <= %s THEN {day} END)')}, {NONE})",
+            cutoff,
         )
-    return np.array(x, dtype=float)
+    for name, cutoff in (("now", as_of), ("split", split), ("train", train)):
+        year = cutoff - datetime.timedelta(days=365)
+        half = cutoff - datetime.timedelta(days=180)
+        add(f"orders_365_{name}", between(year, cutoff, "g.n"), year, cutoff)
+        add(f"revenue_365_{name}", between(year, cutoff, "g.cents"), year, cutoff)
+        add(f"recent_{name}", between(half, cutoff, "g.n"), half, cutoff)
+    # The half-year before the training cutoff's recent one (the others are recent_*).
+    add(
+        "before_train",
+        between(train - datetime.timedelta(days=360), train - datetime.timedelta(days=180), "g.n"),
+        train - datetime.timedelta(days=360),
+        train - datetime.timedelta(days=180),
+    )
+    orders = (
+        _orders()
+        .filter(order_date__lte=as_of)
+        .order_by()
+        .values(k_customer=F("customer_id"), k_date=F("order_date"), k_amount=F("subtotal_amount"))
+    )
+    inner, inner_params = _query_sql(orders)
+    select = ", ".join(_big(sql) for _name, sql, _p in columns)
+    sql = (
+        f"SELECT g.c, {select} FROM ("
+        f"SELECT o.k_customer AS c, o.k_date AS d, COUNT(*) AS n, "
+        f"SUM({_cents('o.k_amount')}) AS cents FROM ({inner}) o GROUP BY o.k_customer, o.k_date"
+        f") g GROUP BY g.c"
+    )
+    # Placeholders in text order: the outer columns' first, then the inner query's.
+    params = [p for _name, _sql, ps in columns for p in ps] + inner_params
+    rows = _read_columns(sql, params, 1 + len(columns))
+    rows = rows[np.argsort(rows[:, 0], kind="stable")]
+    facts = {"ids": rows[:, 0]}
+    for i, (name, _sql, _p) in enumerate(columns, start=1):
+        facts[name] = rows[:, i]
+
+    lines = OrderLine.objects.filter(order__in=_orders(), order__order_date__lte=as_of).values(
+        k_customer=F("order__customer_id"),
+        k_cost=ExpressionWrapper(
+            F("quantity") * F("product__cost_price"),
+            output_field=DecimalField(max_digits=30, decimal_places=5),
+        ),
+    )
+    inner, params = _query_sql(lines.order_by())
+    cost = _big("SUM(" + _cents("l.k_cost", 100_000) + ")")
+    costs = _read_columns(
+        f"SELECT l.k_customer, {cost} FROM ({inner}) l GROUP BY l.k_customer", params, 2
+    )
+    facts["cost"] = _align(facts["ids"], costs[:, 0], costs[:, 1:])[:, 0]
+    return facts
 
 
-def _overdue_lookup():
-    """(customer, day) → amount of instalments due before ``day`` not covered by payments
-    received before it (due-date order), for churn features at past cutoffs."""
+def _followup_facts(ids: np.ndarray, *, cutoffs: dict[str, datetime.date]) -> dict[str, np.ndarray]:
+    """Per customer in ``ids`` and cutoff: follow-ups in the 90 days up to the cutoff and the
+    days since the last one up to it (capped at 365), local dates as the old job counted."""
+    from kehu.customers.models import FollowUp
+
+    zone = timezone.get_current_timezone()
+
+    def midnight(day: datetime.date) -> datetime.datetime:
+        return datetime.datetime.combine(day, datetime.time(), zone)
+
+    select, params = [], []
+    for cutoff in cutoffs.values():
+        end = _time_param(midnight(cutoff + datetime.timedelta(days=1)))
+        start = _time_param(midnight(cutoff - datetime.timedelta(days=89)))
+        select.append("SUM(CASE WHEN f.k_at >= %s AND f.k_at < %s THEN 1 ELSE 0 END)")
+        params += [start, end]
+        select.append(
+            f"COALESCE({_epoch_seconds('MAX(CASE WHEN f.k_at < %s THEN f.k_at END)')}, {NONE})"
+        )
+        params.append(end)
+    inner, inner_params = _query_sql(
+        FollowUp.objects.order_by().values(k_customer=F("customer_id"), k_at=F("happened_at"))
+    )
+    rows = _read_columns(
+        f"SELECT f.k_customer, {', '.join(_big(s) for s in select)} "
+        f"FROM ({inner}) f GROUP BY f.k_customer",
+        params + inner_params,
+        1 + 2 * len(cutoffs),
+    )
+    aligned = _align(ids, rows[:, 0], rows[:, 1:], default=NONE)
+    # Local dates of the last follow-ups: the local midnights around the cutoffs as epoch
+    # seconds, searched (exact whatever the time zone's offsets and their changes).
+    first_day = min(cutoffs.values()) - datetime.timedelta(days=366)
+    last_day = max(cutoffs.values()) + datetime.timedelta(days=1)
+    days = [first_day + datetime.timedelta(days=n) for n in range((last_day - first_day).days + 1)]
+    midnights = np.array([int(midnight(d).timestamp()) for d in days], dtype=np.int64)
+    facts = {}
+    for i, (name, cutoff) in enumerate(cutoffs.items()):
+        count, last = aligned[:, 2 * i], aligned[:, 2 * i + 1]
+        # Missing counts come back as NONE from the alignment: no follow-ups at all.
+        facts[f"followups_90_{name}"] = np.where(count == NONE, 0, count)
+        index = np.searchsorted(midnights, last, side="right") - 1
+        since = (cutoff - first_day).days - index
+        facts[f"since_followup_{name}"] = np.where(
+            (last == NONE) | (index < 0), 365, np.minimum(since, 365)
+        )
+    return facts
+
+
+def _overdue_facts(ids: np.ndarray, *, cutoffs: dict[str, datetime.date]) -> dict[str, np.ndarray]:
+    """Per customer in ``ids`` and cutoff: instalments due before it less confirmed payments
+    received before it (cents, not below 0), as the old job's ``overdue`` lookup."""
     from kehu.finance.models import Payment, PaymentStatus, ReceivableInstalment
 
-    plans: dict[int, list[tuple[datetime.date, Decimal, int]]] = defaultdict(list)
-    for contract, customer, due, amount in ReceivableInstalment.objects.values_list(
-        "contract_id", "contract__customer_id", "due_date", "amount"
-    ):
-        plans[customer].append((due, amount, contract))
-    paid: dict[int, list[tuple[datetime.date, Decimal]]] = defaultdict(list)
-    for customer, day, amount in Payment.objects.filter(status=PaymentStatus.CONFIRMED).values_list(
-        "contract__customer_id", "received_on", "amount"
-    ):
-        paid[customer].append((day, amount))
+    def sums(queryset, day_field: str) -> np.ndarray:
+        inner, params = _query_sql(
+            queryset.order_by().values(
+                k_customer=F("contract__customer_id"), k_day=F(day_field), k_amount=F("amount")
+            )
+        )
+        select = [
+            _big(f"SUM(CASE WHEN s.k_day < %s THEN {_cents('s.k_amount')} ELSE 0 END)")
+            for _day in cutoffs.values()
+        ]
+        rows = _read_columns(
+            f"SELECT s.k_customer, {', '.join(select)} FROM ({inner}) s "
+            "WHERE s.k_customer IS NOT NULL GROUP BY s.k_customer",
+            [_date_param(day) for day in cutoffs.values()] + params,
+            1 + len(cutoffs),
+        )
+        return _align(ids, rows[:, 0], rows[:, 1:])
 
-    def overdue(customer: int, day: datetime.date) -> Decimal:
-        due = sum((a for d, a, _c in plans.get(customer, []) if d < day), ZERO)
-        received = sum((a for d, a in paid.get(customer, []) if d < day), ZERO)
-        return max(due - received, ZERO)
+    due = sums(ReceivableInstalment.objects.all(), "due_date")
+    paid = sums(Payment.objects.filter(status=PaymentStatus.CONFIRMED), "received_on")
+    overdue = np.maximum(due - paid, 0)
+    return {f"overdue_{name}": overdue[:, i] for i, name in enumerate(cutoffs)}
 
-    return overdue
+
+def _customer_facts(*, as_of: datetime.date) -> dict[str, np.ndarray]:
+    facts = _order_facts(as_of=as_of)
+    split = as_of - datetime.timedelta(days=CHURN_WINDOW_DAYS)
+    cutoffs = {
+        "now": as_of,
+        "split": split,
+        "train": split - datetime.timedelta(days=CHURN_WINDOW_DAYS),
+    }
+    facts.update(_followup_facts(facts["ids"], cutoffs=cutoffs))
+    facts.update(_overdue_facts(facts["ids"], cutoffs=cutoffs))
+    return facts
+
+
+def _by_distinct(function, x, t_x, T) -> np.ndarray:
+    """``function(x, t_x, T)`` computed once per distinct (x, t_x, T) and spread back."""
+    (ux, ut, uT), inverse, _counts = clv.unique_rows(x, t_x, T)
+    return np.asarray(function(ux, ut, uT))[inverse]
+
+
+def _churn_features(facts: dict[str, np.ndarray], *, name: str, cutoff: int) -> np.ndarray:
+    """The churn model's features (``CHURN_FEATURES``) of every customer at a cutoff (day
+    number), from the per-customer sums; rows of customers who had not bought by then are
+    meaningless (the caller keeps the population)."""
+    last = facts["last"] if name == "now" else facts[f"last_{name}"]
+    before = {
+        "now": facts["recent_split"],
+        "split": facts["recent_train"],
+        "train": facts["before_train"],
+    }[name]
+    columns = [
+        cutoff - last,
+        facts[f"orders_365_{name}"],
+        facts[f"revenue_365_{name}"] / 100,
+        facts[f"recent_{name}"] - before,
+        facts[f"followups_90_{name}"],
+        facts[f"since_followup_{name}"],
+        facts[f"overdue_{name}"] / 100,
+        cutoff - facts["first"],
+    ]
+    return np.column_stack([np.asarray(c, dtype=float) for c in columns])
+
+
+def _day(value: datetime.date) -> int:
+    return (value - datetime.date(1970, 1, 1)).days
 
 
 def customers_refresh(*, as_of: datetime.date | None = None) -> AnalyticsRun:
@@ -341,119 +527,193 @@ def customers_refresh(*, as_of: datetime.date | None = None) -> AnalyticsRun:
     as_of = as_of or timezone.localdate()
 
     def job(run: AnalyticsRun) -> dict:
-        from kehu.customers.models import FollowUp
-
-        rows = _order_rows(as_of)
-        dates, revenue, cost = _customer_history(rows)
-        customers = sorted(dates)
-        metrics: dict = {"customers": len(customers)}
-        if not customers:
+        facts = _customer_facts(as_of=as_of)
+        ids = facts["ids"]
+        metrics: dict = {"customers": len(ids)}
+        if not len(ids):
             CustomerScore.objects.all().delete()
             return metrics
+        today = _day(as_of)
+        first, last = facts["first"], facts["last"]
         # Orders on the same day count as one purchase occasion for the purchase model.
-        occasions = {c: sorted(set(dates[c])) for c in customers}
-        first = np.array([(as_of - occasions[c][0]).days for c in customers], dtype=float)
-        x = np.array([len(occasions[c]) - 1 for c in customers], dtype=float)
-        t_x = np.array([(occasions[c][-1] - occasions[c][0]).days for c in customers], dtype=float)
-        T = np.maximum(first, 1.0)
-        revenue_arr = np.array([float(revenue[c]) for c in customers])
-        recency = np.array([(as_of - dates[c][-1]).days for c in customers], dtype=float)
-        frequency = np.array([len(dates[c]) for c in customers], dtype=float)
+        x = (facts["occasions"] - 1).astype(float)
+        t_x = (last - first).astype(float)
+        T = np.maximum((today - first).astype(float), 1.0)
+        revenue_cents = facts["revenue"]
+        revenue_arr = revenue_cents / 100
+        recency = (today - last).astype(float)
+        frequency = facts["orders"].astype(float)
         scores = rfm.rfm_score(recency, frequency, revenue_arr)
 
         mean_order = revenue_arr / frequency
-        if len(customers) >= 20 and (x > 0).sum() >= 10:
+        if len(ids) >= 20 and (x > 0).sum() >= 10:
             params = clv.bgnbd_fit(x, t_x, T, penalizer=0.001)
-            p_alive = clv.bgnbd_p_alive(params, x, t_x, T)
-            expected = clv.bgnbd_expected_purchases(params, PREDICTION_DAYS, x, t_x, T)
-            expected_year = clv.bgnbd_expected_purchases(params, CLV_DAYS, x, t_x, T)
+            p_alive = _by_distinct(partial(clv.bgnbd_p_alive, params), x, t_x, T)
+            expected = _by_distinct(
+                partial(clv.bgnbd_expected_purchases, params, PREDICTION_DAYS), x, t_x, T
+            )
+            expected_year = _by_distinct(
+                partial(clv.bgnbd_expected_purchases, params, CLV_DAYS), x, t_x, T
+            )
             spend_params = clv.gamma_gamma_fit(x, mean_order)
             spend = clv.gamma_gamma_expected_spend(spend_params, x, mean_order)
             metrics["bgnbd"] = params.__dict__
             metrics["gamma_gamma"] = spend_params.__dict__
-            metrics["calibration"] = _bgnbd_holdout(rows, as_of)
+            metrics["calibration"] = _bgnbd_holdout(facts, as_of)
         else:
-            p_alive = np.ones(len(customers))
-            expected = np.zeros(len(customers))
-            expected_year = np.zeros(len(customers))
+            p_alive = np.ones(len(ids))
+            expected = np.zeros(len(ids))
+            expected_year = np.zeros(len(ids))
             spend = mean_order
             metrics["bgnbd"] = None
-        margin = np.array(
-            [float((revenue[c] - cost[c]) / revenue[c]) if revenue[c] else 0.0 for c in customers]
-        )
+        # Margin as the old Decimal division did it: (revenue - cost) / revenue.
+        cost = facts["cost"]  # 1/100,000ths
+        margin = np.zeros(len(ids))
+        sold = revenue_cents != 0
+        margin[sold] = (revenue_cents[sold] * 1000 - cost[sold]) / (revenue_cents[sold] * 1000)
         clv_values = expected_year * spend * np.clip(margin, 0, 1)
 
-        followups: dict[int, list[datetime.date]] = defaultdict(list)
-        for customer, happened in FollowUp.objects.filter(customer_id__in=customers).values_list(
-            "customer_id", "happened_at"
-        ):
-            followups[customer].append(timezone.localtime(happened).date())
-        amounts_by_day: dict[int, list[tuple[datetime.date, Decimal]]] = defaultdict(list)
-        for customer, day, amount, _cost in rows:
-            amounts_by_day[customer].append((day, amount))
-        risk, factors, churn_metrics = _churn(
-            as_of=as_of,
-            customers=customers,
-            dates=dates,
-            amounts_by_day=amounts_by_day,
-            followups=followups,
-        )
+        risk, factors, churn_metrics = _churn(facts, as_of=as_of)
         metrics["churn"] = churn_metrics
-        now = timezone.now()
-        objects = []
-        for i, customer in enumerate(customers):
-            objects.append(
-                CustomerScore(
-                    customer_id=customer,
-                    computed_at=now,
-                    orders=int(frequency[i]),
-                    first_order_on=dates[customer][0],
-                    last_order_on=dates[customer][-1],
-                    recency_days=int(recency[i]),
-                    revenue=quantize_money(revenue[customer]),
-                    cost=quantize_money(cost[customer]),
-                    gross_profit=quantize_money(revenue[customer] - cost[customer]),
-                    r_score=int(scores.r[i]),
-                    f_score=int(scores.f[i]),
-                    m_score=int(scores.m[i]),
-                    segment=scores.segments[i],
-                    p_alive=float(p_alive[i]),
-                    expected_purchases=float(expected[i]),
-                    expected_spend=quantize_money(Decimal(str(round(float(spend[i]), 2)))),
-                    clv=quantize_money(Decimal(str(round(float(clv_values[i]), 2)))),
-                    churn_risk=None if risk is None else float(risk[i]),
-                    churn_factors=[] if factors is None else factors[i],
-                )
-            )
         with transaction.atomic():
             CustomerScore.objects.all().delete()
-            CustomerScore.objects.bulk_create(objects, batch_size=2000)
-        metrics["segments"] = {code: scores.segments.count(code) for code in set(scores.segments)}
+            _scores_write(
+                facts,
+                today=today,
+                scores=scores,
+                p_alive=p_alive,
+                expected=expected,
+                spend=spend,
+                clv_values=clv_values,
+                risk=risk,
+                factors=factors,
+            )
+        codes, counts = np.unique(np.array(scores.segments, dtype=object), return_counts=True)
+        metrics["segments"] = {
+            str(code): int(count) for code, count in zip(codes, counts, strict=True)
+        }
         return metrics
 
     return _run(RunKind.CUSTOMERS, as_of, job)
 
 
-def _bgnbd_holdout(rows, as_of: datetime.date) -> dict | None:
+def _half_up(units: np.ndarray, per_cent: int) -> np.ndarray:
+    """Whole cents of amounts in 1/``per_cent`` cents, rounded half away from zero
+    (``quantize_money``)."""
+    return np.sign(units) * ((np.abs(units) + per_cent // 2) // per_cent)
+
+
+def _round_cents(values: np.ndarray) -> np.ndarray:
+    """Cents of ``round(value, 2)`` as Python rounds (exactly, half to even on the binary
+    value), as the old job stored them."""
+    return np.array([round(round(v, 2) * 100) for v in values.tolist()], dtype=np.int64)
+
+
+def _scores_write(
+    facts, *, today, scores, p_alive, expected, spend, clv_values, risk, factors
+) -> None:
+    """The ``CustomerScore`` rows, in batches (COPY on PostgreSQL)."""
+    from kehu.core.bulk import RowWriter, Vector, copy_escape
+
+    columns = [
+        "customer_id",
+        "computed_at",
+        "orders",
+        "first_order_on",
+        "last_order_on",
+        "recency_days",
+        "revenue",
+        "cost",
+        "gross_profit",
+        "r_score",
+        "f_score",
+        "m_score",
+        "segment",
+        "p_alive",
+        "expected_purchases",
+        "expected_spend",
+        "clv",
+        "churn_risk",
+        "churn_factors",
+    ]
+    writer = RowWriter(CustomerScore, columns)
+    cells = Vector()
+    postgres = connection.vendor == "postgresql"
+    now = str(_time_param(timezone.now()))
+
+    def floats(values: np.ndarray) -> list:
+        return list(map(repr, values.tolist())) if postgres else values.tolist()
+
+    cost_cents = _half_up(facts["cost"], 1000)
+    profit = _half_up(facts["revenue"] * 1000 - facts["cost"], 1000)
+    spend_cents = _round_cents(spend)
+    clv_cents = _round_cents(clv_values)
+    segments = np.array(scores.segments, dtype=object)
+    for start in range(0, len(facts["ids"]), WRITE_BATCH):
+        part = slice(start, start + WRITE_BATCH)
+        count = len(facts["ids"][part])
+        if risk is None:
+            risk_cells: Any = cells.null
+            factor_cells: Any = "[]"
+        else:
+            risk_cells = floats(risk[part])
+            factor_cells = _factor_json(factors[0][part], factors[1][part])
+            if postgres:
+                factor_cells = [copy_escape(text) for text in factor_cells]
+        writer.write_columns(
+            [
+                cells.ints(facts["ids"][part]),
+                now,
+                cells.ints(facts["orders"][part]),
+                cells.days(facts["first"][part]),
+                cells.days(facts["last"][part]),
+                cells.ints(today - facts["last"][part]),
+                cells.money(facts["revenue"][part]),
+                cells.money(cost_cents[part]),
+                cells.money(profit[part]),
+                cells.ints(scores.r[part]),
+                cells.ints(scores.f[part]),
+                cells.ints(scores.m[part]),
+                cells.texts(segments[part]),
+                floats(p_alive[part]),
+                floats(expected[part]),
+                cells.money(spend_cents[part]),
+                cells.money(clv_cents[part]),
+                risk_cells,
+                factor_cells,
+            ],
+            count,
+        )
+
+
+def _factor_json(order: np.ndarray, weights: np.ndarray) -> list[str]:
+    """Each customer's top risk factors as the JSON the old job stored
+    (``[{"feature": …, "weight": …}]``, only those raising the risk)."""
+    names = [f'{{"feature": "{name}", "weight": ' for name in CHURN_FEATURES]
+    result = []
+    for row, values in zip(order.tolist(), weights.tolist(), strict=True):
+        parts = [f"{names[i]}{round(v, 3)!r}}}" for i, v in zip(row, values, strict=True) if v > 0]
+        result.append(f"[{', '.join(parts)}]")
+    return result
+
+
+def _bgnbd_holdout(facts: dict[str, np.ndarray], as_of: datetime.date) -> dict | None:
     """Fit on all but the last 180 days, predict those 180 days, compare with what happened."""
     split = as_of - datetime.timedelta(days=CHURN_WINDOW_DAYS)
-    dates, _revenue, _cost = _customer_history([r for r in rows if r[1] <= split])
-    customers = sorted(dates)
-    if len(customers) < 20:
+    known = facts["occasions_split"] > 0
+    if known.sum() < 20:
         return None
-    occasions = {c: sorted(set(dates[c])) for c in customers}
-    x = np.array([len(occasions[c]) - 1 for c in customers], dtype=float)
+    first = facts["first"][known]
+    x = (facts["occasions_split"][known] - 1).astype(float)
     if (x > 0).sum() < 10:
         return None
-    t_x = np.array([(occasions[c][-1] - occasions[c][0]).days for c in customers], dtype=float)
-    T = np.maximum(np.array([(split - occasions[c][0]).days for c in customers], dtype=float), 1)
+    t_x = (facts["last_split"][known] - first).astype(float)
+    T = np.maximum((_day(split) - first).astype(float), 1)
     params = clv.bgnbd_fit(x, t_x, T, penalizer=0.001)
-    predicted = clv.bgnbd_expected_purchases(params, CHURN_WINDOW_DAYS, x, t_x, T)
-    later: dict[int, set] = defaultdict(set)
-    for customer, day, _a, _c in rows:
-        if split < day <= as_of and customer in occasions:
-            later[customer].add(day)
-    actual = np.array([len(later[c]) for c in customers], dtype=float)
+    predicted = _by_distinct(
+        partial(clv.bgnbd_expected_purchases, params, CHURN_WINDOW_DAYS), x, t_x, T
+    )
+    actual = facts["later_occasions"][known].astype(float)
     groups = []
     for value in range(0, 5):
         mask = np.minimum(x, 4) == value
@@ -474,37 +734,28 @@ def _bgnbd_holdout(rows, as_of: datetime.date) -> dict | None:
     }
 
 
-def _churn(*, as_of, customers, dates, amounts_by_day, followups):
-    """Train on an older cutoff, evaluate on a newer one, score everyone as of today."""
-    overdue = _overdue_lookup()
-    window = datetime.timedelta(days=CHURN_WINDOW_DAYS)
-    test_cutoff = as_of - window
-    train_cutoff = test_cutoff - window
+def _churn(facts: dict[str, np.ndarray], *, as_of: datetime.date):
+    """Train on an older cutoff, evaluate on a newer one, score everyone as of today.
 
-    def labelled(cutoff):
-        population = [c for c in customers if dates[c][0] <= cutoff]
-        labels = [
-            0 if any(cutoff < d <= cutoff + window for d in dates[c]) else 1 for c in population
-        ]
-        return population, np.array(labels)
-
-    kwargs = {
-        "dates": dates,
-        "amounts_by_day": amounts_by_day,
-        "followups": followups,
-        "overdue": overdue,
-    }
-    train_customers, y_train = labelled(train_cutoff)
-    test_customers, y_test = labelled(test_cutoff)
+    Returns (risk, (factor indices, factor weights), metrics); risk None when the history
+    is too short."""
+    test_cutoff = _day(as_of) - CHURN_WINDOW_DAYS
+    train_cutoff = test_cutoff - CHURN_WINDOW_DAYS
+    first = facts["first"]
+    # Churned = no order in the window after the cutoff.
+    train = first <= train_cutoff
+    test = first <= test_cutoff
+    y_train = (facts["recent_split"][train] == 0).astype(int)
+    y_test = (facts["recent_now"][test] == 0).astype(int)
     if (
-        len(train_customers) < 30
-        or len(set(y_train)) < 2
-        or len(test_customers) < 30
-        or len(set(y_test)) < 2
+        train.sum() < 30
+        or len(np.unique(y_train)) < 2
+        or test.sum() < 30
+        or len(np.unique(y_test)) < 2
     ):
         return None, None, {"status": "insufficient_history"}
-    x_train = _churn_features(cutoff=train_cutoff, customers=train_customers, **kwargs)
-    x_test = _churn_features(cutoff=test_cutoff, customers=test_customers, **kwargs)
+    x_train = _churn_features(facts, name="train", cutoff=train_cutoff)[train]
+    x_test = _churn_features(facts, name="split", cutoff=test_cutoff)[test]
     model = churn.churn_fit(x_train, y_train, CHURN_FEATURES)
     baseline = churn.churn_fit(x_train[:, :1], y_train, CHURN_FEATURES[:1])
     evaluation = churn.churn_evaluate(
@@ -512,19 +763,16 @@ def _churn(*, as_of, customers, dates, amounts_by_day, followups):
     )
     # The model that scores today learns from the most recent outcomes available.
     final = churn.churn_fit(x_test, y_test, CHURN_FEATURES)
-    x_now = _churn_features(cutoff=as_of, customers=customers, **kwargs)
+    x_now = _churn_features(facts, name="now", cutoff=_day(as_of))
     risk = final.predict(x_now)
-    factors = [
-        [{"feature": name, "weight": round(weight, 3)} for name, weight in row]
-        for row in final.top_factors(x_now, k=3)
-    ]
+    factors = final.top_factor_table(x_now, k=3)
     return (
         risk,
         factors,
         {
             "status": "ok",
-            "train_cutoff": train_cutoff.isoformat(),
-            "test_cutoff": test_cutoff.isoformat(),
+            "train_cutoff": (as_of - datetime.timedelta(days=2 * CHURN_WINDOW_DAYS)).isoformat(),
+            "test_cutoff": (as_of - datetime.timedelta(days=CHURN_WINDOW_DAYS)).isoformat(),
             "auc": evaluation.auc,
             "baseline_auc": evaluation.baseline_auc,
             "brier": evaluation.brier,

@@ -40,10 +40,9 @@ def test_all_jobs_run_and_store_results(history, org):
 
 
 def test_a_failing_job_is_recorded_not_raised(monkeypatch, db):
-    def broken(rows):
+    def broken(*, as_of):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(services, "_customer_history", broken)
-    monkeypatch.setattr(services, "_order_rows", lambda until: [])
+    monkeypatch.setattr(services, "_customer_facts", broken)
     run = services.customers_refresh(as_of=AS_OF)
     assert run.status == RunStatus.FAILED and "boom" in run.error

@@ -142,3 +142,29 @@ def test_forecast_follows_trend_and_season_with_an_interval():
     )
     short = forecast.forecast_monthly([10, 12, 11], horizon=2)
     assert short.method == "mean" and short.mean == [11.0, 11.0]
+
+
+@pytest.mark.parametrize("days", [True, False])
+def test_bgnbd_likelihood_by_distinct_customers_is_the_per_customer_sum_exactly(days):
+    """The fit sums the log-likelihood from distinct (x, t_x, T) rows; it must be the same
+    float as the per-customer sum (the optimiser's end point depends on the last digits)."""
+    rng = np.random.default_rng(5)
+    T = rng.uniform(0, 730, size=3001)
+    x = np.minimum(rng.poisson(2, size=len(T)), (T > 0) * 30).astype(float)
+    t_x = np.where(x > 0, rng.random(len(T)) * T, 0.0)
+    if days:  # whole days, as the customers job passes them: the grid path
+        T, t_x = np.floor(T), np.floor(t_x)
+    scale = 1 / T.max()
+    data = clv._BgNbdData(x, t_x * scale, T * scale)
+    assert data.grid  # small: terms on the (x, T) and (x, t_x) grids
+    data.grid = days  # and per distinct row, as for a large sample of fractional times
+    for params in ([1.2, 0.3, 0.05, 10.0], [0.5, 2.0, 1.0, 0.5], [0.7, 0.01, 3.0, 0.9]):
+        reference = clv._bgnbd_log_likelihood(np.array(params), x, t_x * scale, T * scale)
+        assert data.log_likelihood(params) == reference.sum()
+
+
+def test_unique_rows_finds_distinct_rows_their_positions_and_counts():
+    (a, b), inverse, counts = clv.unique_rows(np.array([3, 1, 3, 1, 2]), np.array([0, 5, 0, 6, 0]))
+    assert a.tolist() == [1, 1, 2, 3] and b.tolist() == [5, 6, 0, 0]
+    assert a[inverse].tolist() == [3, 1, 3, 1, 2] and b[inverse].tolist() == [0, 5, 0, 6, 0]
+    assert counts.tolist() == [1, 1, 1, 2]

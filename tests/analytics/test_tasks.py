@@ -59,10 +59,10 @@ def test_command_on_an_empty_database_says_so(db):
 
 
 def test_command_reports_a_failed_job_and_exits_with_an_error(monkeypatch, db):
-    def broken(rows):
+    def broken(*, as_of):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(services, "_customer_history", broken)
+    monkeypatch.setattr(services, "_customer_facts", broken)
     out = io.StringIO()
     with pytest.raises(CommandError, match="1 of 5"):
         call_command("analytics_refresh", stdout=out)

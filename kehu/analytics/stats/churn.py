@@ -33,13 +33,20 @@ class ChurnModel:
         scaled = self.scaler.transform(np.asarray(features, dtype=float))
         return scaled * self.classifier.coef_[0]
 
+    def top_factor_table(self, features, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+        """Per customer, the indices of the ``k`` features with the largest contributions,
+        largest first, and those contributions (one array operation for every row)."""
+        contributions = self.contributions(features)
+        order = np.argsort(-contributions, axis=1)[:, :k]
+        return order, np.take_along_axis(contributions, order, axis=1)
+
     def top_factors(self, features, k: int = 3) -> list[list[tuple[str, float]]]:
         """The ``k`` features pushing each customer's risk up the most."""
-        result = []
-        for row in self.contributions(features):
-            order = np.argsort(-row)[:k]
-            result.append([(self.feature_names[i], float(row[i])) for i in order if row[i] > 0])
-        return result
+        order, values = self.top_factor_table(features, k)
+        return [
+            [(self.feature_names[i], v) for i, v in zip(row, weights, strict=True) if v > 0]
+            for row, weights in zip(order.tolist(), values.tolist(), strict=True)
+        ]
 
     def coefficients(self) -> dict[str, float]:
         return {

@@ -44,6 +44,89 @@ def _bgnbd_log_likelihood(params: np.ndarray, x, t_x, T) -> np.ndarray:
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
+def unique_rows(*columns) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """The distinct rows of equal-length columns (sorted), each row's index among them and
+    how many rows each distinct one stands for. Customers with the same (x, t_x, T) have
+    the same likelihood and predictions: computed once per distinct row, in time that
+    depends on how many distinct ones there are (bounded by the days of history), not on
+    the number of customers."""
+    arrays = [np.asarray(c) for c in columns]
+    codes = []
+    sizes = []
+    for column in arrays:
+        values, inverse = np.unique(column, return_inverse=True)
+        codes.append(inverse.astype(np.int64))
+        sizes.append(max(len(values), 1))
+    if float(np.prod([float(s) for s in sizes])) < 2.0**62:
+        key = np.zeros(len(arrays[0]) if arrays else 0, dtype=np.int64)
+        for code, size in zip(codes, sizes, strict=True):
+            key = key * size + code
+        _keys, first, inverse, counts = np.unique(
+            key, return_index=True, return_inverse=True, return_counts=True
+        )
+    else:  # too many distinct values for one integer key
+        _rows, first, inverse, counts = np.unique(
+            np.stack(codes, axis=1),
+            axis=0,
+            return_index=True,
+            return_inverse=True,
+            return_counts=True,
+        )
+    return [column[first] for column in arrays], inverse.reshape(-1), counts
+
+
+class _BgNbdData:
+    """The BG/NBD sample arranged for a log-likelihood whose expensive part is computed once
+    per distinct (x, t_x, T) and per distinct x, not once per customer.
+
+    Each customer's term is the same floating-point value ``_bgnbd_log_likelihood`` gives,
+    and the terms are summed in the same order, so the optimiser takes the same path and
+    ends at the same parameters, to the last digit (it stops within its tolerance of the
+    optimum, and where it stops depends on those digits)."""
+
+    def __init__(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> None:
+        self.n = len(x)
+        self.x_values, self.x_of = np.unique(x, return_inverse=True)
+        (ux, ut, uT), self.row_of, _counts = unique_rows(x, t_x, T)
+        self.once = ux <= 0  # no repeat purchase: a4 is -inf, the log-sum is a3
+        self.rx, self.x_index = np.unique(ux, return_inverse=True)
+        self.rT, self.T_index = np.unique(uT, return_inverse=True)
+        self.rt, self.t_index = np.unique(ut, return_inverse=True)
+        # a3 and a4 on an (x, T) and an (x, t_x) grid when those are small (days of
+        # history), else per distinct row.
+        self.grid = len(self.rx) * (len(self.rT) + len(self.rt)) <= max(4 * len(ux), 1 << 16)
+        if self.grid:
+            self.T_cell = self.x_index * len(self.rT) + self.T_index
+            self.t_cell = self.x_index * len(self.rt) + self.t_index
+
+    def log_likelihood(self, params) -> float:
+        r, alpha, a, b = params
+        xv = self.x_values
+        a1 = special.gammaln(r + xv) - special.gammaln(r) + r * np.log(alpha)
+        a2 = (
+            special.gammaln(a + b)
+            + special.gammaln(b + xv)
+            - special.gammaln(b)
+            - special.gammaln(a + b + xv)
+        )
+        rx = r + self.rx
+        log_T = np.log(alpha + self.rT)
+        log_t = np.log(alpha + self.rt)
+        with np.errstate(divide="ignore"):
+            k = np.log(a) - np.log(np.maximum(b + self.rx - 1, 1e-12))
+        if self.grid:
+            a3 = (-np.outer(rx, log_T)).ravel().take(self.T_cell)
+            a4 = (k[:, None] - np.outer(rx, log_t)).ravel().take(self.t_cell)
+        else:
+            per = rx.take(self.x_index)
+            a3 = -per * log_T.take(self.T_index)
+            a4 = k.take(self.x_index) - per * log_t.take(self.t_index)
+        a4[self.once] = -np.inf
+        terms = (a1 + a2).take(self.x_of)
+        terms += np.logaddexp(a3, a4).take(self.row_of)
+        return float(terms.sum())
+
+
 def bgnbd_fit(x, t_x, T, *, penalizer: float = 0.0) -> BgNbdParams:
     """Maximum-likelihood parameters. ``penalizer`` adds an L2 pull on log-parameters for
     small or degenerate samples."""
@@ -51,11 +134,11 @@ def bgnbd_fit(x, t_x, T, *, penalizer: float = 0.0) -> BgNbdParams:
     if not (len(x) == len(t_x) == len(T)) or len(x) == 0:
         raise ValueError("x, t_x and T must be non-empty and of equal length")
     scale = 1.0 / max(T.max(), 1e-9)  # fit on a unit time scale for numerical stability
-    xs, txs, Ts = x, t_x * scale, T * scale
+    data = _BgNbdData(x, t_x * scale, T * scale)
 
     def negative(log_params):
         params = np.exp(log_params)
-        value = -_bgnbd_log_likelihood(params, xs, txs, Ts).sum() / len(xs)
+        value = -data.log_likelihood(params) / data.n
         return value + penalizer * float(np.sum(log_params**2))
 
     best = None
@@ -153,18 +236,26 @@ def gamma_gamma_fit(frequency, monetary) -> GammaGammaParams:
         raise ValueError("Gamma-Gamma needs at least three customers with repeat purchases")
     scale = float(np.median(m))
     ms = m / scale
+    # Each customer's term is the textbook expression below, term by term in the same order
+    # (so the same floating-point value: where the likelihood is flat, as when spend hardly
+    # varies between customers, the optimiser's end point depends on the last digits);
+    # what depends on x alone is computed once per distinct x and gathered.
+    x_values, x_index = np.unique(x, return_inverse=True)
+    log_ms = np.log(ms)
+    xm = x * ms
 
     def negative(log_params):
         p, q, gamma = np.exp(log_params)
-        ll = (
-            special.gammaln(p * x + q)
-            - special.gammaln(p * x)
-            - special.gammaln(q)
-            + q * np.log(gamma)
-            + (p * x - 1) * np.log(ms)
-            + (p * x) * np.log(x)
-            - (p * x + q) * np.log(x * ms + gamma)
+        px = p * x_values
+        by_x = (
+            special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q) + q * np.log(gamma)
         )
+        # gammaln(px + q) - gammaln(px) - gammaln(q) + q log γ + (px - 1) log m
+        #   + px log x - (px + q) log(x m + γ)
+        ll = by_x.take(x_index)
+        ll += (px - 1).take(x_index) * log_ms
+        ll += (px * np.log(x_values)).take(x_index)
+        ll -= (px + q).take(x_index) * np.log(xm + gamma)
         return -ll.sum() / len(x)
 
     best = None
