@@ -277,11 +277,12 @@ def _read_csv(data: bytes) -> Table:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     records: list[tuple[int, list[Any]]] = []
     line = 0
+    limit = max_rows() + 1
     try:
         for record in reader:
             line += 1
             records.append((line, record))
-            if line > max_rows() + 1:
+            if line > limit:
                 break
     except csv.Error as exc:
         raise ImportFileError(
@@ -308,11 +309,19 @@ def _read_xlsx(data: bytes) -> Table:
             _("The Excel file cannot be read: %(reason)s") % {"reason": type(exc).__name__}
         ) from None
     records: list[tuple[int, list[Any]]] = []
+    limit = max_rows() + 1
     try:
-        for line, cells in book.rows():
-            records.append((line, cells))
-            if len(records) > max_rows() + 1:
-                break
+        try:
+            for line, cells in book.rows():
+                records.append((line, cells))
+                if len(records) > limit:
+                    break
+        except _Unusual:
+            records.clear()
+            for line, cells in book.element_rows():
+                records.append((line, cells))
+                if len(records) > limit:
+                    break
     except ImportFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - corrupt sheet XML
@@ -346,8 +355,9 @@ class _Workbook:
     )
 
     def __init__(self, archive) -> None:
-        from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH
+        from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH, from_excel, from_ISO8601
 
+        self._from_excel, self._from_iso = from_excel, from_ISO8601
         self.archive = archive
         names = set(archive.namelist())
         workbook = self._target("", "_rels/.rels", "officeDocument") or "xl/workbook.xml"
@@ -459,82 +469,238 @@ class _Workbook:
         return dates, durations
 
     def rows(self):
-        """(row number, cell values) of the sheet's rows, in order."""
-        from openpyxl.utils.datetime import from_excel, from_ISO8601
+        """(row number, cell values) of the sheet's rows, in order.
 
-        strings, dates, durations, epoch = self.strings, self.dates, self.durations, self.epoch
+        The sheet's text is read with regular expressions when every row has the shapes
+        spreadsheet programs write (values and inline strings, any attributes): ten times
+        faster than building an element per cell. A row with anything else (formulas,
+        rich text) is parsed as XML by itself; a sheet with comments, CDATA or a prefixed
+        namespace raises ``_Unusual`` and is read by ``element_rows``.
+        """
+        column_of = _ColumnIndex()
+        row_number = 0
+        declarations = None
+        buffer = ""
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        with self.archive.open(self.sheet) as source:
+            while True:
+                chunk = source.read(1 << 20)
+                if declarations is None and chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                    raise _Unusual  # UTF-16
+                text = decoder.decode(chunk, final=not chunk)
+                if declarations is None:
+                    declarations = self._declarations(text)
+                buffer += text
+                if "<!--" in buffer or "<![CDATA[" in buffer:
+                    raise _Unusual
+                end = 0
+                for match in _ROW_RE.finditer(buffer):
+                    attributes, content = match[1] or "", match[2] or ""
+                    number = _ROW_NUMBER_RE.search(attributes)
+                    row_number = int(float(number[1])) if number else row_number + 1
+                    cells = self._fast_cells(content, column_of)
+                    if cells is None:
+                        element = ElementTree.fromstring(
+                            f"<row {declarations}{attributes}>{content}</row>"
+                        )
+                        cells = self._element_cells(element, column_of)
+                    end = match.end()
+                    yield row_number, cells
+                buffer = buffer[end:]
+                if not chunk:
+                    break
+        if _ROW_START_RE.search(buffer):
+            raise ValueError("The sheet ends inside a row.")
+
+    @staticmethod
+    def _declarations(text: str) -> str:
+        """The root element's namespace declarations (a row parsed alone needs them)."""
+        root = re.search(r"<([\w.-]+:)?worksheet(\s[^>]*)?>", text)
+        if root is None or root[1]:
+            raise _Unusual  # a prefixed namespace: the XML parser's job
+        declared = re.search(r"encoding=[\"']([\w.-]+)", text[: root.start()])
+        if declared and declared[1].lower() not in ("utf-8", "utf8"):
+            raise _Unusual
+        return " ".join(re.findall(r"xmlns(?::[\w.-]+)?=\"[^\"]*\"", root[2] or ""))
+
+    def _fast_cells(self, content: str, column_of: _ColumnIndex) -> list[Any] | None:
+        """A row's cell values from its text, or None if a cell is not a plain value."""
+        cells: list[Any] = []
+        column = 0
+        position = 0
+        cell_match = _CELL_RE.match
+        value_match = _VALUE_RE.fullmatch
+        strings, dates = self.strings, self.dates
+        while True:
+            cell = cell_match(content, position)
+            if cell is None:
+                break
+            position = cell.end()
+            letters, style, kind, more, inner = cell.groups()
+            if more:  # other attributes, or r, s and t in another order
+                attributes = dict(_ATTRIBUTES_RE.findall(more))
+                if "r" in attributes:
+                    letters = attributes["r"].rstrip("0123456789") or attributes["r"]
+                style = style or attributes.get("s")
+                kind = kind or attributes.get("t")
+            if letters:
+                column = column_of.get(letters) or column_of(letters)
+            else:
+                column += 1
+            text = inline = None
+            if inner:
+                parts = value_match(inner)
+                if parts is None:
+                    return None  # a formula, rich text …: parsed as XML
+                text, inline = parts[1], parts[2]
+                if parts[3] is not None:
+                    inline = ""
+                if text and ("&" in text or "\r" in text):
+                    text = _xml_text(text)
+                if inline and ("&" in inline or "\r" in inline):
+                    inline = _xml_text(inline)
+            if kind == "inlineStr":
+                value: Any = inline
+            elif not text:
+                value = None
+            elif kind == "s":
+                value = strings[int(text)]
+            elif kind is None and int(style or 0) not in dates:
+                value = float(text) if "." in text or "E" in text or "e" in text else int(text)
+            else:
+                value = self._value(kind or "n", style, text, None, None)
+            if column == len(cells) + 1:
+                cells.append(value)
+            else:
+                if len(cells) < column:
+                    cells.extend([None] * (column - len(cells)))
+                cells[column - 1] = value
+        if content[position:].strip():
+            return None
+        return cells
+
+    def _value(
+        self, kind: str, style: str | None, text: str | None, inline: str | None, formula
+    ) -> Any:
+        """A cell's value as openpyxl's read-only mode reads it: ``text`` is its ``<v>``,
+        ``inline`` its inline string, ``formula`` its ``<f>`` element."""
+        value: Any = inline if kind == "inlineStr" else text
+        if value is not None and kind != "inlineStr" and kind != "str":
+            if kind == "n":
+                value = float(value) if "." in value or "E" in value or "e" in value else int(value)
+                number_style = int(style or 0)
+                if number_style in self.dates:
+                    try:
+                        value = self._from_excel(
+                            value, self.epoch, timedelta=number_style in self.durations
+                        )
+                    except (OverflowError, ValueError):
+                        value = "#VALUE!"  # openpyxl's reading of a bad date
+            elif kind == "s":
+                value = self.strings[int(value)]
+            elif kind == "b":
+                value = bool(int(value))
+            elif kind == "d":
+                value = self._from_iso(value)
+        if value is None and formula is not None and formula.get("t") not in ("array", "dataTable"):
+            value = _UncalculatedFormula("=" + (formula.text or ""))
+        return value
+
+    def element_rows(self):
+        """``rows`` by the XML parser alone: any well-formed sheet."""
         row_tags = {f"{ns}row" for ns in (self._MAIN, self._STRICT, "")}
-        ns = c_tag = v_tag = f_tag = is_tag = t_tag = ""
-        columns: dict[str, int] = {}  # "AB" → 28
+        column_of = _ColumnIndex()
         row_number = 0
         with self.archive.open(self.sheet) as source:
             for element in _elements(source, row_tags):
-                if not c_tag:
-                    ns = element.tag[:-3]
-                    c_tag, v_tag, f_tag, is_tag, t_tag = (
-                        f"{ns}{k}" for k in ("c", "v", "f", "is", "t")
-                    )
                 number = element.get("r")
                 row_number = int(float(number)) if number else row_number + 1
-                cells: list[Any] = []
-                column = 0
-                for cell in element:
-                    if cell.tag != c_tag:
-                        continue
-                    ref = cell.get("r")
-                    if ref:
-                        letters = ref.rstrip("0123456789")
-                        column = columns.get(letters) or columns.setdefault(
-                            letters, _column_index(letters)
-                        )
-                    else:
-                        column += 1
-                    kind = cell.get("t", "n")
-                    value: Any = None
-                    formula = None
-                    for part in cell:
-                        tag = part.tag
-                        if tag == v_tag:
-                            if kind != "inlineStr":
-                                value = part.text or None
-                        elif tag == is_tag:
-                            if kind == "inlineStr":
-                                if len(part) == 1 and part[0].tag == t_tag:
-                                    value = part[0].text or ""
-                                else:
-                                    value = self._text(part, ns)
-                        elif tag == f_tag:
-                            formula = part
-                    if value is not None and kind != "inlineStr" and kind != "str":
-                        if kind == "n":
-                            value = (
-                                float(value)
-                                if "." in value or "E" in value or "e" in value
-                                else int(value)
-                            )
-                            style = int(cell.get("s") or 0)
-                            if style in dates:
-                                try:
-                                    value = from_excel(value, epoch, timedelta=style in durations)
-                                except (OverflowError, ValueError):
-                                    value = "#VALUE!"  # openpyxl's reading of a bad date
-                        elif kind == "s":
-                            value = strings[int(value)]
-                        elif kind == "b":
-                            value = bool(int(value))
-                        elif kind == "d":
-                            value = from_ISO8601(value)
-                    if (
-                        value is None
-                        and formula is not None
-                        and formula.get("t") not in ("array", "dataTable")
-                    ):
-                        value = _UncalculatedFormula("=" + (formula.text or ""))
-                    if len(cells) < column:
-                        cells.extend([None] * (column - len(cells)))
-                    cells[column - 1] = value
+                cells = self._element_cells(element, column_of)
                 element.clear()
                 yield row_number, cells
+
+    def _element_cells(self, element, column_of: _ColumnIndex) -> list[Any]:
+        ns = element.tag[:-3]
+        c_tag, v_tag, f_tag, is_tag, t_tag = (f"{ns}{k}" for k in ("c", "v", "f", "is", "t"))
+        cells: list[Any] = []
+        column = 0
+        for cell in element:
+            if cell.tag != c_tag:
+                continue
+            ref = cell.get("r")
+            column = column_of(ref) if ref else column + 1
+            text = inline = formula = None
+            for part in cell:
+                tag = part.tag
+                if tag == v_tag:
+                    text = part.text or None
+                elif tag == is_tag:
+                    if len(part) == 1 and part[0].tag == t_tag:
+                        inline = part[0].text or ""
+                    else:
+                        inline = self._text(part, ns)
+                elif tag == f_tag:
+                    formula = part
+            value = self._value(cell.get("t", "n"), cell.get("s"), text, inline, formula)
+            if len(cells) < column:
+                cells.extend([None] * (column - len(cells)))
+            cells[column - 1] = value
+        return cells
+
+
+class _Unusual(Exception):
+    """The sheet's text has a shape the fast reader leaves to the XML parser."""
+
+
+class _ColumnIndex(dict):
+    """Column number of a cell reference, remembered by its letters: "AB7" → 28."""
+
+    def __call__(self, reference: str) -> int:
+        letters = reference.rstrip("0123456789")
+        column = self.get(letters)
+        if column is None:
+            column = self[letters] = _column_index(letters)
+        return column
+
+
+# The shapes of a worksheet's rows and cells as spreadsheet programs write them: attribute
+# values in double quotes, cells holding a value (<v>) or a plain inline string.
+_ROW_RE = re.compile(r"<row(\s[^>]*?)?(?:/>|>(.*?)</row>)", re.DOTALL)
+_ROW_START_RE = re.compile(r"<row[\s/>]")
+# A cell: its attributes r (the letters kept), s and t in the order spreadsheet programs
+# write them, any others after them; then nothing, or the contents.
+_CELL_RE = re.compile(
+    r"\s*<c(?:\s+r=\"([A-Za-z]+)[0-9]+\")?(?:\s+s=\"([0-9]+)\")?(?:\s+t=\"(\w+)\")?"
+    r"((?:\s+[\w:.-]+=\"[^\"<]*\")*)\s*(?:/>|>(.*?)</c>)",
+    re.DOTALL,
+)
+_ATTRIBUTES_RE = re.compile(r"([\w:.-]+)=\"([^\"<]*)\"")
+_VALUE_RE = re.compile(
+    r"\s*(?:<v>([^<]*)</v>|<v\s*/>"
+    r"|<is>\s*<t(?:\s+xml:space=\"preserve\")?>([^<]*)</t>\s*</is>|(<is>\s*<t\s*/>\s*</is>))\s*",
+)
+_ENTITY_RE = re.compile(r"&(?:#x([0-9a-fA-F]+)|#([0-9]+)|(amp|lt|gt|quot|apos));|&")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+
+
+_ROW_NUMBER_RE = re.compile(r"(?:^|\s)r=\"([^\"]*)\"")
+
+
+def _entity(match: re.Match) -> str:
+    if match[1]:
+        return chr(int(match[1], 16))
+    if match[2]:
+        return chr(int(match[2]))
+    if match[3]:
+        return _ENTITIES[match[3]]
+    raise ValueError("A bare & in the sheet's text.")
+
+
+def _xml_text(raw: str) -> str:
+    """Element text as an XML parser gives it: line ends as \\n, then references replaced."""
+    if "\r" in raw:
+        raw = raw.replace("\r\n", "\n").replace("\r", "\n")
+    return _ENTITY_RE.sub(_entity, raw) if "&" in raw else raw
 
 
 def _elements(source, tags: set[str]):

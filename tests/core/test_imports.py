@@ -183,11 +183,14 @@ REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
 
 
-def excel_bytes(rows_xml: str, *, strings=(), styles="", date1904=False, chart_first=False):
+def excel_bytes(
+    rows_xml: str, *, strings=(), styles="", date1904=False, chart_first=False, prefix=""
+):
     """An .xlsx as Excel writes it (openpyxl writes inline strings only): shared strings,
     a styles part, optionally the 1904 calendar and a chart sheet before the worksheet."""
     sheets = '<sheet name="Data" sheetId="2" r:id="rId1"/>'
     calendar = ' date1904="1"' if date1904 else ""
+    p = f"{prefix}:" if prefix else ""
     rels = (
         f'<Relationship Id="rId1" Type="{REL_NS}/worksheet" Target="/xl/worksheets/data.xml"/>'
         f'<Relationship Id="rId2" Type="{REL_NS}/sharedStrings" Target="sharedStrings.xml"/>'
@@ -196,7 +199,21 @@ def excel_bytes(rows_xml: str, *, strings=(), styles="", date1904=False, chart_f
     if chart_first:
         sheets = '<sheet name="Chart" sheetId="1" r:id="rId9"/>' + sheets
         rels += f'<Relationship Id="rId9" Type="{REL_NS}/chartsheet" Target="charts/c.xml"/>'
+    types = "application/vnd.openxmlformats-officedocument.spreadsheetml"
     parts = {
+        "[Content_Types].xml": (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" '
+            'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{types}.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/data.xml" '
+            f'ContentType="{types}.worksheet+xml"/>'
+            '<Override PartName="/xl/sharedStrings.xml" '
+            f'ContentType="{types}.sharedStrings+xml"/>'
+            f'<Override PartName="/xl/styles.xml" ContentType="{types}.styles+xml"/>'
+            "</Types>"
+        ),
         "_rels/.rels": f'<Relationships xmlns="{PACKAGE_RELS}"><Relationship Id="rId1" '
         f'Type="{REL_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
         "xl/workbook.xml": f'<workbook xmlns="{MAIN_NS}" xmlns:r="{REL_NS}">'
@@ -204,8 +221,10 @@ def excel_bytes(rows_xml: str, *, strings=(), styles="", date1904=False, chart_f
         "xl/_rels/workbook.xml.rels": (
             f'<Relationships xmlns="{PACKAGE_RELS}">{rels}</Relationships>'
         ),
-        "xl/worksheets/data.xml": f'<worksheet xmlns="{MAIN_NS}"><sheetData>{rows_xml}'
-        "</sheetData></worksheet>",
+        "xl/worksheets/data.xml": (
+            f'<{p}worksheet xmlns{":" + prefix if prefix else ""}="{MAIN_NS}"><{p}sheetData>'
+            f"{rows_xml}</{p}sheetData></{p}worksheet>"
+        ),
         "xl/sharedStrings.xml": f'<sst xmlns="{MAIN_NS}">{"".join(strings)}</sst>',
         "xl/styles.xml": f'<styleSheet xmlns="{MAIN_NS}">{styles}</styleSheet>',
         "xl/charts/c.xml": "<chartsheet/>",
@@ -295,6 +314,112 @@ def test_xlsx_reads_what_openpyxl_reads():
     expected[1][4] = got[1][4]  # the uncalculated formula: a marker here, its text there
     assert got == expected
     assert [line for line, _cells in table.rows] == [2, 3, 6, 7]
+
+
+def openpyxl_cells(data: bytes) -> list[tuple[int, list]]:
+    """The non-blank rows as openpyxl's read-only mode reads them, an uncalculated formula
+    as "UNCALCULATED", trailing empty cells dropped: what the import's reader must give."""
+    values = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    formulas = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    rows = []
+    pairs = zip(
+        values.worksheets[0].iter_rows(values_only=True),
+        formulas.worksheets[0].iter_rows(values_only=True),
+        strict=True,
+    )
+    for line, (row, formula_row) in enumerate(pairs, 1):
+        cells = [
+            "UNCALCULATED" if v is None and isinstance(f, str) and f.startswith("=") else v
+            for v, f in zip(row, formula_row, strict=True)
+        ]
+        while cells and cells[-1] is None:
+            cells.pop()
+        if cells:
+            rows.append((line, cells))
+    values.close()
+    formulas.close()
+    return rows
+
+
+def reader_cells(data: bytes) -> list[tuple[int, list]]:
+    table = read_table(data, "a.xlsx")
+    rows = []
+    for line, cells in [(1, table.header), *table.rows]:
+        cells = ["UNCALCULATED" if type(c).__name__ == "_UncalculatedFormula" else c for c in cells]
+        while cells and cells[-1] in (None, ""):
+            cells.pop()
+        rows.append((line, cells))
+    return rows
+
+
+cell_values = st.one_of(
+    st.none(),
+    st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=12),
+    st.sampled_from(
+        ["a&b", "<x>", '"q"', "it's", " lead", "trail ", "a\nb", "中文", "𠀀", "&amp;"]
+    ),
+    st.integers(min_value=-(10**15), max_value=10**15),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.booleans(),
+    st.dates(min_value=datetime.date(1901, 1, 1), max_value=datetime.date(2099, 12, 31)),
+    st.sampled_from(["=1+1", '=A1&"x"']),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.lists(cell_values, min_size=1, max_size=6), min_size=1, max_size=8))
+def test_xlsx_reads_random_workbooks_as_openpyxl_does(rows):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Header"])
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    data = out.getvalue()
+    expected = openpyxl_cells(data)
+    if len(expected) < 2:
+        return  # no data rows: a file-level error, tested elsewhere
+    assert reader_cells(data) == expected
+
+
+@pytest.mark.parametrize(
+    ("rows_xml", "root"),
+    [
+        # Attributes in another order, in single quotes, and extra ones.
+        (
+            '<row r="1"><c t="inlineStr" r="A1"><is><t>Name</t></is></c></row>'
+            "<row r='2'><c s='1' r='A2'><v>46082</v></c></row>"
+            '<row r="3" spans="1:2"><c r="A3" cm="1" t="s" s="0"><v>0</v></c></row>',
+            "",
+        ),
+        # A comment, and CDATA: the XML parser reads the sheet.
+        (
+            '<row r="1"><c r="A1" t="inlineStr"><is><t>Name</t></is></c></row><!-- note -->'
+            '<row r="2"><c r="A2" t="inlineStr"><is><t><![CDATA[a<b]]></t></is></c></row>',
+            "",
+        ),
+        # Text with references, line ends and spaces; a formula row parsed on its own.
+        (
+            '<row r="1"><c r="A1" t="inlineStr"><is><t>Name</t></is></c></row>'
+            '<row r="2"><c r="A2" t="inlineStr"><is><t xml:space="preserve"> a &amp; b'
+            "\r\n&#13;&#x4E2D;&lt;&gt; </t></is></c></row>"
+            '<row r="3"><c r="A3"><f>1+1</f></c><c r="B3" t="s"><v>0</v></c></row>',
+            "",
+        ),
+        # A prefixed namespace.
+        (
+            '<x:row r="1"><x:c r="A1" t="inlineStr"><x:is><x:t>Name</x:t></x:is></x:c></x:row>'
+            '<x:row r="2"><x:c r="A2"><x:v>7</x:v></x:c></x:row>',
+            "x",
+        ),
+    ],
+    ids=["attributes", "comment-cdata", "text-formula", "prefix"],
+)
+@pytest.mark.filterwarnings("ignore:Workbook contains no default style")
+def test_xlsx_unusual_sheet_text_reads_as_openpyxl_reads_it(rows_xml, root):
+    data = excel_bytes(rows_xml, strings=["<si><t>Day</t></si>"], styles=STYLES, prefix=root)
+    assert reader_cells(data) == openpyxl_cells(data)
 
 
 @pytest.mark.parametrize(
