@@ -251,7 +251,7 @@ def figures_refresh(*, as_of: datetime.date | None = None) -> AnalyticsRun:
 
 NONE = -1_000_000_000  # "no such date" in a day-number column
 CHUNK_ROWS = 10_000
-WRITE_BATCH = 20_000
+WRITE_BATCH = 10_000
 
 
 def _day_number(sql: str) -> str:
@@ -788,19 +788,39 @@ def _churn(facts: dict[str, np.ndarray], *, as_of: datetime.date):
 
 
 def associations_refresh(*, as_of: datetime.date | None = None) -> AnalyticsRun:
+    """Co-purchase rules from the distinct (customer, product) pairs of the orders that
+    count, read in customer order and counted chunk by chunk (sparse matrices): memory
+    follows the catalogue, not the number of customers."""
     as_of = as_of or timezone.localdate()
 
     def job(run: AnalyticsRun) -> dict:
+        from kehu.products.models import Product
         from kehu.sales.models import OrderLine
 
-        baskets: dict[int, set[int]] = defaultdict(set)
-        for customer, product in (
+        counter = recommend.CoPurchases(
+            np.array(Product.all_objects.values_list("pk", flat=True), dtype=np.int64)
+        )
+        sql, params = _query_sql(
             OrderLine.objects.filter(order__in=_orders())
             .values_list("order__customer_id", "product_id")
             .distinct()
-        ):
-            baskets[customer].add(product)
-        rules = recommend.associations(baskets, min_support=3)
+            .order_by("order__customer_id", "product_id")
+        )
+        held = np.zeros((0, 2), dtype=np.int64)
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(sql, params)
+            while True:
+                rows = cursor.fetchmany(CHUNK_ROWS * 5)
+                chunk = np.concatenate([held, np.array(rows, dtype=np.int64).reshape(-1, 2)])
+                if not rows:
+                    counter.add(chunk[:, 0], chunk[:, 1])
+                    break
+                # The last customer's pairs may go on in the next rows: keep them for then.
+                cut = int(np.searchsorted(chunk[:, 0], chunk[-1, 0]))
+                counter.add(chunk[:cut, 0], chunk[:cut, 1])
+                held = chunk[cut:]
+        customers, items, pairs = counter.counts()
+        rules = recommend.associations_from_counts(customers, items, pairs, min_support=3)
         objects = [
             ProductAssociation(
                 source_id=a.source,
@@ -815,7 +835,7 @@ def associations_refresh(*, as_of: datetime.date | None = None) -> AnalyticsRun:
         with transaction.atomic():
             ProductAssociation.objects.all().delete()
             ProductAssociation.objects.bulk_create(objects, batch_size=2000)
-        return {"customers": len(baskets), "pairs": len(objects)}
+        return {"customers": customers, "pairs": len(objects)}
 
     return _run(RunKind.ASSOCIATIONS, as_of, job)
 

@@ -168,3 +168,22 @@ def test_unique_rows_finds_distinct_rows_their_positions_and_counts():
     assert a.tolist() == [1, 1, 2, 3] and b.tolist() == [5, 6, 0, 0]
     assert a[inverse].tolist() == [3, 1, 3, 1, 2] and b[inverse].tolist() == [0, 5, 0, 6, 0]
     assert counts.tolist() == [1, 1, 1, 2]
+
+
+def test_co_purchase_counts_in_chunks_give_the_rules_of_whole_baskets():
+    rng = np.random.default_rng(9)
+    products = [11, 12, 15, 20, 21, 30]
+    baskets = {c: set(rng.choice(products, size=rng.integers(1, 5)).tolist()) for c in range(300)}
+    baskets.update({c: {11, 12} for c in range(300, 340)})  # planted pair
+    pairs = np.array(sorted((c, p) for c, items in baskets.items() for p in items))
+    counter = recommend.CoPurchases(np.array(products))
+    # Chunks end at customer boundaries; a pair given twice in a chunk counts once.
+    for part in np.split(pairs, np.searchsorted(pairs[:, 0], [50, 51, 200])):
+        counter.add(np.r_[part[:1, 0], part[:, 0]], np.r_[part[:1, 1], part[:, 1]])
+    customers, items, together = counter.counts()
+    assert customers == len(baskets)
+    assert recommend.associations_from_counts(
+        customers, items, together, min_support=3
+    ) == recommend.associations(baskets, min_support=3)
+    with pytest.raises(ValueError, match="catalogue"):
+        counter.add(np.array([1]), np.array([99]))
