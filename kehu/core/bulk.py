@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import datetime
 import itertools
+import os
 import queue
+import re
 import sqlite3
 import threading
 import time
@@ -39,6 +41,8 @@ class GenerateResult:
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of this process
+    server: dict[str, float] = field(default_factory=dict)  # PostgreSQL's, when measurable
+    indexes: dict[str, float] = field(default_factory=dict)  # index build seconds per table
 
     @property
     def rows(self) -> int:
@@ -49,18 +53,36 @@ class GenerateResult:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-class RowWriter:
-    """Writes tuples into one table: COPY on PostgreSQL, executemany elsewhere."""
+# SQLite: rows per INSERT statement. One statement per row costs its per-statement work
+# for every row (on an AUTOINCREMENT table an update of sqlite_sequence too): about three
+# times the work of a row inside a multi-row VALUES list (measured: 3.2 against 1.1 µs per
+# row of eight columns).
+SQLITE_ROWS_PER_INSERT = 100
+SQLITE_PARAMS_PER_INSERT = 999  # SQLite's historic default limit of bound parameters
 
-    def __init__(self, model: type[models.Model] | str, columns: Sequence[str]):
+
+class RowWriter:
+    """Writes tuples into one table: COPY on PostgreSQL, multi-row INSERTs elsewhere."""
+
+    def __init__(
+        self,
+        model: type[models.Model] | str,
+        columns: Sequence[str],
+        references: References | None = None,
+    ):
         self.table = model if isinstance(model, str) else model._meta.db_table
+        self.model = None if isinstance(model, str) else model
         self.columns = list(columns)
+        self.references = references
         self.postgres = connection.vendor == "postgresql"
         qn = connection.ops.quote_name
         cols = ", ".join(qn(c) for c in self.columns)
-        marks = ", ".join(["?"] * len(self.columns))
         self.copy_sql = f"COPY {qn(self.table)} ({cols}) FROM STDIN"
-        self.qmark_sql = f"INSERT INTO {qn(self.table)} ({cols}) VALUES ({marks})"
+        self.insert_sql = f"INSERT INTO {qn(self.table)} ({cols}) VALUES "
+        self.row_marks = "(" + ", ".join(["?"] * len(self.columns)) + ")"
+        self.per_insert = max(
+            1, min(SQLITE_ROWS_PER_INSERT, SQLITE_PARAMS_PER_INSERT // max(1, len(self.columns)))
+        )
 
     def write(self, rows: list[tuple]) -> int:
         if not rows:
@@ -72,9 +94,22 @@ class RowWriter:
                     for row in rows:
                         copy.write_row(row)
             else:
-                # sqlite3's own executemany: Django's wrapper would rewrite the SQL first.
-                sqlite3.Cursor.executemany(cursor.cursor, self.qmark_sql, rows)
+                self._insert(cursor.cursor, iter(rows), len(rows))
         return len(rows)
+
+    def _insert(self, raw: Any, rows: Iterator[Sequence[Any]], count: int) -> None:
+        """``count`` rows into the table, ``per_insert`` rows per statement (sqlite3's own
+        ``executemany``: Django's wrapper would rewrite the SQL first)."""
+        per, width = self.per_insert, len(self.columns)
+        flat = itertools.chain.from_iterable(rows)
+        full, rest = divmod(count, per)
+        if full:
+            sql = self.insert_sql + ", ".join([self.row_marks] * per)
+            chunks = zip(*[flat] * (per * width), strict=False)
+            sqlite3.Cursor.executemany(raw, sql, itertools.islice(chunks, full))
+        if rest:  # the last rows, from where the chunks stopped
+            sql = self.insert_sql + ", ".join([self.row_marks] * rest)
+            sqlite3.Cursor.execute(raw, sql, tuple(itertools.islice(flat, rest * width)))
 
     def write_columns(
         self, columns: Sequence[Any], count: int, sink: CopySink | None = None
@@ -86,6 +121,8 @@ class RowWriter:
             return 0
         if len(columns) != len(self.columns):
             raise ValueError(f"{self.table}: {len(columns)} columns for {len(self.columns)}")
+        if self.references is not None:
+            self.references.written(self, columns)
         cells = [c if isinstance(c, list) else itertools.repeat(c, count) for c in columns]
         if self.postgres:
             text = "\n".join(map("\t".join, zip(*cells, strict=False))) + "\n"
@@ -95,7 +132,7 @@ class RowWriter:
                 copy_text(self.copy_sql, text)
         else:
             with connection.cursor() as cursor:
-                sqlite3.Cursor.executemany(cursor.cursor, self.qmark_sql, zip(*cells, strict=False))
+                self._insert(cursor.cursor, zip(*cells, strict=False), count)
         return count
 
 
@@ -116,6 +153,7 @@ class CopySink:
         self.jobs: queue.Queue[tuple[str, str] | None] = queue.Queue(maxsize=depth * 16)
         self.error: BaseException | None = None
         self.busy = 0.0  # seconds the thread spent in COPY
+        self.busy_by: dict[str, float] = {}  # the same per table
         self.thread = threading.Thread(target=self._run, name="copy-sink", daemon=True)
         self.thread.start()
 
@@ -129,7 +167,10 @@ class CopySink:
                     started = time.monotonic()
                     with self.raw.cursor() as cursor, cursor.copy(job[0]) as copy:
                         copy.write(job[1])
-                    self.busy += time.monotonic() - started
+                    seconds = time.monotonic() - started
+                    self.busy += seconds
+                    table = job[0].split(" ", 2)[1].strip('"')  # COPY "table" (…)
+                    self.busy_by[table] = self.busy_by.get(table, 0.0) + seconds
             except BaseException as exc:  # noqa: BLE001 - handed to the caller in drain
                 self.error = exc
             finally:
@@ -191,6 +232,15 @@ def copy_sink() -> Iterator[CopySink | None]:
         sink.close()
 
 
+class IntCells(list):
+    """The cells of an integer column, with the numbers they came from (``References``
+    checks foreign keys on those)."""
+
+    __slots__ = ("values", "null")
+    values: np.ndarray
+    null: np.ndarray | None
+
+
 class Vector:
     """numpy columns as cells for ``RowWriter.write_columns``: Python values for SQLite's
     executemany, text for PostgreSQL's COPY (``NULL`` as ``\\N``). Times are int64 seconds
@@ -201,9 +251,8 @@ class Vector:
         self.null: Any = "\\N" if self.postgres else None
 
     def ints(self, values: np.ndarray, null: np.ndarray | None = None) -> list:
-        cells = values.tolist()
-        if self.postgres:
-            cells = list(map(str, cells))
+        cells = IntCells(map(str, values.tolist()) if self.postgres else values.tolist())
+        cells.values, cells.null = values, null
         return self._nulls(cells, null)
 
     def money(self, cents: np.ndarray, null: np.ndarray | None = None) -> list:
@@ -293,6 +342,139 @@ class IdBlocks:
         return list(self.first)
 
 
+class References:
+    """The foreign keys of the rows a load writes, checked in numpy as they are written.
+
+    Writers given this object (``RowWriter(..., references=...)``) report each block of
+    rows: its primary keys (the id ranges written, per table) and every foreign-key column,
+    which must come as ``Vector.ints`` cells (the numbers) or one value for all rows. A
+    value must be the key of a row this load wrote before it, or of a row there before the
+    load: tables of at most ``SMALL`` rows (users, products, dictionaries) are read once
+    up front; other values (a row written before its parent, a customer that was there) are
+    kept and looked up in the database once, at ``finish``. Nothing is checked twice; the
+    generator assigns every key, so the ranges answer almost every value.
+    """
+
+    SMALL = 100_000
+
+    def __init__(self, models_: Iterable[type[models.Model]]) -> None:
+        self.ranges: dict[str, list[tuple[int, int]]] = {}  # table → [first, last] written
+        self.loose: dict[str, list[np.ndarray]] = {}  # table → keys not in one run
+        self.bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # ranges as arrays
+        self.there: dict[str, np.ndarray | None] = {}  # small tables' keys before the load
+        self.pending: dict[tuple[str, str, str], list[np.ndarray]] = {}
+        self.values = 0  # values checked
+        self.keys: dict[str, list[tuple[str, str, str]]] = {}  # table → (column, target, key)
+        qn = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            for model in models_:
+                keys = []
+                for field in model._meta.concrete_fields:
+                    if not field.is_relation:
+                        continue
+                    target = field.target_field  # type: ignore[attr-defined]
+                    table, column = target.model._meta.db_table, str(target.column)
+                    keys.append((str(field.column), table, column))
+                    if table in self.there:
+                        continue
+                    self.there[table] = None
+                    if not target.primary_key:
+                        continue  # looked up at the end
+                    cursor.execute(f"SELECT COUNT(*) FROM {qn(table)}")
+                    if cursor.fetchone()[0] <= self.SMALL:
+                        cursor.execute(f"SELECT {qn(column)} FROM {qn(table)}")
+                        self.there[table] = np.sort(
+                            np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
+                        )
+                self.keys[model._meta.db_table] = keys
+
+    def written(self, writer: RowWriter, columns: Sequence[Any]) -> None:
+        """A block of ``writer``'s rows (``columns`` as given to ``write_columns``)."""
+        model = writer.model
+        if model is None or model._meta.db_table not in self.keys:
+            raise ValueError(f"{writer.table}: not a table of this load's references")
+        table = writer.table
+        by_name = dict(zip(writer.columns, columns, strict=True))
+        for column, target, key in self.keys[table]:
+            if column in by_name:
+                self._check(table, column, target, key, by_name[column])
+        pk = str(model._meta.pk.column)
+        if pk not in by_name or not isinstance(by_name[pk], IntCells):
+            raise TypeError(f"{table}.{pk}: keys must be given as Vector.ints")
+        self._wrote(table, by_name[pk].values)
+
+    def _wrote(self, table: str, ids: np.ndarray) -> None:
+        if not len(ids):
+            return
+        first, last = int(ids[0]), int(ids[-1])
+        if last - first + 1 == len(ids) and (len(ids) == 1 or bool((np.diff(ids) == 1).all())):
+            runs = self.ranges.setdefault(table, [])
+            if runs and runs[-1][1] + 1 == first:
+                runs[-1] = (runs[-1][0], last)
+            else:
+                runs.append((first, last))
+        else:
+            self.loose.setdefault(table, []).append(np.unique(ids))
+        self.bounds.pop(table, None)
+
+    def _known(self, table: str, values: np.ndarray) -> np.ndarray:
+        """Whether each value is a key written by this load or there before it."""
+        if table not in self.bounds:
+            runs = sorted(self.ranges.get(table, []))
+            self.bounds[table] = (
+                np.array([r[0] for r in runs], dtype=np.int64),
+                np.array([r[1] for r in runs], dtype=np.int64),
+            )
+        starts, ends = self.bounds[table]
+        at = np.searchsorted(starts, values, side="right") - 1
+        known = (at >= 0) & (values <= ends[np.maximum(at, 0)]) if len(starts) else None
+        if known is None:
+            known = np.zeros(len(values), dtype=bool)
+        for keys in self.loose.get(table, []):
+            known |= np.isin(values, keys)
+        there = self.there.get(table)
+        if there is not None and len(there):
+            spot = np.minimum(np.searchsorted(there, values), len(there) - 1)
+            known |= there[spot] == values
+        return known
+
+    def _check(self, table: str, column: str, target: str, key: str, cells: Any) -> None:
+        if isinstance(cells, IntCells):
+            values = cells.values if cells.null is None else cells.values[~cells.null]
+        elif isinstance(cells, list):
+            raise TypeError(f"{table}.{column}: a foreign key must be given as Vector.ints")
+        elif cells is None or cells == "\\N":
+            return  # NULL in every row
+        else:
+            values = np.array([int(cells)], dtype=np.int64)
+        values = np.asarray(values, dtype=np.int64)
+        self.values += len(values)
+        unknown = values[~self._known(target, values)]
+        if len(unknown):
+            self.pending.setdefault((f"{table}.{column}", target, key), []).append(unknown)
+
+    def finish(self) -> int:
+        """Check the values kept for the end; returns how many values were checked."""
+        qn = connection.ops.quote_name
+        for (label, target, key), parts in self.pending.items():
+            values = np.unique(np.concatenate(parts))
+            values = values[~self._known(target, values)]
+            found: set[int] = set()
+            with connection.cursor() as cursor:
+                for start in range(0, len(values), 10_000):
+                    chunk = values[start : start + 10_000].tolist()
+                    marks = ", ".join(["%s"] * len(chunk))
+                    cursor.execute(
+                        f"SELECT {qn(key)} FROM {qn(target)} WHERE {qn(key)} IN ({marks})", chunk
+                    )
+                    found.update(row[0] for row in cursor.fetchall())
+            missing = [v for v in values.tolist() if v not in found]
+            if missing:
+                raise RuntimeError(f"{label}: {missing[0]} points at nothing")
+        self.pending = {}
+        return self.values
+
+
 def sequences_reset(models_: Iterable[type[models.Model]]) -> None:
     """PostgreSQL identities do not move when ids are given: move them past the new rows."""
     if connection.vendor != "postgresql":
@@ -317,6 +499,29 @@ def tables_analyze(models_: Iterable[type[models.Model]] | None = None) -> None:
                 cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
         else:
             cursor.execute("ANALYZE")
+
+
+# SQLite's ANALYZE reads every row of every index; with a limit it reads about this many
+# per index and estimates the rest (what the SQLite documentation advises for large
+# databases). PostgreSQL samples anyway.
+ANALYSIS_LIMIT = 2000
+
+
+@contextlib.contextmanager
+def analysis_sampled(rows: int = ANALYSIS_LIMIT) -> Iterator[None]:
+    """SQLite: ANALYZE in the block samples about ``rows`` rows per index."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA analysis_limit")
+        limit = cursor.fetchone()[0]
+        cursor.execute(f"PRAGMA analysis_limit = {int(rows)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA analysis_limit = {int(limit)}")
 
 
 class Cells:
@@ -374,8 +579,33 @@ def indexes_drop(indexes: list[tuple[str, str]]) -> None:
             cursor.execute(f"DROP INDEX IF EXISTS {qn(name)}")
 
 
-def indexes_create(indexes: list[tuple[str, str]], progress: Progress = None) -> None:
-    """Build the dropped indexes over the loaded rows."""
+INDEX_WORKERS = 2  # PostgreSQL connections building indexes at once (this machine: 2 cores)
+
+
+def _index_table(sql: str) -> str:
+    """The table a CREATE INDEX statement indexes (either database's spelling)."""
+    match = re.search(r"\sON\s+(?:ONLY\s+)?(?:\w+\.)?\"?(\w+)\"?", sql)
+    return match[1] if match else "?"
+
+
+def indexes_create(
+    indexes: list[tuple[str, str]],
+    progress: Progress = None,
+    *,
+    timings: dict[str, float] | None = None,
+    workers: int | None = None,
+) -> float | None:
+    """Build the dropped indexes over the loaded rows; ``timings`` gets the seconds per table.
+
+    PostgreSQL, outside a transaction: ``workers`` connections of their own build indexes
+    of different tables at once, the largest first (Python is idle meanwhile, and a GIN
+    index is built by one process only). SQLite: one connection, sorting with a helper
+    thread. Returns the PostgreSQL backends' CPU seconds when measurable, else None."""
+    timings = {} if timings is None else timings
+    if connection.vendor == "postgresql":
+        workers = INDEX_WORKERS if workers is None else workers
+        if workers > 1 and not connection.in_atomic_block and len(indexes) > 1:
+            return _indexes_create_parallel(indexes, progress, timings, workers)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Sorting for the index build in memory; this session only.
@@ -383,11 +613,116 @@ def indexes_create(indexes: list[tuple[str, str]], progress: Progress = None) ->
             # Inside an outer transaction (tests) deferred FK checks are still pending, and
             # CREATE INDEX refuses a table with pending trigger events: run them now.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for name, sql in indexes:
-            started = time.monotonic()
-            cursor.execute(sql)
-            if progress and time.monotonic() - started >= 1:
-                progress(f"index {name}: {time.monotonic() - started:.1f} s")
+        else:
+            cursor.execute("PRAGMA threads")
+            threads = cursor.fetchone()[0]
+            cursor.execute("PRAGMA threads = 2")  # a second thread sorts (0 when not built in)
+        before = server_cpu()
+        try:
+            for name, sql in indexes:
+                started = time.monotonic()
+                cursor.execute(sql)
+                _timed(timings, name, sql, time.monotonic() - started, progress)
+        finally:
+            if connection.vendor == "sqlite":
+                cursor.execute(f"PRAGMA threads = {int(threads)}")
+        after = server_cpu()
+    return None if before is None or after is None else after - before
+
+
+def _timed(
+    timings: dict[str, float], name: str, sql: str, seconds: float, progress: Progress
+) -> None:
+    table = _index_table(sql)
+    timings[table] = timings.get(table, 0.0) + seconds
+    if progress and seconds >= 1:
+        progress(f"index {name}: {seconds:.1f} s")
+
+
+def _indexes_create_parallel(
+    indexes: list[tuple[str, str]], progress: Progress, timings: dict[str, float], workers: int
+) -> float | None:
+    """``indexes_create`` on ``workers`` connections of their own (threads)."""
+    from django.db import connections
+
+    tables = sorted({_index_table(sql) for _name, sql in indexes})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c "
+            "WHERE c.relname = ANY(%s) AND c.relkind = 'r' AND pg_table_is_visible(c.oid)",
+            [tables],
+        )
+        sizes = dict(cursor.fetchall())
+
+    def cost(item: tuple[str, str]) -> float:
+        # A GIN index (trigram, bigram) takes several times a B-tree's time per row.
+        weight = 6 if " USING gin " in item[1] else 1
+        return sizes.get(_index_table(item[1]), 0) * weight
+
+    jobs: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+    for item in sorted(indexes, key=cost, reverse=True):  # the longest first
+        jobs.put(item)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+    spent: list[float] = []
+
+    def work() -> None:
+        own = connections.create_connection(connection.alias)
+        try:
+            with own.cursor() as cursor:
+                cursor.execute("SET maintenance_work_mem = '1GB'")
+                # The connections share the cores: no parallel workers of their own.
+                cursor.execute("SET max_parallel_maintenance_workers = 0")
+                before = server_cpu(own)
+                while not errors:
+                    try:
+                        name, sql = jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    started = time.monotonic()
+                    cursor.execute(sql)
+                    with lock:
+                        _timed(timings, name, sql, time.monotonic() - started, progress)
+                after = server_cpu(own)
+                if before is not None and after is not None:
+                    with lock:
+                        spent.append(after - before)
+        except BaseException as exc:  # noqa: BLE001 - raised by the caller
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [
+        threading.Thread(target=work, name=f"index-{i}", daemon=True) for i in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return sum(spent) if len(spent) == workers else None
+
+
+def server_cpu(conn: Any = None) -> float | None:
+    """CPU seconds used so far by the PostgreSQL backend of ``conn`` (default: this
+    thread's connection) when the server runs on this machine (read from /proc), else
+    None. SQLite's work is in this process's own CPU time."""
+    conn = conn or connection
+    if conn.vendor != "postgresql":
+        return None
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"postgres" not in f.read():
+                return None  # another server's process number
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @contextlib.contextmanager
@@ -400,9 +735,13 @@ def indexes_deferred(
     after_create: Callable[[], None] | None = None,
     phases: dict[str, float] | None = None,
     cpu: dict[str, float] | None = None,
+    server: dict[str, float] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> Iterator[list[tuple[str, str]]]:
     """Drop the non-unique indexes of ``tables`` for the block, build them after it, also
-    when it fails (``before_drop``/``after_create``: extra structures such as FTS tables)."""
+    when it fails (``before_drop``/``after_create``: extra structures such as FTS tables).
+    ``phases``/``cpu``/``server``: wall, this process's and (PostgreSQL on this machine)
+    the server's CPU seconds of the builds, as "indexes"; ``timings``: seconds per table."""
     if not enabled:
         yield []
         return
@@ -414,14 +753,21 @@ def indexes_deferred(
         yield indexes
     finally:
         started, processor = time.monotonic(), time.process_time()
-        indexes_create(indexes, progress)
+        spent = indexes_create(indexes, progress, timings=timings)
         if after_create:
+            begun = time.monotonic()
             after_create()
+            if timings is not None:
+                timings["text search"] = timings.get("text search", 0.0) + (
+                    time.monotonic() - begun
+                )
         seconds = time.monotonic() - started
         if phases is not None:
             phases["indexes"] = phases.get("indexes", 0.0) + seconds
         if cpu is not None:
             cpu["indexes"] = cpu.get("indexes", 0.0) + time.process_time() - processor
+        if server is not None and spent is not None:
+            server["indexes"] = server.get("indexes", 0.0) + spent
         if progress:
             progress(f"{len(indexes)} indexes rebuilt in {seconds:.1f} s")
 

@@ -62,8 +62,10 @@ from kehu.core.bulk import (
     CopySink,
     GenerateResult,
     IdBlocks,
+    References,
     RowWriter,
     Vector,
+    copy_sink,
     group_cummax,
     group_cumsum,
     sequences_reset,
@@ -207,6 +209,11 @@ TABLES = {
 }  # fmt: skip
 # Models whose ids the generator hands out (the ledger's key is its contract's).
 ID_MODELS = [model for key, (model, _cols) in TABLES.items() if key != "contract ledgers"]
+
+
+# A batch's buyers' deals, before its rows are written: positions of the buyers (in the
+# batch) with contracts, their last deal (approval) and their first contract's creation.
+Deals = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
 
 
 # --- numpy helpers --------------------------------------------------------------------------
@@ -457,6 +464,7 @@ class CompanyHistory:
         confirmer_id: int | None,
         serials: Serials,
         ids: IdBlocks,
+        references: References | None = None,
     ) -> None:
         self.start, self.end, self.seed, self.mix = start, end, seed, mix
         self.orders_per = orders_per
@@ -475,7 +483,10 @@ class CompanyHistory:
         self.cumulative = np.array(calendar.cumulative)
         self.contract_type = ContentType.objects.get_for_model(Contract).pk
         self.order_type = ContentType.objects.get_for_model(Order).pk
-        self.writers = {key: RowWriter(model, cols) for key, (model, cols) in TABLES.items()}
+        self.references = references
+        self.writers = {
+            key: RowWriter(model, cols, references) for key, (model, cols) in TABLES.items()
+        }
         self.counts = dict.fromkeys(TABLES, 0)
         self.month0 = int(months_of(np.array([self.d0]))[0])
         months = int(months_of(np.array([self.d1]))[0]) - self.month0 + 1
@@ -520,12 +531,21 @@ class CompanyHistory:
 
     # --- one batch ----------------------------------------------------------------------
 
-    def batch(self, buyers: Buyers, number: int, sink: CopySink | None) -> None:
+    def batch(
+        self, buyers: Buyers, number: int, sink: CopySink | None, before: Deals | None = None
+    ) -> None:
+        """Draw and write the history of one batch of buyers. ``before``, when given, is
+        told each buyer's deals before any row is written (the customers' rows can then go
+        in first with their last deal and stage); otherwise the customers are updated at
+        the end (``finish``)."""
         rng = np.random.default_rng([self.seed, number])
         orders = self._orders(buyers, rng)
         if orders is None:
+            if before is not None:
+                none = np.zeros(0, dtype=np.int64)
+                before(none, none, none)
             return
-        self._write(buyers, orders, rng, sink)
+        self._write(buyers, orders, rng, sink, before)
 
     def _counts(self, kind: np.ndarray, years: np.ndarray, rng: np.random.Generator):
         """Orders per customer: Poisson around each one's rate, at least one, scaled so the
@@ -603,7 +623,14 @@ class CompanyHistory:
             "span_years": (tau - a[owner_of]) / 365.0,
         }
 
-    def _write(self, buyers: Buyers, o: dict[str, Any], rng: np.random.Generator, sink) -> None:
+    def _write(
+        self,
+        buyers: Buyers,
+        o: dict[str, Any],
+        rng: np.random.Generator,
+        sink: CopySink | None,
+        before: Deals | None,
+    ) -> None:
         v, cat, mix = self.v, self.catalogue, self.mix
         buying, kind = o["buying"], o["kind"]
         nb = len(buying)
@@ -640,6 +667,13 @@ class CompanyHistory:
         end_date = np.maximum(start_date + term, last_day)
         terms = rng.choice(len(TERMS), size=n_contracts, p=self.terms_p)
         contracts_of_buyer = np.bincount(cb, minlength=nb)
+        if before is not None:  # each buyer's last deal (approval) and first contract
+            last_deal = np.zeros(nb, dtype=np.int64)
+            np.maximum.at(last_deal, cb, submitted)
+            first_created = np.full(nb, np.iinfo(np.int64).max)
+            np.minimum.at(first_created, cb, c_created)
+            dealt = np.flatnonzero(contracts_of_buyer > 0)
+            before(buying[dealt], last_deal[dealt], first_created[dealt])
         contract_number_in_buyer = within(contracts_of_buyer)
         risk = payer[cb].copy()
         late = (kind[cb] == LAPSING) & (contract_number_in_buyer >= contracts_of_buyer[cb] - 2)
@@ -853,19 +887,21 @@ class CompanyHistory:
         movement_ids = take(StockMovement, n_sl)
         sl_product = ol_product[sl_line]
         sl_order = ol_order[sl_line]
-        # Movements and shipment lines go in at the end, with their balances (``moves_write``).
+        # Stock movements go in at the end, with their balances (``moves_write``); the
+        # shipment lines now (their movements' ids are known).
+        put("shipment lines", [
+            v.ints(take(ShipmentLine, n_sl)), v.ints(shipment_ids[sl_shipment]),
+            v.ints(ol_ids[sl_line]), v.ints(sl_qty), v.ints(movement_ids),
+        ], n_sl)  # fmt: skip
         self.moves.append(
             {
                 "id": movement_ids,
-                "line": take(ShipmentLine, n_sl),
                 "product": sl_product.astype(np.int32),
                 "at": sh_at[sl_shipment],
                 "quantity": sl_qty.astype(np.int32),
-                "shipment": shipment_ids[sl_shipment],
                 "year": years_of(sh_day)[sl_shipment].astype(np.int16),
                 "serial": shipment_serials[sl_shipment],
                 "order": order_ids[sl_order],
-                "order line": ol_ids[sl_line],
             }
         )
         month = months_of(sh_day[sl_shipment]) - self.month0
@@ -900,6 +936,8 @@ class CompanyHistory:
             owner_c, dept_c, c_id_b, names, addresses, contract_numbers, put,
         )  # fmt: skip
 
+        if before is not None:
+            return  # the customers were written with their deals
         # customers: last deal (approved) and creation moved back before the first deal
         last_deal = np.zeros(nb, dtype=np.int64)
         np.maximum.at(last_deal, cb, submitted)
@@ -1172,11 +1210,6 @@ class CompanyHistory:
                 v.texts(moves["order"][part].astype(str)), v.value(self.shipper_id),
                 v.times(moves["at"][part]),
             ], count, sink)  # fmt: skip
-            self.counts["shipment lines"] += self.writers["shipment lines"].write_columns([
-                v.ints(moves["line"][part]), v.ints(moves["shipment"][part]),
-                v.ints(moves["order line"][part]), v.ints(moves["quantity"][part]),
-                v.ints(moves["id"][part]),
-            ], count, sink)  # fmt: skip
         months = (month_index + self.month0).astype("datetime64[M]").astype(str)
         self.counts["stock movements"] += writer.write_columns([
             v.ints(receipt_ids), v.ints(cat.ids[product_index]), v.value(self.warehouse_id),
@@ -1207,17 +1240,40 @@ class CompanyHistory:
             "balance": thousandths(columns[5]),
         }
 
-    def finish(self, phases: dict[str, float], progress) -> None:
+    def close(
+        self,
+        sink: CopySink | None,
+        phases: dict[str, float],
+        cpu: dict[str, float],
+        progress: Callable[[str], None] | None,
+    ) -> None:
+        """After the last batch: the stock movements with their balances, the stock levels,
+        the customers' deals (unless ``batch`` gave them to ``before``), the sequences moved
+        past the numbers and the identities past the ids; the kept references checked."""
+
         def step(name: str, run: Callable[[], Any]) -> None:
-            begun = time.monotonic()
+            begun, processor = time.monotonic(), time.process_time()
             run()
             phases[name] = time.monotonic() - begun
+            cpu[name] = time.process_time() - processor
             if progress:
-                progress(f"{name}: {phases[name]:.1f} s")
+                progress(f"{name}: {phases[name]:.1f} s, CPU {cpu[name]:.1f} s")
 
+        if self.moves:
+            step("stock movements", lambda: self.moves_write(sink))
+        if sink is not None:
+            sink.drain()
+            phases["COPY busy (thread)"] = sink.busy
+            if progress:
+                for table, seconds in sorted(sink.busy_by.items(), key=lambda x: -x[1]):
+                    progress(f"COPY {table}: {seconds:.1f} s")
         step("stock levels", lambda: stock_levels_set(getattr(self, "levels", {})))
-        step("customers", self._customers)
+        if self.deals:
+            step("customers' deals", self._customers)
         self.serials.close()
+        sequences_reset(ID_MODELS)
+        if self.references is not None:
+            step("references", self.references.finish)
 
     def _customers(self) -> None:
         if not self.deals:
@@ -1232,6 +1288,47 @@ class CompanyHistory:
         )
         customers_deals_update()
         deals_table_drop()
+
+
+def company_history(
+    *,
+    products: Sequence[Product],
+    start: datetime.date,
+    end: datetime.date,
+    orders_per: float = 5.0,
+    seed: int = SEED,
+    mix: HistoryMix | None = None,
+    shipper=None,
+    confirmer=None,
+    references: References | None = None,
+) -> CompanyHistory:
+    """The history's state, ready for ``batch``: the catalogue, the default warehouse, the
+    first free id of each table and the document sequences, locked (call it inside the
+    load's transaction; ``close`` ends it)."""
+    from kehu.products.services import warehouse_default_ensure
+
+    if end - start < datetime.timedelta(days=60):
+        raise ServiceError(_("The history must cover at least 60 days."), field="end")
+    ids = IdBlocks()
+    for model in ID_MODELS:
+        ids.start(model)
+    return CompanyHistory(
+        start=start,
+        end=end,
+        seed=seed,
+        orders_per=orders_per,
+        mix=mix or HistoryMix(),
+        catalogue=Catalogue.of(products, np.random.default_rng([seed, 0xC0FFEE])),
+        warehouse=warehouse_default_ensure(),
+        shipper_id=getattr(shipper, "pk", shipper),
+        confirmer_id=getattr(confirmer, "pk", confirmer),
+        serials=Serials(
+            [CONTRACT_PREFIX, ORDER_PREFIX, SHIPMENT_PREFIX, PAYMENT_PREFIX, INVOICE_PREFIX],
+            range(start.year, end.year + 1),
+        ),
+        ids=ids,
+        references=references,
+    )
 
 
 def company_history_generate(
@@ -1250,9 +1347,9 @@ def company_history_generate(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[GenerateResult, dict[Any, int]]:
     """Write two years (``start`` … ``end``) of sales and money for ``customers`` (a
-    Customer queryset), about ``orders_per`` orders per customer, in one transaction.
-    Returns the rows per table with the phases, and the first new id per model."""
-    from kehu.products.services import warehouse_default_ensure
+    Customer queryset), about ``orders_per`` orders per customer, in one transaction; the
+    customers' last deal and stage are updated afterwards. Returns the rows per table with
+    the phases, and the first new id per model."""
     from kehu.system.models import User
 
     if end - start < datetime.timedelta(days=60):
@@ -1260,34 +1357,23 @@ def company_history_generate(
     started = time.monotonic()
     phases: dict[str, float] = {}
     cpu: dict[str, float] = {}
-    mix = mix or HistoryMix()
     departments = dict(User.objects.values_list("pk", "department_id"))
     pool = [getattr(user, "pk", user) for user in pool_owners]
     buyers = buyers_read(customers, departments, pool)
     phases["read customers"] = time.monotonic() - started
-    ids = IdBlocks()
-    firsts = {model: ids.start(model) for model in ID_MODELS}
-    postgres = connection.vendor == "postgresql"
     with transaction.atomic():
-        history = CompanyHistory(
+        history = company_history(
+            products=products,
             start=start,
             end=end,
-            seed=seed,
             orders_per=orders_per,
+            seed=seed,
             mix=mix,
-            catalogue=Catalogue.of(products, np.random.default_rng([seed, 0xC0FFEE])),
-            warehouse=warehouse_default_ensure(),
-            shipper_id=getattr(shipper, "pk", shipper),
-            confirmer_id=getattr(confirmer, "pk", confirmer),
-            serials=Serials(
-                [CONTRACT_PREFIX, ORDER_PREFIX, SHIPMENT_PREFIX, PAYMENT_PREFIX, INVOICE_PREFIX],
-                range(start.year, end.year + 1),
-            ),
-            ids=ids,
+            shipper=shipper,
+            confirmer=confirmer,
         )
-        sink = CopySink() if postgres else None
-        begun, processor = time.monotonic(), time.process_time()
-        try:
+        with copy_sink() as sink:
+            begun, processor = time.monotonic(), time.process_time()
             for number, first in enumerate(range(0, len(buyers), batch)):
                 history.batch(buyers.part(first, first + batch), number, sink)
                 if progress:
@@ -1299,24 +1385,9 @@ def company_history_generate(
                     )
             phases["writing"] = time.monotonic() - begun
             cpu["writing"] = time.process_time() - processor
-            if history.moves:
-                begun, processor = time.monotonic(), time.process_time()
-                history.moves_write(sink)
-                if sink is not None:
-                    sink.drain()
-                phases["stock movements"] = time.monotonic() - begun
-                cpu["stock movements"] = time.process_time() - processor
-            if sink is not None:
-                sink.drain()
-        finally:
-            if sink is not None:
-                sink.close()
-        if sink is not None:
-            phases["COPY busy (thread)"] = sink.busy
-        history.finish(phases, progress)
-    sequences_reset(ID_MODELS)
+            history.close(sink, phases, cpu, progress)
     counts = {key: count for key, count in history.counts.items() if count}
     result = GenerateResult(
         counts=counts, seconds=time.monotonic() - started, phases=phases, cpu=cpu
     )
-    return result, firsts
+    return result, dict(history.ids.first)

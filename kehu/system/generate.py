@@ -24,19 +24,24 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import itertools
 import time
 from collections.abc import Callable, Iterator
 
-from django.db import connection
+import numpy as np
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kehu.core.bulk import (
     GenerateResult,
+    References,
+    analysis_sampled,
+    copy_sink,
     foreign_keys_off,
-    foreign_keys_verify,
     indexes_deferred,
-    next_id,
+    sequences_reset,
+    server_cpu,
     tables_analyze,
 )
 from kehu.core.exceptions import ServiceError
@@ -90,16 +95,14 @@ def data_generate(
     """Generate ``customers`` customers with about ``orders_per`` orders each and all their
     related rows. Returns the rows per table, the seconds per phase and in all."""
     from kehu.customers.generate import (
+        CUSTOMER_MODELS,
+        CustomerBatches,
         customer_tables,
-        customers_generate,
-        sales_users,
         text_indexes_drop,
         text_indexes_ensure,
     )
     from kehu.customers.models import Customer
-    from kehu.finance.models import ContractLedger
-    from kehu.sales.models import Contract
-    from kehu.system.company import TABLES, company_history_generate
+    from kehu.system.company import TABLES, company_history
 
     if customers < 1:
         raise ServiceError(_("Generate at least one customer."), field="customers")
@@ -108,16 +111,22 @@ def data_generate(
     started = time.monotonic()
     result = GenerateResult()
 
-    def clock() -> tuple[float, float]:
-        return time.monotonic(), time.process_time()
+    def clock() -> tuple[float, float, float | None]:
+        return time.monotonic(), time.process_time(), server_cpu()
 
-    def phase(name: str, begun: tuple[float, float]) -> None:
+    def phase(name: str, begun: tuple[float, float, float | None]) -> None:
         # CPU time of this process too: on a shared machine wall time says little (the
-        # SQLite work is in it; PostgreSQL's server is a process of its own).
+        # SQLite work is in it; PostgreSQL's server is a process of its own, measured when
+        # it runs on this machine).
         result.phases[name] = time.monotonic() - begun[0]
         result.cpu[name] = time.process_time() - begun[1]
+        server = server_cpu() if begun[2] is not None else None
+        text = f"{name}: {result.phases[name]:.1f} s, CPU {result.cpu[name]:.1f} s"
+        if server is not None and begun[2] is not None:
+            result.server[name] = server - begun[2]
+            text += f", server CPU {result.server[name]:.1f} s"
         if progress:
-            progress(f"{name}: {result.phases[name]:.1f} s, CPU {result.cpu[name]:.1f} s")
+            progress(text)
 
     begun = clock()
     added = _products_ensure()
@@ -130,11 +139,17 @@ def data_generate(
 
     if defer_indexes is None:
         defer_indexes = customers >= max(DEFER_INDEXES_FROM, Customer._base_manager.count())
-    first_customer = next_id(Customer)
     history_models = [model for model, _columns in TABLES.values()]
-    # The customers' indexes stay dropped until the history has set their last deals: an
-    # UPDATE of most customers would otherwise rewrite every index entry (the trigram GIN
-    # index on PostgreSQL, the FTS triggers on SQLite) row by row.
+    # A large load writes with foreign-key checks off; every reference is then checked in
+    # numpy as the rows are written (``References``).
+    references = References(CUSTOMER_MODELS + history_models) if defer_indexes else None
+    draws = CustomerBatches(customers=customers, seed=seed, deals=False, references=references)
+    former = _former_owners(draws.owner_ids)
+    end = timezone.localdate() - datetime.timedelta(days=1)
+    # One pass: each batch's customers are drawn, then their history, and the customers
+    # written first with the last deal and stage the history gives them (no reading back,
+    # no UPDATE of a million rows). The customers' indexes, trigram and FTS included, are
+    # built once at the end.
     with (
         _load_settings(defer_indexes),
         indexes_deferred(
@@ -145,60 +160,99 @@ def data_generate(
             after_create=text_indexes_ensure,
             phases=result.phases,
             cpu=result.cpu,
+            server=result.server,
+            timings=result.indexes,
         ),
+        foreign_keys_off(defer_indexes),
+        transaction.atomic(),  # all or nothing: the document sequences stay consistent
     ):
         begun = clock()
-        part = customers_generate(
-            customers=customers,
+        history = company_history(
+            products=goods,
+            start=end - datetime.timedelta(days=HISTORY_DAYS),
+            end=end,
+            orders_per=orders_per,
             seed=seed,
-            defer_indexes=False,  # dropped here, for the whole load
-            unchecked=defer_indexes,
-            deals=False,  # the sales history sets last deal and stage
-            analyze=False,
-            progress=progress,
+            shipper=_user("warehouse"),
+            confirmer=_user("finance"),
+            references=references,
         )
-        result.counts.update(part.counts)
-        phase("customers", begun)
+        with copy_sink() as sink:
+            done = 0
+            for number in itertools.count():
+                if done >= customers:
+                    break
+                part = draws.draw(min(batch, customers - done))
 
-        end = timezone.localdate() - datetime.timedelta(days=1)
-        begun = clock()
-        with foreign_keys_off(defer_indexes) as unchecked:
-            history, firsts = company_history_generate(
-                customers=Customer.all_objects.filter(pk__gte=first_customer),
-                products=goods,
-                start=end - datetime.timedelta(days=HISTORY_DAYS),
-                end=end,
-                orders_per=orders_per,
-                seed=seed,
-                pool_owners=sales_users(),
-                shipper=_user("warehouse"),
-                confirmer=_user("finance"),
-                batch=batch,
-                progress=progress,
-            )
-            for name, seconds in history.phases.items():
-                result.phases[f"history {name}"] = seconds
-            for name, seconds in history.cpu.items():
-                result.cpu[f"history {name}"] = seconds
-            if unchecked:
-                checking = time.monotonic()
-                firsts[ContractLedger] = firsts[Contract]  # its key is the contract's
-                checked = foreign_keys_verify(firsts)
-                result.phases["foreign keys"] = time.monotonic() - checking
+                def before(index, last_deal, first_deal, part=part) -> None:
+                    part.deals_set(index, last_deal, first_deal, draws.rng)
+                    draws.write(part, sink)
+
+                history.batch(_buyers(part, *former), number, sink, before)
+                done += part.n
                 if progress:
+                    elapsed = time.monotonic() - begun[0]
+                    rows = sum(draws.counts.values()) + sum(history.counts.values())
                     progress(
-                        f"{checked} foreign keys verified in {result.phases['foreign keys']:.1f} s"
+                        f"{done} customers, {rows} rows, "
+                        f"{int(rows / elapsed) if elapsed else 0} rows/s"
                     )
-        result.counts.update(history.counts)
-        phase("history", begun)
-    begun = clock()
-    tables_analyze([Customer, *history_models])
-    phase("analyze", begun)
-    begun = clock()
-    if aggregates_rebuild():
-        phase("aggregates", begun)
+            if sink is not None:
+                sink.drain()
+            result.phases["customers and history"] = time.monotonic() - begun[0]
+            result.cpu["customers and history"] = time.process_time() - begun[1]
+            closing: dict[str, float] = {}
+            closing_cpu: dict[str, float] = {}
+            history.close(sink, closing, closing_cpu, progress)
+            for name, seconds in closing.items():
+                result.phases[f"history {name}"] = seconds
+                if name in closing_cpu:
+                    result.cpu[f"history {name}"] = closing_cpu[name]
+        sequences_reset(CUSTOMER_MODELS)
+        result.counts.update(draws.counts)
+        result.counts.update({key: count for key, count in history.counts.items() if count})
+        if references is not None and progress:
+            progress(f"{references.values:,} foreign-key values checked")
+        phase("load", begun)
+    with analysis_sampled():  # the aggregates' own ANALYZE too
+        begun = clock()
+        tables_analyze([*CUSTOMER_MODELS, *history_models])
+        phase("analyze", begun)
+        begun = clock()
+        if aggregates_rebuild():
+            phase("aggregates", begun)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _former_owners(owner_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sales users in turn (a pool customer's documents belong to its former owner)
+    and their departments (-1: none)."""
+    from kehu.system.models import User
+
+    users = User.objects.filter(pk__in=owner_ids.tolist())
+    departments = dict(users.values_list("pk", "department_id"))
+    return owner_ids, np.array(
+        [-1 if departments.get(o) is None else departments[o] for o in owner_ids.tolist()],
+        dtype=np.int64,
+    )
+
+
+def _buyers(part, owner_ids: np.ndarray, departments: np.ndarray):
+    """The history's view of a drawn batch of customers: a pool customer's former owner is
+    the sales users' next in turn, by its position in the load (as ``buyers_read``)."""
+    from kehu.system.company import Buyers
+
+    turn = (part.first + np.arange(part.n) + 1) % len(owner_ids)
+    return Buyers(
+        id=part.id,
+        owner=np.where(part.pool, owner_ids[turn], part.owner),
+        department=np.where(part.pool, departments[turn], part.department),
+        created=part.created.copy(),
+        contact=part.primary,
+        name=part.name.tolist(),
+        address=part.address.tolist(),
+    )
 
 
 def aggregates_rebuild() -> bool:
@@ -215,19 +269,32 @@ def aggregates_rebuild() -> bool:
 
 @contextlib.contextmanager
 def _load_settings(large: bool) -> Iterator[None]:
-    """SQLite, for a large load: a big page cache, sorting in memory and with a helper thread
-    when the indexes are built (this connection only; restored afterwards)."""
+    """SQLite, for a large load: a big page cache, sorting in memory, and a rollback journal
+    instead of the write-ahead log (this connection only; restored afterwards).
+
+    The load is one transaction of many gigabytes: the WAL would hold a copy of every page
+    until it commits (and every read would look it up there), then copy them all into the
+    database. A rollback journal keeps only the pages that existed before the transaction,
+    and a load appends new ones. Switching needs no other connection to the file; if there
+    is one the log stays."""
     if not large or connection.vendor != "sqlite":
         yield
         return
-    outside = not connection.in_atomic_block  # temp_store cannot change inside one
+    outside = not connection.in_atomic_block  # neither can change inside a transaction
+    journal = None
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA cache_size")
         cache = cursor.fetchone()[0]
         cursor.execute("PRAGMA cache_size = -2000000")  # 2 GB
         if outside:
             cursor.execute("PRAGMA temp_store = MEMORY")
-        cursor.execute("PRAGMA threads = 2")
+            cursor.execute("PRAGMA journal_mode")
+            journal = str(cursor.fetchone()[0]).lower()
+            if journal == "wal":
+                try:
+                    cursor.execute("PRAGMA journal_mode = DELETE")
+                except DatabaseError:
+                    journal = None  # another connection has the file open: keep the log
     try:
         yield
     finally:
@@ -235,4 +302,5 @@ def _load_settings(large: bool) -> Iterator[None]:
             cursor.execute(f"PRAGMA cache_size = {int(cache)}")
             if outside:
                 cursor.execute("PRAGMA temp_store = DEFAULT")
-            cursor.execute("PRAGMA threads = 0")
+                if journal == "wal":
+                    cursor.execute("PRAGMA journal_mode = WAL")

@@ -51,12 +51,18 @@ class Command(BaseCommand):
             )
         except ServiceError as exc:
             raise CommandError(str(exc.message)) from exc
-        width = max(len(name) for name in result.counts)
+        width = max(len(name) for name in [*result.counts, *result.phases, *result.indexes])
         for name, count in result.counts.items():
             self.stdout.write(f"  {name:<{width}} {count:>12,}")
         for name, seconds in result.phases.items():
-            cpu = f" (CPU {result.cpu[name]:.1f} s)" if name in result.cpu else ""
-            self.stdout.write(f"  {name:<{width}} {seconds:>10.1f} s{cpu}")
+            cpu = f" (CPU {result.cpu[name]:.1f} s" if name in result.cpu else ""
+            if name in result.server:
+                cpu += f", server {result.server[name]:.1f} s"
+            self.stdout.write(f"  {name:<{width}} {seconds:>10.1f} s{cpu}{')' if cpu else ''}")
+        if result.indexes:
+            self.stdout.write("Index builds per table:")
+            for name, seconds in sorted(result.indexes.items(), key=lambda item: -item[1]):
+                self.stdout.write(f"  {name:<{width}} {seconds:>10.1f} s")
         usage = resource.getrusage(resource.RUSAGE_SELF)
         peak = usage.ru_maxrss // 1024
         self.stdout.write(
