@@ -18,7 +18,10 @@ What counts is what the live queries count (they stay as the reference, see the 
 - products: lines of orders not deleted nor cancelled, by order month;
 - receivables: instalments of contracts not deleted that have not received their whole
   amount, settled in due-date order by the money received
-  (``kehu.finance.selectors.receivables_aging``).
+  (``kehu.finance.selectors.receivables_aging``);
+- the funnel: opportunities not deleted, by stage (``kehu.analytics.selectors.funnel``);
+- expenses: claims approved or paid, by category and month of the expense
+  (``kehu.analytics.selectors.expenses_summary``).
 """
 
 from __future__ import annotations
@@ -88,7 +91,18 @@ CUSTOMERS = _Table(
     (("split", False),),
 )
 GROUPS = _Table("ReceivableGroup", ("owner_id", "department_key"), ("debtors",))
-TABLES = (SALES, PRODUCTS, DAYS, MONTHS, CUSTOMERS, GROUPS)
+OPPORTUNITIES = _Table(
+    "OpportunityFigure",
+    ("stage_id", "owner_id", "department_key"),
+    ("opportunities", "amount_cents"),
+)
+EXPENSES = _Table(
+    "ExpenseFigure",
+    ("category_id", "owner_id", "department_key", "month"),
+    ("claims", "amount_cents"),
+)
+COUNTED_EXPENSE_STATUSES = ("approved", "paid")
+TABLES = (SALES, PRODUCTS, DAYS, MONTHS, CUSTOMERS, GROUPS, OPPORTUNITIES, EXPENSES)
 
 
 class Deltas:
@@ -241,6 +255,47 @@ def _order_contributions(order_ids: Iterable[int], *, lock: bool) -> Deltas:
     return deltas
 
 
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start : start + CHUNK]
+
+
+def _opportunity_contributions(opportunity_ids: Iterable[int], *, lock: bool) -> Deltas:
+    """The funnel rows the opportunities add to, read now."""
+    from kehu.customers.models import Opportunity
+
+    deltas = Deltas()
+    for ids in _chunks(opportunity_ids):
+        rows = Opportunity._base_manager.filter(pk__in=ids).order_by("pk")
+        if lock:
+            rows = rows.select_for_update()
+        for stage, owner, department, amount, deleted_at in rows.values_list(
+            "stage_id", "owner_id", "department_id", "amount", "deleted_at"
+        ):
+            if deleted_at is None:
+                deltas.add(OPPORTUNITIES, (stage, owner, department or 0), 1, cents(amount))
+    return deltas
+
+
+def _expense_contributions(claim_ids: Iterable[int], *, lock: bool) -> Deltas:
+    """The expense rows the claims add to, read now."""
+    from kehu.finance.models import ExpenseClaim
+
+    deltas = Deltas()
+    for ids in _chunks(claim_ids):
+        rows = ExpenseClaim._base_manager.filter(pk__in=ids).order_by("pk")
+        if lock:
+            rows = rows.select_for_update()
+        for category, owner, department, spent_on, amount, status in rows.values_list(
+            "category_id", "owner_id", "department_id", "spent_on", "amount", "status"
+        ):
+            if status in COUNTED_EXPENSE_STATUSES:
+                key = (category, owner, department or 0, _month(spent_on))
+                deltas.add(EXPENSES, key, 1, cents(amount))
+    return deltas
+
+
 # --- writing --------------------------------------------------------------------------------
 
 
@@ -284,6 +339,27 @@ def _upsert(table: _Table, rows: dict[tuple, list[int]], *, returning: bool = Fa
     return found
 
 
+def _upsert_dropping_empty(table: _Table, rows: dict[tuple, list[int]]) -> None:
+    """``_upsert``, then the rows left counting nothing are deleted: opportunities move
+    between stages, owners and departments all the time, and an empty row would only keep
+    a department or stage from being deleted (``PROTECT``) and the table growing."""
+    quote = connection.ops.quote_name
+    empty = [key for *key, count, _amount in _upsert(table, rows, returning=True) if not count]
+    if not empty:
+        return
+    columns = ", ".join(quote(c) for c in table.keys)
+    count_column = quote(table.values[0])
+    with connection.cursor() as cursor:
+        for start in range(0, len(empty), CHUNK):
+            chunk = empty[start : start + CHUNK]
+            placeholders = ", ".join(["(" + ", ".join(["%s"] * len(table.keys)) + ")"] * len(chunk))
+            cursor.execute(
+                f"DELETE FROM {quote(table.db_table)} WHERE {count_column} = 0 "
+                f"AND ({columns}) IN (VALUES {placeholders})",
+                [value for key in chunk for value in key],
+            )
+
+
 def _lock_customers(customer_ids: Iterable[int]) -> None:
     """One writer at a time per customer's receivable rows (whether a customer is split
     depends on all of them); SQLite has one writer anyway."""
@@ -301,6 +377,8 @@ def aggregates_apply(deltas: Deltas) -> None:
     with transaction.atomic(savepoint=False):
         for table in (SALES, PRODUCTS, DAYS, MONTHS):
             _upsert(table, deltas.nonzero(table))
+        for table in (OPPORTUNITIES, EXPENSES):
+            _upsert_dropping_empty(table, deltas.nonzero(table))
         customer_rows = deltas.nonzero(CUSTOMERS)
         if not customer_rows:
             return
@@ -360,26 +438,51 @@ class Tracked:
 
     contracts: list[int] = field(default_factory=list)
     orders: list[int] = field(default_factory=list)
+    opportunities: list[int] = field(default_factory=list)
+    expenses: list[int] = field(default_factory=list)
+
+    def contributions(self, *, unplanned: dict | None = None) -> Deltas:
+        deltas = _contract_contributions(self.contracts, lock=True, unplanned=unplanned)
+        for other in (
+            _order_contributions(self.orders, lock=True),
+            _opportunity_contributions(self.opportunities, lock=True),
+            _expense_contributions(self.expenses, lock=True),
+        ):
+            deltas = deltas.combine(other, 1)
+        return deltas
 
 
 @contextmanager
 def aggregates_tracked(
-    *, contracts: Iterable[int] = (), orders: Iterable[int] = ()
+    *,
+    contracts: Iterable[int] = (),
+    orders: Iterable[int] = (),
+    opportunities: Iterable[int] = (),
+    expenses: Iterable[int] = (),
 ) -> Iterator[Tracked]:
-    """Keep the aggregates right across a change of these contracts and orders.
+    """Keep the aggregates right across a change of these contracts, orders, opportunities
+    and expense claims.
 
-    Call it inside the service's transaction after the documents are locked (the contracts
-    and orders are locked here too). Nothing is written if the block raises.
+    Call it inside the service's transaction after the documents are locked (they are
+    locked here too). Nothing is written if the block raises.
     """
-    tracked = Tracked(list(contracts), list(orders))
-    before = _contract_contributions(tracked.contracts, lock=True)
-    before = before.combine(_order_contributions(tracked.orders, lock=True), 1)
+    tracked = Tracked(list(contracts), list(orders), list(opportunities), list(expenses))
+    before = tracked.contributions()
     yield tracked
     unplanned: dict[int, tuple | None] = {}
-    after = _contract_contributions(tracked.contracts, lock=True, unplanned=unplanned)
-    after = after.combine(_order_contributions(tracked.orders, lock=True), 1)
+    after = tracked.contributions(unplanned=unplanned)
     aggregates_apply(after - before)
     _unplanned_store(unplanned)
+
+
+@contextmanager
+def aggregates_opportunities_tracked(*, opportunity_ids: list[int]) -> Iterator[None]:
+    """``aggregates_tracked`` for the opportunity services
+    (``kehu.customers.services.OPPORTUNITY_TRACKERS``): ``opportunity_ids`` is read again at
+    the end, so an opportunity created inside the block is counted once its id is appended."""
+    with aggregates_tracked(opportunities=opportunity_ids) as tracked:
+        yield
+        tracked.opportunities = list(opportunity_ids)
 
 
 def _unplanned_store(states: dict[int, tuple | None]) -> None:
@@ -471,6 +574,96 @@ def _money_cents(column: str) -> str:
     return f"CAST(ROUND({column} * 100) AS BIGINT)"
 
 
+def _insert(table: _Table, select_sql: str, params: list, *, add: bool = False) -> None:
+    """Rows of ``select_sql`` (the keys, the department, the sums, the constants, in the
+    order of ``table``'s columns) into ``table``; ``add`` adds to rows that exist (SQLite
+    needs the WHERE to read ON CONFLICT as the upsert clause)."""
+    quote = connection.ops.quote_name
+    extra = ["department_id"] if "department_key" in table.keys else []
+    constants = [column for column, _value in table.constants]
+    columns = ", ".join(quote(c) for c in [*table.keys, *extra, *table.values, *constants])
+    conflict = ""
+    if add:
+        updates = ", ".join(
+            f"{quote(c)} = {quote(table.db_table)}.{quote(c)} + excluded.{quote(c)}"
+            for c in table.values
+        )
+        keys = ", ".join(quote(c) for c in table.keys)
+        conflict = f" ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(table.db_table)} ({columns}) "
+            f"SELECT * FROM ({select_sql}) s WHERE 1 = 1{conflict}",
+            params,
+        )
+
+
+def _opportunities_insert() -> None:
+    """The funnel: opportunities not deleted, by stage, owner and department."""
+    from django.db.models import Count, F, Sum
+
+    from kehu.customers.models import Opportunity
+
+    sql, params = _sql(
+        Opportunity.objects.annotate(
+            g_stage=F("stage_id"), g_owner=F("owner_id"), g_department=F("department_id")
+        )
+        .order_by()
+        .values("g_stage", "g_owner", "g_department")
+        .annotate(s_count=Count("id"), s_amount=Sum("amount"))
+    )
+    _insert(
+        OPPORTUNITIES,
+        "SELECT g_stage, g_owner, COALESCE(g_department, 0), g_department, s_count, "
+        f"{_money_cents('s_amount')} FROM ({sql}) g",
+        params,
+    )
+
+
+def _expenses_insert() -> None:
+    """Expenses: claims approved or paid, by category, claimant, department and month of
+    the expense."""
+    from django.db.models import Count, F, Sum
+    from django.db.models.functions import TruncMonth
+
+    from kehu.finance.models import ExpenseClaim
+
+    sql, params = _sql(
+        ExpenseClaim.objects.filter(status__in=COUNTED_EXPENSE_STATUSES)
+        .annotate(
+            g_category=F("category_id"),
+            g_owner=F("owner_id"),
+            g_department=F("department_id"),
+            g_month=TruncMonth("spent_on"),
+        )
+        .order_by()
+        .values("g_category", "g_owner", "g_department", "g_month")
+        .annotate(s_count=Count("id"), s_amount=Sum("amount"))
+    )
+    _insert(
+        EXPENSES,
+        "SELECT g_category, g_owner, COALESCE(g_department, 0), g_month, g_department, "
+        f"s_count, {_money_cents('s_amount')} FROM ({sql}) g",
+        params,
+    )
+
+
+def aggregates_funnel_rebuild() -> int:
+    """Recompute only the funnel's rows (``OpportunityFigure``) from the opportunities: for
+    bulk loads of customers and opportunities (``manage.py generate_customers``), which
+    write no contracts, orders or claims. Returns the number of rows."""
+    from kehu.analytics.models import OpportunityFigure
+
+    quote = connection.ops.quote_name
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"LOCK TABLE {quote(OPPORTUNITIES.db_table)} IN EXCLUSIVE MODE")
+            cursor.execute(f"DELETE FROM {quote(OPPORTUNITIES.db_table)}")
+        _opportunities_insert()
+        return OpportunityFigure.objects.count()
+
+
 def aggregates_rebuild() -> dict[str, int]:
     """Recompute every stored aggregate from the documents, in one transaction.
 
@@ -494,28 +687,6 @@ def aggregates_rebuild() -> dict[str, int]:
 
     quote = connection.ops.quote_name
     zero = Value(ZERO, output_field=MoneyField())
-
-    def insert(table: _Table, select_sql: str, params: list, *, add: bool = False) -> None:
-        """Rows of ``select_sql`` (the keys, the department, the sums, the constants, in the
-        order of ``table``'s columns) into ``table``; ``add`` adds to rows that
-        exist (SQLite needs the WHERE to read ON CONFLICT as the upsert clause)."""
-        extra = ["department_id"] if "department_key" in table.keys else []
-        constants = [column for column, _value in table.constants]
-        columns = ", ".join(quote(c) for c in [*table.keys, *extra, *table.values, *constants])
-        conflict = ""
-        if add:
-            updates = ", ".join(
-                f"{quote(c)} = {quote(table.db_table)}.{quote(c)} + excluded.{quote(c)}"
-                for c in table.values
-            )
-            keys = ", ".join(quote(c) for c in table.keys)
-            conflict = f" ON CONFLICT ({keys}) DO UPDATE SET {updates}"
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {quote(table.db_table)} ({columns}) "
-                f"SELECT * FROM ({select_sql}) s WHERE 1 = 1{conflict}",
-                params,
-            )
 
     def grouped(queryset, *, month: str, amount: str) -> tuple[str, list]:
         """g0…g4: owner, department key, department, month, the amount in cents."""
@@ -551,13 +722,13 @@ def aggregates_rebuild() -> dict[str, int]:
             status__in=COUNTED_CONTRACT_STATUSES, signed_on__isnull=False
         )
         sql, params = grouped(contracts, month="signed_on", amount="total_amount")
-        insert(SALES, f"SELECT g0, g1, g3, g2, g4, 0 FROM ({sql}) s0", params)
+        _insert(SALES, f"SELECT g0, g1, g3, g2, g4, 0 FROM ({sql}) s0", params)
         for queryset, date_field, sign in (
             (Payment.objects.filter(status=PaymentStatus.CONFIRMED), "received_on", 1),
             (Refund.objects.filter(status=RefundStatus.APPROVED), "refunded_on", -1),
         ):
             sql, params = grouped(queryset, month=date_field, amount="amount")
-            insert(
+            _insert(
                 SALES, f"SELECT g0, g1, g3, g2, 0, {sign} * g4 FROM ({sql}) s0", params, add=True
             )
 
@@ -574,6 +745,9 @@ def aggregates_rebuild() -> dict[str, int]:
                 f"SELECT * FROM ({sql}) s",
                 params,
             )
+
+        _opportunities_insert()
+        _expenses_insert()
 
         # Product figures: lines of orders that count.
         lines = (
@@ -594,7 +768,7 @@ def aggregates_rebuild() -> dict[str, int]:
             )
         )
         sql, params = _sql(lines)
-        insert(
+        _insert(
             PRODUCTS,
             f"SELECT g_product, g_owner, COALESCE(g_department, 0), g_month, g_department, "
             f"{_money_cents('s_amount')}, CAST(ROUND(s_quantity * 1000) AS BIGINT), s_orders "
@@ -653,9 +827,9 @@ def aggregates_rebuild() -> dict[str, int]:
                 f"FROM ({sql}) i) x WHERE c > 0",
                 params,
             )
-        insert(DAYS, f"SELECT o, k, due, d, SUM(c) FROM {scratch} GROUP BY o, k, due, d", [])
-        insert(MONTHS, f"SELECT o, k, m, d, SUM(c) FROM {scratch} GROUP BY o, k, m, d", [])
-        insert(
+        _insert(DAYS, f"SELECT o, k, due, d, SUM(c) FROM {scratch} GROUP BY o, k, due, d", [])
+        _insert(MONTHS, f"SELECT o, k, m, d, SUM(c) FROM {scratch} GROUP BY o, k, m, d", [])
+        _insert(
             CUSTOMERS,
             f"SELECT cu, o, k, d, SUM(c), FALSE FROM {scratch} GROUP BY cu, o, k, d",
             [],
@@ -671,7 +845,7 @@ def aggregates_rebuild() -> dict[str, int]:
                 f"UPDATE {customers} SET split = TRUE WHERE customer_id IN ("
                 f"SELECT customer_id FROM {customers} GROUP BY customer_id HAVING COUNT(*) > 1)"
             )
-        insert(GROUPS, groups_sql, [])
+        _insert(GROUPS, groups_sql, [])
         counts: dict[str, int] = {}
         with connection.cursor() as cursor:
             for each in TABLES:

@@ -7,15 +7,28 @@ from django.utils.translation import gettext_lazy as _
 def _aggregates_fill(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
     """After an upgrade the stored aggregates start empty: fill them once from the
     documents (the services keep them from then on; ``manage.py aggregates_rebuild``)."""
-    from kehu.analytics.aggregates import aggregates_rebuild
-    from kehu.analytics.models import ProductFigure, ReceivableDay, SalesFigure
+    from kehu.analytics.aggregates import COUNTED_EXPENSE_STATUSES, aggregates_rebuild
+    from kehu.analytics.models import (
+        ExpenseFigure,
+        OpportunityFigure,
+        ProductFigure,
+        ReceivableDay,
+        SalesFigure,
+    )
+    from kehu.customers.models import Opportunity
+    from kehu.finance.models import ExpenseClaim
     from kehu.sales.models import Contract, Order
 
     if using != DEFAULT_DB_ALIAS:
         return
-    if any(model.objects.exists() for model in (SalesFigure, ProductFigure, ReceivableDay)):
-        return
-    if Contract._base_manager.exists() or Order._base_manager.exists():
+    stored = any(model.objects.exists() for model in (SalesFigure, ProductFigure, ReceivableDay))
+    documents = Contract._base_manager.exists() or Order._base_manager.exists()
+    # Tables added by a later upgrade start empty while the others are filled.
+    later = (not OpportunityFigure.objects.exists() and Opportunity.objects.exists()) or (
+        not ExpenseFigure.objects.exists()
+        and ExpenseClaim.objects.filter(status__in=COUNTED_EXPENSE_STATUSES).exists()
+    )
+    if (documents and not stored) or later:
         aggregates_rebuild()
 
 
@@ -25,10 +38,13 @@ class AnalyticsConfig(AppConfig):
     verbose_name = _("Analytics")
 
     def ready(self) -> None:
-        from kehu.analytics.aggregates import aggregates_customers_tracked
+        from kehu.analytics.aggregates import (
+            aggregates_customers_tracked,
+            aggregates_opportunities_tracked,
+        )
         from kehu.analytics.selectors import achievement_stored
         from kehu.core.permissions import MenuItem, register_menu
-        from kehu.customers.services import MERGE_TRACKERS
+        from kehu.customers.services import MERGE_TRACKERS, OPPORTUNITY_TRACKERS
         from kehu.hr.selectors import ACHIEVEMENT_STORED
 
         # The stored aggregates (kehu.analytics.aggregates) answer sales targets and move
@@ -37,6 +53,9 @@ class AnalyticsConfig(AppConfig):
             ACHIEVEMENT_STORED.append(achievement_stored)
         if aggregates_customers_tracked not in MERGE_TRACKERS:
             MERGE_TRACKERS.append(aggregates_customers_tracked)
+        # The funnel's stored counts move with every change of an opportunity.
+        if aggregates_opportunities_tracked not in OPPORTUNITY_TRACKERS:
+            OPPORTUNITY_TRACKERS.append(aggregates_opportunities_tracked)
         post_migrate.connect(_aggregates_fill, sender=self)
 
         register_menu(

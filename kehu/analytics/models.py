@@ -411,3 +411,71 @@ class ContractWithoutPlan(models.Model):
 
     def __str__(self) -> str:
         return str(self.contract_id)
+
+
+class OpportunityFigure(models.Model):
+    """Per pipeline stage, owner and department: the opportunities (not deleted) and their
+    amount, kept by the opportunity services; the dashboard's funnel sums these rows."""
+
+    scope_owner_field = "owner"
+    scope_department_field = "department"
+
+    stage = models.ForeignKey(
+        "customers.PipelineStage",
+        verbose_name=_("stage"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    owner = _owner()
+    department = _department()
+    department_key = models.PositiveIntegerField(default=0)
+    opportunities = models.IntegerField(default=0)
+    amount_cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("opportunity figure")
+        verbose_name_plural = _("opportunity figures")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stage", "owner", "department_key"], name="analytics_oppfig_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stage_id} {self.owner_id}/{self.department_key}"
+
+
+class ExpenseFigure(models.Model):
+    """Per expense category, claimant, department and month of the expense: the approved
+    and paid claims and their amount, kept by the expense services; the dashboard's
+    expenses sum these rows."""
+
+    scope_owner_field = "owner"
+    scope_department_field = "department"
+
+    category = models.ForeignKey(
+        "system.DictionaryItem",
+        verbose_name=_("category"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    owner = _owner()
+    department = _department()
+    department_key = models.PositiveIntegerField(default=0)
+    month = models.DateField(_("month"))
+    claims = models.IntegerField(default=0)
+    amount_cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("expense figure")
+        verbose_name_plural = _("expense figures")
+        indexes = [models.Index(fields=["month"], name="analytics_expfig_month_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["category", "owner", "department_key", "month"],
+                name="analytics_expfig_uniq",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.category_id} {self.owner_id}/{self.department_key}"

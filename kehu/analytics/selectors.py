@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kehu.analytics import services
-from kehu.analytics.forms import Period, month_start
+from kehu.analytics.forms import Period, month_end, month_start
 from kehu.analytics.models import (
     AnalyticsRun,
     CustomerScore,
@@ -130,7 +131,34 @@ def period_figures(*, user, period: Period, metrics: list[str] | None = None) ->
 # --- live parts of the dashboard ------------------------------------------------------------
 
 
-def funnel(*, user) -> dict:
+def _funnel_rows(*, user, live: bool) -> dict[int, dict[str, Any]]:
+    """stage id → count and amount of the opportunities in scope: from the stored figures
+    (``OpportunityFigure``, a row per stage, owner and department: time independent of
+    the number of opportunities), or with ``live`` from the opportunities (the reference,
+    what the opportunity list in scope counts)."""
+    from kehu.analytics.models import OpportunityFigure
+    from kehu.customers.selectors_opportunities import opportunity_list_visible_to
+
+    if live:
+        return {
+            row["stage"]: dict(row)
+            for row in opportunity_list_visible_to(user=user)
+            .order_by()
+            .values("stage")
+            .annotate(count=Count("id"), amount=Sum("amount"))
+        }
+    require_perm(user, "customers.view")
+    return {
+        row["stage"]: {"count": row["count"], "amount": _from_cents(row["amount"])}
+        for row in visible_to(OpportunityFigure.objects.all(), user)
+        .values("stage")
+        .annotate(count=Sum("opportunities"), amount=Sum("amount_cents"))
+        .filter(count__gt=0)
+        .order_by()
+    }
+
+
+def funnel(*, user, live: bool = False) -> dict:
     """Opportunities in scope by pipeline stage, with the share reaching each stage.
 
     An opportunity at a later stage has passed the earlier ones, so "reached" at a stage
@@ -138,19 +166,10 @@ def funnel(*, user) -> dict:
     count only in the win rate.
     """
     from kehu.customers.models import StageKind
-    from kehu.customers.selectors_opportunities import (
-        opportunity_list_visible_to,
-        pipeline_stages,
-    )
+    from kehu.customers.selectors_opportunities import pipeline_stages
 
     stages = list(pipeline_stages())
-    rows: dict[int, dict[str, Any]] = {
-        row["stage"]: dict(row)
-        for row in opportunity_list_visible_to(user=user)
-        .order_by()
-        .values("stage")
-        .annotate(count=Count("id"), amount=Sum("amount"))
-    }
+    rows = _funnel_rows(user=user, live=live)
     steps = [s for s in stages if s.kind == StageKind.OPEN] + [
         s for s in stages if s.kind == StageKind.WON
     ]
@@ -378,7 +397,6 @@ def _aging_windows(today: datetime.date) -> dict[str, Any]:
     Days are read from the first of the month 90 days back to the end of this month; whole
     months before that are all over 90 days, whole months after this one not yet due. So
     a report sums a bounded number of rows whatever the number of instalments."""
-    from kehu.analytics.forms import month_end
 
     day = datetime.timedelta(days=1)
     first = month_start(today - 90 * day)
@@ -524,19 +542,44 @@ def aging_summary(*, user, today: datetime.date | None = None) -> dict:
 EXPENSE_STATUSES = ("approved", "paid")
 
 
-def expenses_summary(*, user, period: Period) -> list[dict]:
+def expenses_summary(*, user, period: Period, live: bool = False) -> list[dict]:
     """Approved and paid expense claims in scope by category, largest first; the same
-    rows as the expense list filtered by those dates (and the category)."""
+    rows as the expense list filtered by those dates (and the category).
+
+    From the stored figures (``ExpenseFigure``: per category, claimant, department and
+    month), in time independent of the number of claims, for a period of whole months (the
+    dashboard's); with ``live``, or for a period that cuts a month, from the claims (the
+    reference)."""
+    from kehu.analytics.models import ExpenseFigure
     from kehu.finance.selectors import expense_list_visible_to
     from kehu.system.models import DictionaryItem
 
-    rows = list(
-        expense_list_visible_to(user=user)
-        .filter(status__in=EXPENSE_STATUSES, spent_on__gte=period.start, spent_on__lte=period.end)
-        .values("category")
-        .annotate(amount=Sum("amount"), claims=Count("id"))
-        .order_by("-amount", "category")
-    )
+    rows: list[Mapping[str, Any]]
+    if period.start != month_start(period.start) or period.end != month_end(period.end):
+        live = True  # the stored figures are per month: a part of a month is read live
+    if live:
+        rows = list(
+            expense_list_visible_to(user=user)
+            .filter(
+                status__in=EXPENSE_STATUSES, spent_on__gte=period.start, spent_on__lte=period.end
+            )
+            .values("category")
+            .annotate(amount=Sum("amount"), claims=Count("id"))
+            .order_by("-amount", "category")
+        )
+    else:
+        require_perm(user, "finance.view")
+        rows = [
+            {**row, "amount": _from_cents(row["amount"])}
+            for row in visible_to(
+                ExpenseFigure.objects.filter(month__gte=period.start, month__lte=period.end),
+                user,
+            )
+            .values("category")
+            .annotate(amount=Sum("amount_cents"), claims=Sum("claims"))
+            .filter(claims__gt=0)
+            .order_by("-amount", "category")
+        ]
     categories = DictionaryItem.objects.in_bulk([r["category"] for r in rows])
     return [
         {

@@ -33,7 +33,7 @@ from kehu.customers.models import (
     StageKind,
 )
 from kehu.customers.normalize import name_initials, name_normalize, name_pinyin, phone_normalize
-from kehu.customers.services import CUSTOMER_CODE_PREFIX
+from kehu.customers.services import CUSTOMER_CODE_PREFIX, opportunities_tracked
 from kehu.system.models import DictionaryItem
 
 CUSTOMER_COUNT = 300
@@ -335,7 +335,8 @@ def demo_load(*, admin, users) -> dict[str, int]:
                     created_by=c.owner,
                 )
             )
-        Opportunity.objects.bulk_create(opportunities)
+        with opportunities_tracked([]) as tracked:  # the dashboard's funnel counts them
+            tracked.extend(o.pk for o in Opportunity.objects.bulk_create(opportunities))
     return {
         "customers": len(customers),
         "contacts": len(contacts),

@@ -15,7 +15,7 @@ import itertools
 import json
 import operator
 import uuid
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -1227,9 +1227,13 @@ def customer_handover(*, actor, from_user, to_user, reason: str) -> int:
         opportunities = Opportunity.objects.filter(owner=from_user).exclude(
             stage__kind__in=[StageKind.WON, StageKind.LOST]
         )
-        opportunity_count = opportunities.update(
-            owner=to_user, department_id=to_user.department_id, updated_at=now
-        )
+        # The funnel's stored counts move with them: exactly the tracked (locked) ones move,
+        # so one opened or closed meanwhile by someone else is not moved uncounted.
+        moving = list(opportunities.order_by("pk").values_list("pk", flat=True))
+        with opportunities_tracked(moving):
+            opportunity_count = opportunities.filter(pk__in=moving).update(
+                owner=to_user, department_id=to_user.department_id, updated_at=now
+            )
         for move_open_documents in HANDOVER_SOURCES:
             move_open_documents(actor=actor, from_user=from_user, to_user=to_user, reason=reason)
         if ids or opportunity_count:
@@ -1408,6 +1412,22 @@ MERGE_RELATIONS: list[tuple[Any, str]] = [
     (Opportunity, "customer"),
     (CustomerEvent, "customer"),
 ]
+
+
+# Context managers (opportunity_ids=[…]) entered around a change of opportunities inside its
+# transaction: the analytics module keeps the funnel's stored counts with them. The list is
+# read again at the end, so the id of an opportunity created in the block is appended to it.
+OPPORTUNITY_TRACKERS: list[Callable[..., Any]] = []
+
+
+@contextlib.contextmanager
+def opportunities_tracked(ids: list[int]) -> Iterator[list[int]]:
+    """Every change of an opportunity's stage, owner, department, amount or deletion runs
+    inside this (after its transaction has begun), with the ids it changes or creates."""
+    with contextlib.ExitStack() as stack:
+        for tracker in OPPORTUNITY_TRACKERS:
+            stack.enter_context(tracker(opportunity_ids=ids))
+        yield ids
 
 
 # Context managers (customer_ids=…) entered around the move of a merged customer's records,

@@ -27,7 +27,7 @@ from kehu.customers.models import (
     PipelineStage,
     StageKind,
 )
-from kehu.customers.services import customer_deal_record
+from kehu.customers.services import customer_deal_record, opportunities_tracked
 
 # The default pipeline is seeded by services.customers_seed_defaults (after migrate).
 
@@ -217,8 +217,9 @@ def opportunity_create(*, actor, data: dict[str, Any]) -> Opportunity:
         **_closing_fields(stage=stage, lost_reason=data.get("lost_reason", "")),
     )
     # Opening is on the timeline as the opportunity itself; stage events start with moves.
-    with transaction.atomic():
+    with transaction.atomic(), opportunities_tracked([]) as tracked:
         opportunity = model_create(model=Opportunity, user=actor, data=data)
+        tracked.append(opportunity.pk)
         if stage.kind == StageKind.WON:  # opened as won: the customer becomes a won one
             _record_stage_change(actor=actor, opportunity=opportunity, old=None)
     return opportunity
@@ -256,7 +257,7 @@ def opportunity_update(
         )
         if not stage_changed and opportunity.closed_at:
             data["closed_at"] = opportunity.closed_at  # editing the reason keeps the date
-    with transaction.atomic():
+    with transaction.atomic(), opportunities_tracked([opportunity.pk]):
         updated = versioned_update(
             instance=opportunity, user=actor, expected_version=expected_version, data=data
         )
@@ -288,7 +289,7 @@ def opportunity_move(
     if stage_changed:
         data["probability"] = stage.probability
         data.update(_closing_fields(stage=stage, lost_reason=lost_reason))
-    with transaction.atomic():
+    with transaction.atomic(), opportunities_tracked([opportunity.pk]):
         # Make room first; the versioned update below fails (and rolls this back) if stale.
         Opportunity.all_objects.filter(stage=stage, board_position__gte=position).exclude(
             pk=opportunity.pk
@@ -330,4 +331,5 @@ def opportunity_mark_lost(
 
 def opportunity_delete(*, actor, opportunity: Opportunity) -> None:
     require_perm(actor, "customers.delete")
-    soft_delete(instance=opportunity, user=actor)
+    with transaction.atomic(), opportunities_tracked([opportunity.pk]):
+        soft_delete(instance=opportunity, user=actor)

@@ -1222,9 +1222,12 @@ def expense_submit(*, actor, claim: ExpenseClaim, expected_version=None) -> Expe
 
 def _expense_on(status: str):
     def change(claim: ExpenseClaim, request, actor) -> None:
-        current = _transition(
-            claim, actor=actor, allowed_from=[ExpenseStatus.PENDING], to_status=status
-        )
+        # Approved claims count in the dashboard's expenses (paying one changes nothing
+        # there; drafts, pending and rejected claims are not counted).
+        with aggregates_tracked(expenses=[claim.pk]):
+            current = _transition(
+                claim, actor=actor, allowed_from=[ExpenseStatus.PENDING], to_status=status
+            )
         if status == ExpenseStatus.APPROVED:
             _notify_on_commit(
                 finance_staff(document=current),

@@ -49,6 +49,10 @@ class Command(BaseCommand):
             )
         except ServiceError as exc:
             raise CommandError(str(exc.message)) from exc
+        # The rows were written without the services: the dashboard's funnel is summed anew.
+        from kehu.analytics.aggregates import aggregates_funnel_rebuild
+
+        aggregates_funnel_rebuild()
         counts = ", ".join(f"{count} {name}" for name, count in result.counts.items())
         self.stdout.write(
             f"Generated {counts}: {result.rows} rows in {result.seconds:.1f} s "
