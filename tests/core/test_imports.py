@@ -6,6 +6,7 @@ import io
 import re
 import zipfile
 from decimal import Decimal
+from unittest import mock
 
 import openpyxl
 import pytest
@@ -13,6 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kehu.core import imports
 from kehu.core.exceptions import PermissionRefused, ServiceError
 from kehu.core.imports import (
     ColumnType,
@@ -245,32 +247,59 @@ STYLES = (
 )
 
 
-def test_xlsx_as_excel_writes_it():
-    strings = [
-        "<si><t>Name</t></si>",
-        "<si><t>Day</t></si>",
-        # Rich text runs are joined; the phonetic guide (rPh) is not part of the text.
-        '<si><r><rPr><b/></rPr><t>华为</t></r><r><t xml:space="preserve">技术 </t></r>'
-        '<rPh sb="0" eb="1"><t>ふ</t></rPh></si>',
-        "<si><t>Amount</t></si>",
-    ]
-    rows = (
-        '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c>'
-        '<c r="C1" t="s"><v>3</v></c></row>'
-        # A date by a built-in format, a number with a number (not date) format.
-        '<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" s="1"><v>46082</v></c>'
-        '<c r="C2" s="3"><v>1234.5</v></c></row>'
-        # Cells without references follow each other; a custom date format; a boolean.
-        '<row r="4"><c t="inlineStr"><is><t>乙</t></is></c><c s="2"><v>46083.5</v></c>'
-        '<c t="b"><v>1</v></c></row>'
-        # A text formula with its cached value; an error value; a skipped column.
-        '<row r="5"><c r="A5" t="str"><f>A1&amp;"x"</f><v>Namex</v></c>'
-        '<c r="C5" t="e"><v>#DIV/0!</v></c></row>'
-        # A shared formula Excel never calculated.
-        '<row r="6"><c r="A6" t="inlineStr"><is><t>丙</t></is></c>'
-        '<c r="C6"><f t="shared" si="0"/></c></row>'
+def openpyxl_spy():
+    """Counts the workbooks the import leaves to openpyxl (the rest calamine reads)."""
+    return mock.patch.object(
+        imports, "_xlsx_openpyxl_records", wraps=imports._xlsx_openpyxl_records
     )
-    table = read_table(excel_bytes(rows, strings=strings, styles=STYLES), "a.xlsx")
+
+
+EXCEL_STRINGS = [
+    "<si><t>Name</t></si>",
+    "<si><t>Day</t></si>",
+    # Rich text runs are joined; the phonetic guide (rPh) is not part of the text.
+    '<si><r><rPr><b/></rPr><t>华为</t></r><r><t xml:space="preserve">技术 </t></r>'
+    '<rPh sb="0" eb="1"><t>ふ</t></rPh></si>',
+    "<si><t>Amount</t></si>",
+]
+EXCEL_PLAIN_ROWS = (
+    '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c>'
+    '<c r="C1" t="s"><v>3</v></c></row>'
+    # A date by a built-in format, a number with a number (not date) format.
+    '<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" s="1"><v>46082</v></c>'
+    '<c r="C2" s="3"><v>1234.5</v></c></row>'
+    # Cells without references follow each other; a custom date format; a boolean.
+    '<row r="4"><c t="inlineStr"><is><t>乙</t></is></c><c s="2"><v>46083.5</v></c>'
+    '<c t="b"><v>1</v></c></row>'
+)
+EXCEL_FORMULA_ROWS = (
+    # A text formula with its cached value; an error value; a skipped column.
+    '<row r="5"><c r="A5" t="str"><f>A1&amp;"x"</f><v>Namex</v></c>'
+    '<c r="C5" t="e"><v>#DIV/0!</v></c></row>'
+    # A shared formula Excel never calculated.
+    '<row r="6"><c r="A6" t="inlineStr"><is><t>丙</t></is></c>'
+    '<c r="C6"><f t="shared" si="0"/></c></row>'
+)
+
+
+def test_xlsx_as_excel_writes_it_by_calamine():
+    data = excel_bytes(EXCEL_PLAIN_ROWS, strings=EXCEL_STRINGS, styles=STYLES)
+    with openpyxl_spy() as spy:
+        table = read_table(data, "a.xlsx")
+    assert not spy.called
+    assert table.header == ["Name", "Day", "Amount"]
+    assert table.rows == [
+        (2, ["华为技术 ", datetime.datetime(2026, 3, 1), 1234.5]),
+        (4, ["乙", datetime.datetime(2026, 3, 2, 12, 0), True]),
+    ]
+
+
+@pytest.mark.filterwarnings("ignore:Workbook contains no")
+def test_xlsx_with_formulas_and_errors_is_read_by_openpyxl():
+    rows = EXCEL_PLAIN_ROWS + EXCEL_FORMULA_ROWS
+    with openpyxl_spy() as spy:
+        table = read_table(excel_bytes(rows, strings=EXCEL_STRINGS, styles=STYLES), "a.xlsx")
+    assert spy.called
     assert table.header == ["Name", "Day", "Amount"]
     lines = dict(table.rows)
     assert lines[2] == ["华为技术 ", datetime.datetime(2026, 3, 1), 1234.5]
@@ -289,36 +318,51 @@ def test_xlsx_1904_calendar_and_first_worksheet_after_a_chart_sheet():
     assert read_table(data, "a.xlsx").rows == [(2, [datetime.datetime(1904, 1, 2)])]
 
 
+def as_read(cells) -> list:
+    """Cells as the import reads them: an empty cell is None or "" (both the empty text),
+    an uncalculated formula "UNCALCULATED", trailing empty cells dropped."""
+    cells = [
+        "UNCALCULATED" if type(c).__name__ == "_UncalculatedFormula" else (None if c == "" else c)
+        for c in cells
+    ]
+    while cells and cells[-1] is None:
+        cells.pop()
+    return cells
+
+
 def test_xlsx_reads_what_openpyxl_reads():
-    """The values openpyxl's read-only mode gives, cell for cell."""
+    """The values openpyxl's read-only mode gives, cell for cell, read by calamine."""
     book = openpyxl.Workbook()
     sheet = book.active
-    sheet.append(["Name", "Amount", "Day", "Flag", "Note"])
-    sheet.append(["甲 ", 0.1, datetime.date(2026, 1, 2), True, "=1+1"])
+    sheet.append(["Name", "Amount", "Day", "Flag", "Note", "Phone"])
+    sheet.append(["甲 ", 0.1, datetime.date(2026, 1, 2), True, "0012", 13800138000])
     sheet.append(["乙", 10, datetime.datetime(2026, 1, 2, 3, 4, 5), False, 12345678901234])
     sheet["A6"], sheet["C6"] = "gap", 45000
     sheet["C6"].number_format = "yyyy-mm-dd"
     sheet["A7"], sheet["B7"], sheet["D7"] = "x", -1.5e-7, datetime.time(3, 4)
+    sheet["E7"] = datetime.timedelta(hours=30)
     out = io.BytesIO()
     book.save(out)
     data = out.getvalue()
     theirs = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    expected = [list(row) for row in theirs.worksheets[0].iter_rows(values_only=True)]
+    expected = [as_read(row) for row in theirs.worksheets[0].iter_rows(values_only=True)]
     theirs.close()
-    table = read_table(data, "a.xlsx")
-    got = [table.header] + [cells for _line, cells in table.rows]
-    pad = len(expected[0])
-    got = [[*cells, *[None] * (pad - len(cells))] for cells in got]
-    expected = [cells for cells in expected if any(c is not None for c in cells)]
+    with openpyxl_spy() as spy:
+        table = read_table(data, "a.xlsx")
+    assert not spy.called
+    got = [table.header] + [as_read(cells) for _line, cells in table.rows]
+    expected = [cells for cells in expected if cells]
     expected[0] = [str(c) for c in expected[0]]
-    expected[1][4] = got[1][4]  # the uncalculated formula: a marker here, its text there
     assert got == expected
+    # Whole numbers as int (a phone never reads "13800138000.0"), text as text.
+    assert type(got[1][5]) is int and got[1][4] == "0012" and type(got[2][1]) is int
     assert [line for line, _cells in table.rows] == [2, 3, 6, 7]
 
 
 def openpyxl_cells(data: bytes) -> list[tuple[int, list]]:
-    """The non-blank rows as openpyxl's read-only mode reads them, an uncalculated formula
-    as "UNCALCULATED", trailing empty cells dropped: what the import's reader must give."""
+    """The non-blank rows as openpyxl's read-only mode reads them (two passes: values, and
+    formulas to tell an uncalculated one), cells as ``as_read`` gives them: what the
+    import's reader must give."""
     values = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     formulas = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     rows = []
@@ -328,45 +372,42 @@ def openpyxl_cells(data: bytes) -> list[tuple[int, list]]:
         strict=True,
     )
     for line, (row, formula_row) in enumerate(pairs, 1):
-        cells = [
+        cells = as_read(
             "UNCALCULATED" if v is None and isinstance(f, str) and f.startswith("=") else v
             for v, f in zip(row, formula_row, strict=True)
-        ]
-        while cells and cells[-1] is None:
-            cells.pop()
+        )
         if cells:
             rows.append((line, cells))
     values.close()
     formulas.close()
-    return rows
+    # The import numbers lines from its header row, the first non-blank one.
+    return [(line - rows[0][0] + 1, cells) for line, cells in rows]
 
 
 def reader_cells(data: bytes) -> list[tuple[int, list]]:
     table = read_table(data, "a.xlsx")
-    rows = []
-    for line, cells in [(1, table.header), *table.rows]:
-        cells = ["UNCALCULATED" if type(c).__name__ == "_UncalculatedFormula" else c for c in cells]
-        while cells and cells[-1] in (None, ""):
-            cells.pop()
-        rows.append((line, cells))
-    return rows
+    return [(line, as_read(cells)) for line, cells in [(1, table.header), *table.rows]]
 
 
 cell_values = st.one_of(
     st.none(),
     st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=12),
     st.sampled_from(
-        ["a&b", "<x>", '"q"', "it's", " lead", "trail ", "a\nb", "中文", "𠀀", "&amp;"]
+        ["a&b", "<x>", '"q"', "it's", " lead", "trail ", "a\nb", "中文", "𠀀", "&amp;", "007"]
     ),
     st.integers(min_value=-(10**15), max_value=10**15),
     st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300),
     st.booleans(),
     st.dates(min_value=datetime.date(1901, 1, 1), max_value=datetime.date(2099, 12, 31)),
+    st.datetimes(
+        min_value=datetime.datetime(1901, 1, 1), max_value=datetime.datetime(2099, 12, 31)
+    ).map(lambda d: d.replace(microsecond=0)),
     st.sampled_from(["=1+1", '=A1&"x"']),
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(rows=st.lists(st.lists(cell_values, min_size=1, max_size=6), min_size=1, max_size=8))
 def test_xlsx_reads_random_workbooks_as_openpyxl_does(rows):
     book = openpyxl.Workbook()
@@ -380,46 +421,94 @@ def test_xlsx_reads_random_workbooks_as_openpyxl_does(rows):
     expected = openpyxl_cells(data)
     if len(expected) < 2:
         return  # no data rows: a file-level error, tested elsewhere
-    assert reader_cells(data) == expected
+    with openpyxl_spy() as spy:
+        assert reader_cells(data) == expected
+    # Formulas go to openpyxl; every other workbook is read by calamine.
+    has_formula = any(isinstance(c, str) and c.startswith("=") for row in rows for c in row)
+    assert spy.called == has_formula
 
 
 @pytest.mark.parametrize(
-    ("rows_xml", "root"),
+    ("rows_xml", "root", "reader"),
     [
-        # Attributes in another order, in single quotes, and extra ones.
+        # Attributes in another order, extra ones, a row and cells without references.
         (
             '<row r="1"><c t="inlineStr" r="A1"><is><t>Name</t></is></c></row>'
-            "<row r='2'><c s='1' r='A2'><v>46082</v></c></row>"
-            '<row r="3" spans="1:2"><c r="A3" cm="1" t="s" s="0"><v>0</v></c></row>',
+            '<row r="2"><c s="1" r="A2"><v>46082</v></c></row>'
+            '<row r="3" spans="1:2"><c r="A3" cm="1" t="s" s="0"><v>0</v></c></row>'
+            '<row><c><v>4</v></c><c t="b"><v>0</v></c></row>',
             "",
+            "calamine",
         ),
-        # A comment, and CDATA: the XML parser reads the sheet.
+        # Attributes in single quotes.
+        (
+            '<row r="1"><c t="inlineStr" r="A1"><is><t>Name</t></is></c></row>'
+            "<row r='2'><c s='1' r='A2'><v>46082</v></c></row>",
+            "",
+            "openpyxl",
+        ),
+        # A comment, and CDATA.
         (
             '<row r="1"><c r="A1" t="inlineStr"><is><t>Name</t></is></c></row><!-- note -->'
             '<row r="2"><c r="A2" t="inlineStr"><is><t><![CDATA[a<b]]></t></is></c></row>',
             "",
+            "calamine",
         ),
-        # Text with references, line ends and spaces; a formula row parsed on its own.
+        # Text with references and spaces.
         (
             '<row r="1"><c r="A1" t="inlineStr"><is><t>Name</t></is></c></row>'
             '<row r="2"><c r="A2" t="inlineStr"><is><t xml:space="preserve"> a &amp; b'
-            "\r\n&#13;&#x4E2D;&lt;&gt; </t></is></c></row>"
+            '&#13;&#x4E2D;&lt;&gt; </t></is></c><c r="B2" t="s"><v>0</v></c></row>',
+            "",
+            "calamine",
+        ),
+        # A formula.
+        (
+            '<row r="1"><c r="A1" t="inlineStr"><is><t>Name</t></is></c></row>'
             '<row r="3"><c r="A3"><f>1+1</f></c><c r="B3" t="s"><v>0</v></c></row>',
             "",
+            "openpyxl",
         ),
         # A prefixed namespace.
         (
             '<x:row r="1"><x:c r="A1" t="inlineStr"><x:is><x:t>Name</x:t></x:is></x:c></x:row>'
             '<x:row r="2"><x:c r="A2"><x:v>7</x:v></x:c></x:row>',
             "x",
+            "openpyxl",
+        ),
+        # Data from B3 on: the rows and columns before it are empty.
+        (
+            '<row r="3"><c r="B3" t="inlineStr"><is><t>Name</t></is></c></row>'
+            '<row r="5"><c r="C5"><v>1.5</v></c></row>',
+            "",
+            "calamine",
         ),
     ],
-    ids=["attributes", "comment-cdata", "text-formula", "prefix"],
+    ids=["attributes", "quotes", "comment-cdata", "text", "formula", "prefix", "offset"],
 )
-@pytest.mark.filterwarnings("ignore:Workbook contains no default style")
-def test_xlsx_unusual_sheet_text_reads_as_openpyxl_reads_it(rows_xml, root):
+@pytest.mark.filterwarnings("ignore:Workbook contains no")
+def test_xlsx_unusual_sheet_text_reads_as_openpyxl_reads_it(rows_xml, root, reader):
     data = excel_bytes(rows_xml, strings=["<si><t>Day</t></si>"], styles=STYLES, prefix=root)
-    assert reader_cells(data) == openpyxl_cells(data)
+    with openpyxl_spy() as spy:
+        assert reader_cells(data) == openpyxl_cells(data)
+    assert spy.called == (reader == "openpyxl")
+
+
+@pytest.mark.filterwarnings("ignore:Workbook contains no")
+def test_xlsx_far_cell_is_read_without_a_sheet_sized_grid():
+    """A value in the last cell (XFD1048576) would make calamine allocate 550 GB and abort
+    the process: openpyxl reads such a sheet, row by row."""
+    rows = (
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>Name</t></is></c></row>'
+        '<row r="2"><c r="A2" t="inlineStr"><is><t>甲</t></is></c></row>'
+        '<row r="1048576"><c r="XFD1048576"><v>2</v></c></row>'
+    )
+    with openpyxl_spy() as spy:
+        table = read_table(excel_bytes(rows), "a.xlsx")
+    assert spy.called
+    assert table.header == ["Name"]
+    assert table.rows[0] == (2, ["甲"])
+    assert table.rows[1][0] == 1048576 and table.rows[1][1][-1] == 2
 
 
 @pytest.mark.parametrize(
@@ -427,11 +516,11 @@ def test_xlsx_unusual_sheet_text_reads_as_openpyxl_reads_it(rows_xml, root):
     [
         '<row r="1"><c r="A1" t="s"><v>7</v></c></row>',  # no such shared string
         '<row r="1"><c r="1A"><v>1</v></c></row>',  # not a cell reference
-        '<row r="1"><c r="A1"><v>one</v></c></row>',  # not a number
         '<row r="1"><c r="A1"><v>1</v></row>',  # not well-formed
     ],
-    ids=["string-index", "reference", "number", "xml"],
+    ids=["string-index", "reference", "xml"],
 )
+@pytest.mark.filterwarnings("ignore:Workbook contains no")
 def test_corrupt_xlsx_is_a_file_error(rows_xml):
     with pytest.raises(ImportFileError, match="cannot be read"):
         read_table(excel_bytes(rows_xml), "a.xlsx")
@@ -499,6 +588,37 @@ def test_decimals_are_exact_and_excel_dates_parse(org):
     assert errors == []
     assert second["amount"] == Decimal("1234.56")
     assert second["day"] == datetime.date(2025, 12, 9)  # Excel serial 46000
+
+
+def test_xlsx_and_csv_of_the_same_rows_parse_the_same(org):
+    """Numbers typed as numbers (a phone, a count) read as the digits typed, text with
+    leading zeros as text, dates and booleans as the CSV's text of them."""
+    header = ["Name", "Amount", "Phone", "Count", "Day", "Notes"]
+    xlsx = xlsx_bytes(
+        [
+            header,
+            ["a", 1234.5, 13800138000, 7, datetime.datetime(2026, 5, 4), "007"],
+            ["b", 0.1, "021-5555 1234", 8.0, datetime.date(2026, 1, 2), True],
+            ["c", None, None, None, None, 12345678901234],
+        ]
+    )
+    csv_data = csv_bytes(
+        "Name,Amount,Phone,Count,Day,Notes\n"
+        "a,1234.5,13800138000,7,2026-05-04,007\n"
+        "b,0.1,021-5555 1234,8,2026-01-02,TRUE\n"
+        "c,,,,,12345678901234\n"
+    )
+    parsed = []
+    for data, name in ((xlsx, "f.xlsx"), (csv_data, "f.csv")):
+        imp = importer(org.sales1)
+        table = read_table(data, name)
+        columns = imp.match_header(table.header)
+        parsed.append([imp.parse_row(columns, cells, line) for line, cells in table.rows])
+    assert parsed[0] == parsed[1]
+    assert all(errors == [] for _row, errors in parsed[0])
+    first = parsed[0][0][0]
+    assert first["phone"] == "13800138000" and first["notes"] == "007"
+    assert first["amount"] == Decimal("1234.5") and first["count"] == 7
 
 
 def test_huge_cell_is_a_row_error(org):
