@@ -4,6 +4,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from kehu.core.migration_ops import drop_field_indexes
+
 
 class Migration(migrations.Migration):
 
@@ -13,14 +15,18 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name='customfielddefinition',
-            name='created_by',
-            field=models.ForeignKey(blank=True, db_index=False, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
-        ),
-        migrations.AlterField(
-            model_name='customfielddefinition',
-            name='updated_by',
-            field=models.ForeignKey(blank=True, db_index=False, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
+        # The state of AlterField to db_index=False, but only the index dropped: AlterField
+        # rebuilds each table on SQLite and re-adds each foreign key on PostgreSQL.
+        drop_field_indexes(
+            migrations.AlterField(
+                model_name='customfielddefinition',
+                name='created_by',
+                field=models.ForeignKey(blank=True, db_index=False, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
+            ),
+            migrations.AlterField(
+                model_name='customfielddefinition',
+                name='updated_by',
+                field=models.ForeignKey(blank=True, db_index=False, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
+            ),
         ),
     ]

@@ -1,0 +1,97 @@
+"""Migration operations for schema changes Django's own operations make needlessly costly.
+
+Used by migrations, so importable before the app registry is ready: models come from the
+migration state, never from the apps themselves.
+"""
+
+from typing import Any
+
+from django.db import migrations, models
+from django.db.migrations.operations.base import Operation
+
+
+def _field_index_names(schema_editor: Any, model: type[models.Model], column: str) -> list[str]:
+    """The single-column, non-unique b-tree indexes on `column` that `db_index=True` made.
+
+    The same lookup AlterField does (indexes named in Meta.indexes are the model's own and
+    stay), restricted to non-unique indexes: a unique one is a constraint, not db_index's.
+    """
+    return schema_editor._constraint_names(
+        model,
+        [column],
+        unique=False,
+        primary_key=False,
+        index=True,
+        type_=models.Index.suffix,
+        exclude={index.name for index in model._meta.indexes},
+    )
+
+
+class DropFieldIndex(Operation):
+    """Drop the index `db_index=True` gave a field, and nothing else; backwards, create it.
+
+    The database side of a SeparateDatabaseAndState whose state side is the AlterField to
+    `db_index=False`. AlterField alone rebuilds the whole table on SQLite (every row copied,
+    hours on a large database) and on PostgreSQL drops and re-adds the field's foreign key
+    constraint (every row checked again). Leaves the migration state as it is.
+    """
+
+    reversible = True
+    reduces_to_sql = True
+
+    def __init__(self, model_name: str, name: str) -> None:
+        self.model_name = model_name
+        self.name = name
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        pass  # the state changes by the AlterField beside this operation
+
+    def database_forwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        field = model._meta.get_field(self.name)
+        if not schema_editor._field_should_be_indexed(model, field):
+            return
+        for index_name in _field_index_names(schema_editor, model, field.column):
+            schema_editor.execute(schema_editor._delete_index_sql(model, index_name))
+
+    def database_backwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        # to_state is the state before the migration: the field with its index.
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        field = model._meta.get_field(self.name)
+        if schema_editor._field_should_be_indexed(model, field):
+            # The statement and name Django uses for db_index=True.
+            schema_editor.execute(schema_editor._create_index_sql(model, fields=[field]))
+
+    def describe(self) -> str:
+        return f"Drop the index of {self.model_name}.{self.name}"
+
+    @property
+    def migration_name_fragment(self) -> str:
+        return f"drop_index_{self.model_name.lower()}_{self.name.lower()}"
+
+
+def drop_field_indexes(*alter_fields: migrations.AlterField) -> migrations.SeparateDatabaseAndState:
+    """AlterFields of foreign keys to `db_index=False` as the state, only their indexes dropped
+    as the database change (DropFieldIndex): AlterField's state and schema, without its cost."""
+    for operation in alter_fields:
+        if not (
+            isinstance(operation, migrations.AlterField)
+            and isinstance(operation.field, models.ForeignKey)
+            and operation.field.deconstruct()[3].get("db_index") is False
+        ):
+            raise ValueError(f"Not an AlterField to a foreign key without index: {operation!r}")
+    return migrations.SeparateDatabaseAndState(
+        database_operations=[
+            DropFieldIndex(model_name=operation.model_name, name=operation.name)
+            for operation in alter_fields
+        ],
+        state_operations=list(alter_fields),
+    )
