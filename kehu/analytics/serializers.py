@@ -282,7 +282,9 @@ class RecommendationsSerializer(RunInfoMixin):
 class ForecastSeriesSerializer(serializers.Serializer):
     history = serializers.ListField(child=serializers.FloatField())
     mean = serializers.ListField(child=serializers.FloatField())
+    # xgettext:no-python-format
     lower = serializers.ListField(child=serializers.FloatField(), help_text=_("80% interval."))
+    # xgettext:no-python-format
     upper = serializers.ListField(child=serializers.FloatField(), help_text=_("80% interval."))
     method = serializers.CharField()
     targets = serializers.ListField(child=serializers.FloatField(allow_null=True))

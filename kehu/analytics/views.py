@@ -871,6 +871,7 @@ class ForecastView(AnalyticsView):
                     },
                     "lower": pad + last + series["lower"],
                     "upper": pad + last + series["upper"],
+                    # xgettext:no-python-format
                     "band": str(_("80% interval")),
                     "target": {
                         "name": str(_("Target")),
