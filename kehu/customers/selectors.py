@@ -259,21 +259,39 @@ def _customer_search_parts(*, user, query: str) -> list[tuple[str, tuple]]:
     return parts
 
 
+# A search matching at most this many customers hands the list their ids. As a subquery
+# under a page's ORDER BY id LIMIT n, PostgreSQL's planner walks the whole primary key
+# backwards expecting to meet the few matches early: 720 ms at 1,000,000 customers when
+# they are old ones. Given the ids it reads just those rows. Many matches keep the
+# subquery, which that walk then meets quickly.
+SEARCH_IDS_INLINE = 1000
+
+
 def customer_search_q(*, user, query: str) -> Q:
     """Substring on name and short name, pinyin initials or full pinyin, phone digits,
     e-mail and contact name. Phone and e-mail only match for users who may see them, so
     a search cannot reveal a masked number.
 
-    One ``pk IN (… UNION …)`` of indexed lookups (trigram indexes for 3+ characters,
-    kehu/customers/textindex.py), so the cost follows the matches, not the table size.
+    One ``… UNION …`` of indexed lookups (trigram indexes for 3+ characters,
+    kehu/customers/textindex.py), so the cost follows the matches, not the table size;
+    read first, as ids, when the matches are few (``SEARCH_IDS_INLINE``).
     """
     query = (query or "").strip()
     if not query:
         return Q()
-    parts = _customer_search_parts(user=user, query=query)
-    sql = " UNION ".join(part[0] for part in parts)
-    params = tuple(p for part in parts for p in part[1])
+    sql, params = customer_search_sql(user=user, query=query)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} LIMIT {SEARCH_IDS_INLINE + 1}", params)
+        ids = [row[0] for row in cursor.fetchall()]
+    if len(ids) <= SEARCH_IDS_INLINE:
+        return Q(pk__in=ids)
     return Q(pk__in=RawSQL(sql, params))
+
+
+def customer_search_sql(*, user, query: str) -> tuple[str, tuple]:
+    """The ids of the customers ``query`` finds, by ``customer_search_q``'s lookups."""
+    parts = _customer_search_parts(user=user, query=query)
+    return " UNION ".join(part[0] for part in parts), tuple(p for part in parts for p in part[1])
 
 
 def customer_search(*, user, query: str) -> QuerySet[Customer]:

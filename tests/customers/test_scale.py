@@ -212,11 +212,10 @@ def test_index_follows_create_update_delete_and_merge(org):
 
 def test_substring_search_uses_the_index(org):
     CustomerFactory(owner=org.sales1, name="苏州博远精密仪器有限公司")
-    queryset = selectors.customer_search(user=org.sales1, query="远精密")
+    sql, params = selectors.customer_search_sql(user=org.sales1, query="远精密")
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL enable_seqscan = off")
-        sql, params = queryset.query.sql_with_params()
         explain = "EXPLAIN " if connection.vendor == "postgresql" else "EXPLAIN QUERY PLAN "
         cursor.execute(explain + sql, params)
         plan = " ".join(str(row) for row in cursor.fetchall())
@@ -283,11 +282,10 @@ def test_bigram_index_is_rebuilt_whole(org, monkeypatch):
 
 def test_two_character_search_uses_the_bigram_index(org):
     CustomerFactory(owner=org.sales1, name="苏州博远精密仪器有限公司")
-    queryset = selectors.customer_search(user=org.sales1, query="精密")
+    sql, params = selectors.customer_search_sql(user=org.sales1, query="精密")
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL enable_seqscan = off")
-        sql, params = queryset.query.sql_with_params()
         explain = "EXPLAIN " if connection.vendor == "postgresql" else "EXPLAIN QUERY PLAN "
         cursor.execute(explain + sql, params)
         plan = " ".join(str(row) for row in cursor.fetchall())
@@ -295,3 +293,20 @@ def test_two_character_search_uses_the_bigram_index(org):
         assert "cust_search_bigram" in plan and "contact_name_bigram" in plan
     else:
         assert textindex.bigram_table(textindex.CUSTOMER_TABLE) in plan
+
+
+def test_many_matches_stay_a_subquery_and_find_the_same(org, monkeypatch):
+    # Few matches go to the list as ids (a subquery under ORDER BY id LIMIT n let
+    # PostgreSQL walk the whole primary key); many stay a subquery. Same customers either way.
+    names = [f"苏州博远精密仪器{n}号有限公司" for n in range(3)]
+    for name in names:
+        CustomerFactory(owner=org.sales1, name=name)
+    CustomerFactory(owner=org.sales2, name="苏州博远精密仪器9号有限公司")  # out of scope
+    inline = selectors.customer_search_q(user=org.sales1, query="精密仪器")
+    assert isinstance(dict(inline.children)["pk__in"], list)
+    monkeypatch.setattr(selectors, "SEARCH_IDS_INLINE", 1)
+    subquery = selectors.customer_search_q(user=org.sales1, query="精密仪器")
+    assert not isinstance(dict(subquery.children)["pk__in"], list)
+    assert found(org.sales1, "精密仪器") == set(names)
+    monkeypatch.setattr(selectors, "SEARCH_IDS_INLINE", 1000)
+    assert found(org.sales1, "精密仪器") == set(names)
