@@ -485,17 +485,18 @@ def receivables_debtors_stored(*, user) -> int:
     return int(rows) - (len(split) - len(set(split)))
 
 
-def receivables_top_customers_stored(*, user, limit: int) -> list[tuple[int, int]]:
-    """(customer id, cents) of the ``limit`` largest debtors in scope, largest first (ties
-    by id). A customer with one row is that row, read in amount order from the index; the
-    few with several rows are summed over their rows in scope."""
+def receivables_top_customers_stored(*, user, limit: int, offset: int = 0) -> list[tuple[int, int]]:
+    """(customer id, cents) of the debtors in scope ranked ``offset`` to ``offset + limit``
+    (a page of them), largest first (ties by id). A customer with one row is that row, read
+    in amount order from the index (at most ``offset + limit`` rows); the few with several
+    rows are summed over their rows in scope."""
     from kehu.analytics.models import CustomerReceivable
 
     require_perm(user, "finance.view")
     single = list(
         visible_to(CustomerReceivable.objects.filter(split=False), user)
         .order_by("-cents", "customer_id")
-        .values_list("customer_id", "cents")[:limit]
+        .values_list("customer_id", "cents")[: offset + limit]
     )
     several: dict[int, int] = defaultdict(int)
     for customer_id, cents in (
@@ -505,7 +506,7 @@ def receivables_top_customers_stored(*, user, limit: int) -> list[tuple[int, int
     ):
         several[customer_id] += cents
     rows = sorted(single + list(several.items()), key=lambda r: (-r[1], r[0]))
-    return [r for r in rows if r[1] > 0][:limit]
+    return [r for r in rows if r[1] > 0][offset : offset + limit]
 
 
 AGING_LABELS = {

@@ -31,15 +31,17 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from kehu.core.api import ModulePermission, expected_version
+from kehu.core.api import ModulePermission, StandardPagination, expected_version
 from kehu.core.attachments import attachment_add, attachment_validate
 from kehu.core.exceptions import ServiceError
 from kehu.core.exports import ExportColumn, export_response
+from kehu.core.pagination import list_count_cap
 from kehu.core.scope import get_visible_or_404
 from kehu.finance import selectors, services
 from kehu.finance.api_filters import (
@@ -629,10 +631,34 @@ class _FormatSerializer(serializers.Serializer):
     )
 
 
+AGING_PAGE_SIZE = 100
+AGING_PAGE_SIZE_MAX = 500
+
+
 class AgingQuerySerializer(_FormatSerializer):
     group_by = serializers.ChoiceField(
         choices=["customer", "owner", "department"], required=False, default="customer"
     )
+    page = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        default=1,
+        help_text="The page of rows (JSON only: a download has every row).",
+    )
+    page_size = serializers.IntegerField(
+        min_value=1,
+        max_value=AGING_PAGE_SIZE_MAX,
+        required=False,
+        default=AGING_PAGE_SIZE,
+        help_text=f"Rows a page, 1 to {AGING_PAGE_SIZE_MAX}.",
+    )
+
+
+class AgingPagination(StandardPagination):
+    """The project's page numbers and links; the sizes are the aging report's."""
+
+    page_size = AGING_PAGE_SIZE
+    max_page_size = AGING_PAGE_SIZE_MAX
 
 
 class PeriodQuerySerializer(_FormatSerializer, PeriodSerializer):
@@ -659,14 +685,14 @@ def _download(request, *, fmt: str, rows: list[dict], columns: list[ExportColumn
     )
 
 
-def _report_schema(query, body, description):
+def _report_schema(query, body, description, errors=(400, 403)):
     return extend_schema(
         parameters=[query],
         responses={
             (200, "application/json"): body,
             (200, XLSX): OpenApiTypes.BINARY,
             (200, "text/csv"): OpenApiTypes.STR,
-            **_errors(400, 403),
+            **_errors(*errors),
         },
         description=description,
     )
@@ -703,35 +729,69 @@ class ReportViewSet(viewsets.ViewSet):
         AgingReportSerializer,
         _(
             "Outstanding instalment amounts by days past due (0–30, 31–60, 61–90, over 90) "
-            "per customer, owner or department, largest total first. Contracts without a "
-            "receivable plan are not aged."
+            "per customer, owner or department, largest total first (customers tied by "
+            "id), a page of rows at a time; the totals and the count cover the whole scope. "
+            "Pages stop at the list cap (10,000 rows unless configured; 404 beyond): the "
+            "download (format=xlsx or csv) has every row. Contracts without a receivable "
+            "plan are not aged."
         ),
+        errors=(400, 403, 404),
     )
     @action(detail=False, methods=["get"], url_path="receivables-aging")
     def receivables_aging(self, request):
         query = self._query(AgingQuerySerializer, request)
-        rows = selectors.receivables_aging(user=request.user, group_by=query["group_by"])
+        today = timezone.localdate()
+        if query["format"] == "json":
+            return self._aging_page(request, query, today)
+        rows = selectors.receivables_aging(
+            user=request.user, group_by=query["group_by"], today=today
+        )
         buckets = [name for name, _label in AGING_BUCKET_LABELS]
         totals = _sum(rows, *buckets)
-        if query["format"] != "json":
-            heading = {
-                "customer": _("Customer"),
-                "owner": _("Owner"),
-                "department": _("Department"),
-            }[query["group_by"]]
-            columns = [ExportColumn("label", heading, value=lambda row: row["label"])]
-            columns += [_money_column(name, label) for name, label in AGING_BUCKET_LABELS]
-            return _download(
-                request,
-                fmt=query["format"],
-                rows=[*rows, {"label": str(_("Total")), **totals}],
-                columns=columns,
-                filename="receivables-aging",
+        heading = {
+            "customer": _("Customer"),
+            "owner": _("Owner"),
+            "department": _("Department"),
+        }[query["group_by"]]
+        columns = [ExportColumn("label", heading, value=lambda row: row["label"])]
+        columns += [_money_column(name, label) for name, label in AGING_BUCKET_LABELS]
+        return _download(
+            request,
+            fmt=query["format"],
+            rows=[*rows, {"label": str(_("Total")), **totals}],
+            columns=columns,
+            filename="receivables-aging",
+        )
+
+    def _aging_page(self, request, query: dict, today: datetime.date) -> Response:
+        """One page of rows, read from the stored aggregates; totals and count of all."""
+        totals = selectors.receivables_aging_totals(user=request.user, today=today)
+        rows = selectors.receivables_aging_pageable(
+            user=request.user,
+            group_by=query["group_by"],
+            today=today,
+            debtors=totals["customers"],
+        )
+        cap = list_count_cap()
+        if cap <= (query["page"] - 1) * query["page_size"] < len(rows):
+            raise NotFound(
+                _(
+                    "Pages stop at the first %(cap)s rows: download the report "
+                    "(format=xlsx or csv) for all of them."
+                )
+                % {"cap": f"{cap:,}"}
             )
+        pagination = AgingPagination()
+        page = pagination.paginate_queryset(rows, request, view=self)
         body = {
             "group_by": query["group_by"],
-            "as_of": timezone.localdate(),
-            "rows": rows,
+            "as_of": today,
+            "count": len(rows),
+            "page": query["page"],
+            "page_size": query["page_size"],
+            "next": pagination.get_next_link(),
+            "previous": pagination.get_previous_link(),
+            "rows": page,
             "totals": totals,
         }
         return Response(AgingReportSerializer(body).data)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import overload
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
@@ -319,13 +321,15 @@ def receivables_aging(
     group_by: str = "customer",
     today: datetime.date | None = None,
     limit: int | None = None,
+    offset: int = 0,
     live: bool = False,
 ) -> list[dict]:
     """Outstanding instalment amounts by age, per customer, owner or department.
 
     Each row: ``key``, ``label``, one amount per bucket of ``AGING_BUCKETS`` and ``total``.
-    Sorted by total, largest first; ``limit`` keeps the first rows. Contracts without a
-    plan are not aged (see ``contracts_without_plan``).
+    Sorted by total, largest first (customers tied by id, the stored index's order; owners
+    and departments by name); ``offset`` skips rows and ``limit`` keeps the next ones (a
+    page). Contracts without a plan are not aged (see ``contracts_without_plan``).
 
     Owners and departments, and the ``limit`` largest customers (the page, the dashboard),
     are read from the stored aggregates (``kehu.analytics.aggregates``): a bounded number
@@ -336,14 +340,16 @@ def receivables_aging(
         raise ValueError(group_by)
     today = today or timezone.localdate()
     if live or (group_by == "customer" and limit is None):
-        return _receivables_aging_live(user=user, group_by=group_by, today=today, limit=limit)
+        return _receivables_aging_live(
+            user=user, group_by=group_by, today=today, limit=limit, offset=offset
+        )
     from kehu.analytics.selectors import (
         receivables_buckets_stored,
         receivables_top_customers_stored,
     )
 
     if group_by == "customer":
-        top = receivables_top_customers_stored(user=user, limit=limit or 0)
+        top = receivables_top_customers_stored(user=user, limit=limit or 0, offset=offset)
         if not top:
             return []
         return _receivables_aging_live(
@@ -360,7 +366,51 @@ def receivables_aging(
         if values["total"] > 0
     ]
     found.sort(key=lambda row: (-row[-1], row[0] is None, row[0] or 0))
-    return _aging_rows(group_by, found, limit)
+    rows = _aging_rows(group_by, found, None)
+    return rows[offset:] if limit is None else rows[offset : offset + limit]
+
+
+class _AgingCustomerRows(Sequence):
+    """Every customer's aging row, as a paginator's object list: the length is the number of
+    debtors in scope (given: the stored figures count them), and a slice reads only its own
+    rows (``receivables_aging`` with that ``offset`` and ``limit``)."""
+
+    def __init__(self, *, user, today: datetime.date, debtors: int):
+        self.user, self.today, self.debtors = user, today, debtors
+
+    def __len__(self) -> int:
+        return self.debtors
+
+    @overload
+    def __getitem__(self, index: int) -> dict: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict]: ...
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            found = self[index : index + 1 or None]
+            if not found:
+                raise IndexError(index)
+            return found[0]
+        start, stop, step = index.indices(self.debtors)
+        if step != 1:
+            raise ValueError("step")
+        if stop <= start:
+            return []
+        return receivables_aging(user=self.user, today=self.today, limit=stop - start, offset=start)
+
+
+def receivables_aging_pageable(
+    *, user, group_by: str, today: datetime.date, debtors: int
+) -> Sequence[dict]:
+    """The rows of ``receivables_aging`` for a paginator to slice. Customers (many) are
+    read a slice at a time from the stored aggregates, so a page costs the same whatever
+    the number of debtors (``debtors``: how many, ``receivables_aging_totals``' count);
+    owners and departments are few and read whole."""
+    if group_by == "customer":
+        return _AgingCustomerRows(user=user, today=today, debtors=debtors)
+    return receivables_aging(user=user, group_by=group_by, today=today)
 
 
 GROUP_COLUMNS = {"owner": "owner", "department": "department"}
@@ -386,7 +436,12 @@ def _aging_rows(group_by: str, found: list, limit: int | None) -> list[dict]:
                 "total": values[-1],
             }
         )
-    rows.sort(key=lambda r: (-r["total"], r["label"]))
+    if group_by == "customer":
+        # As the SQL and the stored index order them, so that pages of customers read
+        # either way meet without a gap or an overlap at a tie.
+        rows.sort(key=lambda r: (-r["total"], r["key"]))
+    else:
+        rows.sort(key=lambda r: (-r["total"], r["label"]))
     return rows[:limit] if limit is not None else rows
 
 
@@ -396,6 +451,7 @@ def _receivables_aging_live(
     group_by: str,
     today: datetime.date,
     limit: int | None,
+    offset: int = 0,
     customer_ids: list[int] | None = None,
 ) -> list[dict]:
     """One query summed by the database: its work grows with the open instalments in
@@ -406,18 +462,19 @@ def _receivables_aging_live(
     columns, column_params = _aging_columns(today)
     sql = (
         f"SELECT grp, {columns} FROM ({rows_sql}) o GROUP BY grp "
-        "HAVING SUM(outstanding) > 0.005 ORDER BY total DESC, grp"
+        "HAVING SUM(outstanding) > 0.005 ORDER BY ROUND(SUM(outstanding), 2) DESC, grp"
     )
     params = column_params + params
-    if limit is not None and group_by == "customer":
-        # Customers are many: cut by the database. Ties on the total may then pick
-        # different customers than the label order below would; the totals still agree.
-        sql += " LIMIT %s"
-        params.append(limit)
+    if group_by == "customer" and limit is not None:
+        # Customers are many: cut by the database (in the order the rows are sorted in).
+        sql += " LIMIT %s OFFSET %s"
+        params += [limit, offset]
+        offset = 0
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchall()
-    return _aging_rows(group_by, found, limit)
+    rows = _aging_rows(group_by, found, None)
+    return rows[offset:] if limit is None else rows[offset : offset + limit]
 
 
 def receivables_aging_totals(

@@ -456,8 +456,18 @@ class AgingTotalsSerializer(serializers.Serializer):
 class AgingReportSerializer(serializers.Serializer):
     group_by = serializers.ChoiceField(choices=["customer", "owner", "department"])
     as_of = serializers.DateField()
-    rows = AgingRowSerializer(many=True)
-    totals = AgingTotalsSerializer()
+    count = serializers.IntegerField(
+        help_text="How many rows in all: customers owing money in your scope, or owners "
+        "or departments."
+    )
+    page = serializers.IntegerField(help_text="This page's number (from 1).")
+    page_size = serializers.IntegerField(help_text="Rows a page.")
+    next = serializers.URLField(allow_null=True, help_text="The next page (null: the last).")
+    previous = serializers.URLField(
+        allow_null=True, help_text="The previous page (null: the first)."
+    )
+    rows = AgingRowSerializer(many=True, help_text="This page's rows.")
+    totals = AgingTotalsSerializer(help_text="All outstanding money in your scope, every page.")
 
 
 class ReconciliationRowSerializer(serializers.Serializer):
