@@ -845,10 +845,12 @@ def recommendations_for(*, customer, k: int = 5) -> list[dict]:
     from kehu.products.models import Product
     from kehu.sales.models import OrderLine
 
+    # The customer's orders inside the subquery: as a filter beside it SQLite built the set
+    # of every counted order first (11 s at 5,000,000 orders).
     owned = set(
-        OrderLine.objects.filter(order__in=_orders(), order__customer=customer).values_list(
-            "product_id", flat=True
-        )
+        OrderLine.objects.filter(order__in=_orders().filter(customer=customer))
+        .order_by()
+        .values_list("product_id", flat=True)
     )
     if not owned:
         return []
