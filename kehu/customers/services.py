@@ -57,6 +57,7 @@ from kehu.customers.models import (
     StageKind,
 )
 from kehu.customers.normalize import name_normalize, name_pinyin_forms, phone_normalize
+from kehu.customers.textindex import text_index_bulk_insert
 
 CUSTOMER_CODE_PREFIX = "KH"
 
@@ -824,7 +825,9 @@ def customer_create_many(*, actor, drafts: list[CustomerDraft]) -> list[int]:
                 value = values[attname]
                 values[attname] = no_json if value == {} else db_json(value)
             rows.append(table["row"](values))
-        table_rows_insert(Customer._meta.db_table, table["columns"], rows)
+        # The search indexes filled once for the batch, not by a trigger per row.
+        with text_index_bulk_insert(Customer._meta.db_table, ids):
+            table_rows_insert(Customer._meta.db_table, table["columns"], rows)
         if names:
             through = Customer.tags.through
             table_rows_insert(

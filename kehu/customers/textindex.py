@@ -21,6 +21,9 @@ searched by two characters: 华为, 永泰, a contact's 王芳):
 One-character queries use the B-tree prefix paths and a scan bounded to the newest rows
 (see ``customer_search_q``).
 
+Bulk inserts (imports, ``customer_create_many``) have the insert triggers skip their block of
+new ids and fill both SQLite indexes once per batch (``text_index_bulk_insert``).
+
 The objects are created by migration 0003 and re-checked after every ``migrate`` (a later
 migration that rebuilds the customers table on SQLite drops its triggers; the check puts
 them back and rebuilds the index), and by ``--no-migrations`` test databases.
@@ -28,9 +31,11 @@ them back and rebuilds the index), and by ``--no-migrations`` test databases.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 
-from django.db import connections
+from django.db import OperationalError, connections
 
 CUSTOMER_TABLE = "customers_customer"
 CONTACT_TABLE = "customers_contact"
@@ -54,6 +59,9 @@ CUSTOMER_BIGRAM_COLUMNS = ("name", "short_name")
 CONTACT_BIGRAM_COLUMNS = ("name",)
 POSITIONS_TABLE = "kehu_text_positions"
 POSITIONS = 200  # the longest searched column (customer name, initials)
+# Id ranges whose rows a bulk insert indexes itself, one statement per batch: the insert
+# triggers skip them (``text_index_bulk_insert``). Empty outside such a transaction.
+DEFERRED_TABLE = "kehu_text_index_deferred"
 
 PG_BIGRAM_FUNCTION = """
 CREATE OR REPLACE FUNCTION kehu_bigrams(value text) RETURNS text[]
@@ -99,6 +107,39 @@ def sqlite_has_trigram() -> bool:
     return sqlite3.sqlite_version_info >= (3, 34, 0)
 
 
+def _not_deferred(table: str) -> str:
+    """The insert triggers' WHEN: the new row is not in a range a bulk insert indexes."""
+    return (
+        f"WHEN NOT EXISTS (SELECT 1 FROM {DEFERRED_TABLE} d WHERE d.tbl = '{table}' "
+        "AND new.id BETWEEN d.low AND d.high)"
+    )
+
+
+def _sqlite_triggers_ensure(cursor, statements: list[str]) -> bool:
+    """Create the triggers ``statements`` define; one stored with other SQL (an older
+    definition) is replaced. Returns whether one was missing: rows may have been written
+    without it."""
+    prefix = "CREATE TRIGGER IF NOT EXISTS "
+    names = [statement.removeprefix(prefix).split(" ", 1)[0] for statement in statements]
+    marks = ", ".join(["%s"] * len(names))
+    cursor.execute(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks})",
+        names,
+    )
+    stored = dict(cursor.fetchall())
+    missing = False
+    for name, statement in zip(names, statements, strict=True):
+        # SQLite stores the statement without IF NOT EXISTS.
+        if stored.get(name) == "CREATE TRIGGER " + statement.removeprefix(prefix):
+            continue
+        if name in stored:
+            cursor.execute(f"DROP TRIGGER {name}")
+        else:
+            missing = True
+        cursor.execute(statement)
+    return missing
+
+
 def _sqlite_statements(table: str, columns: tuple[str, ...]) -> list[str]:
     fts = fts_table(table)
     cols = ", ".join(columns)
@@ -107,7 +148,8 @@ def _sqlite_statements(table: str, columns: tuple[str, ...]) -> list[str]:
     delete = f"INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.id, {old});"
     insert = f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.id, {new});"
     return [
-        f"CREATE TRIGGER IF NOT EXISTS {fts}_ai AFTER INSERT ON {table} BEGIN {insert} END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_ai AFTER INSERT ON {table} "
+        f"{_not_deferred(table)} BEGIN {insert} END",
         f"CREATE TRIGGER IF NOT EXISTS {fts}_ad AFTER DELETE ON {table} BEGIN {delete} END",
         f"CREATE TRIGGER IF NOT EXISTS {fts}_au AFTER UPDATE OF {cols} ON {table} "
         f"BEGIN {delete} {insert} END",
@@ -121,16 +163,14 @@ def _sqlite_ensure(cursor, table: str, columns: tuple[str, ...]) -> None:
         [f"{fts}%"],
     )
     existing = {row[0] for row in cursor.fetchall()}
-    wanted = {fts, f"{fts}_ai", f"{fts}_ad", f"{fts}_au"}
-    if wanted <= existing:
-        return
-    if fts not in existing:
+    missing = fts not in existing
+    if missing:
         cursor.execute(
             f"CREATE VIRTUAL TABLE {fts} USING fts5({', '.join(columns)}, "
             f"content='{table}', content_rowid='id', tokenize='trigram')"
         )
-    for statement in _sqlite_statements(table, columns):
-        cursor.execute(statement)
+    if not _sqlite_triggers_ensure(cursor, _sqlite_statements(table, columns)) and not missing:
+        return
     # Rows written while a trigger was missing: index everything again.
     cursor.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
 
@@ -155,7 +195,8 @@ def _sqlite_bigram_statements(table: str, columns: tuple[str, ...]) -> list[str]
     delete = f"DELETE FROM {grams} WHERE id = old.id AND gram IN ("
     delete += f"{_sqlite_bigrams_of('old', columns)});"
     return [
-        f"CREATE TRIGGER IF NOT EXISTS {grams}_ai AFTER INSERT ON {table} BEGIN {insert} END",
+        f"CREATE TRIGGER IF NOT EXISTS {grams}_ai AFTER INSERT ON {table} "
+        f"{_not_deferred(table)} BEGIN {insert} END",
         f"CREATE TRIGGER IF NOT EXISTS {grams}_ad AFTER DELETE ON {table} BEGIN {delete} END",
         f"CREATE TRIGGER IF NOT EXISTS {grams}_au AFTER UPDATE OF {', '.join(columns)} "
         f"ON {table} BEGIN {delete} {insert} END",
@@ -170,6 +211,8 @@ def _sqlite_bigram_ensure(cursor, table: str, columns: tuple[str, ...]) -> None:
     )
     existing = {row[0] for row in cursor.fetchall()}
     if {grams, f"{grams}_ai", f"{grams}_ad", f"{grams}_au"} <= existing:
+        # All there: only a trigger of an older definition is replaced.
+        _sqlite_triggers_ensure(cursor, _sqlite_bigram_statements(table, columns))
         return
     cursor.execute(
         f"CREATE TABLE IF NOT EXISTS {POSITIONS_TABLE} (i INTEGER PRIMARY KEY) WITHOUT ROWID"
@@ -183,14 +226,19 @@ def _sqlite_bigram_ensure(cursor, table: str, columns: tuple[str, ...]) -> None:
         f"CREATE TABLE IF NOT EXISTS {grams} (gram TEXT NOT NULL, id INTEGER NOT NULL, "
         "PRIMARY KEY (gram, id)) WITHOUT ROWID"
     )
-    for statement in _sqlite_bigram_statements(table, columns):
-        cursor.execute(statement)
+    _sqlite_triggers_ensure(cursor, _sqlite_bigram_statements(table, columns))
     # Rows written while a trigger was missing: cut everything again, in one statement.
     cursor.execute(f"DELETE FROM {grams}")
-    texts = " UNION ALL ".join(f"SELECT id, upper({c}) AS t FROM {table}" for c in columns)
-    cursor.execute(
-        f"INSERT OR IGNORE INTO {grams}(gram, id) SELECT substr(v.t, p.i, 2), v.id "
-        f"FROM ({texts}) v JOIN {POSITIONS_TABLE} p ON p.i < length(v.t) ORDER BY 1, 2"
+    cursor.execute(_sqlite_bigram_fill(table, columns))
+
+
+def _sqlite_bigram_fill(table: str, columns: tuple[str, ...], where: str = "") -> str:
+    """INSERT of the bigrams of ``table``'s rows (those matching ``where``), as the insert
+    trigger cuts them, in one statement."""
+    texts = " UNION ALL ".join(f"SELECT id, upper({c}) AS t FROM {table}{where}" for c in columns)
+    return (
+        f"INSERT OR IGNORE INTO {bigram_table(table)}(gram, id) SELECT substr(v.t, p.i, 2), "
+        f"v.id FROM ({texts}) v JOIN {POSITIONS_TABLE} p ON p.i < length(v.t) ORDER BY 1, 2"
     )  # in key order: the B-tree is appended to, not split at random
 
 
@@ -204,10 +252,76 @@ def text_index_ensure(using: str = "default") -> None:
             for statement in PG_INDEXES.values():
                 cursor.execute(statement)
         elif connection.vendor == "sqlite" and sqlite_has_trigram():
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {DEFERRED_TABLE} "
+                "(tbl TEXT NOT NULL, low INTEGER NOT NULL, high INTEGER NOT NULL)"
+            )
             _sqlite_ensure(cursor, CUSTOMER_TABLE, CUSTOMER_FTS_COLUMNS)
             _sqlite_ensure(cursor, CONTACT_TABLE, CONTACT_FTS_COLUMNS)
             _sqlite_bigram_ensure(cursor, CUSTOMER_TABLE, CUSTOMER_BIGRAM_COLUMNS)
             _sqlite_bigram_ensure(cursor, CONTACT_TABLE, CONTACT_BIGRAM_COLUMNS)
+
+
+SQLITE_INDEXED = {CUSTOMER_TABLE: CUSTOMER_FTS_COLUMNS, CONTACT_TABLE: CONTACT_FTS_COLUMNS}
+SQLITE_BIGRAMS = {CUSTOMER_TABLE: CUSTOMER_BIGRAM_COLUMNS, CONTACT_TABLE: CONTACT_BIGRAM_COLUMNS}
+
+
+@contextlib.contextmanager
+def text_index_bulk_insert(table: str, ids: list[int], using: str = "default") -> Iterator[None]:
+    """Index the rows of ``table`` that the block inserts, whose ids are ``ids``, by one
+    statement per index after the block instead of by the insert triggers row by row.
+
+    SQLite: the block's id range is written to ``DEFERRED_TABLE``, which the insert
+    triggers (FTS5, bigrams) consult to skip the row; the range row is deleted again in
+    the same transaction, so no other connection ever sees it (one writer; readers see the
+    last commit), and a rollback takes it away with the rows. Inserted one statement a row
+    (``executemany``), FTS5 flushes its pending terms at the end of every statement,
+    writing and merging small segments (20,000 rows in memory: 0.44 s of CPU, against
+    0.05 s as one statement), and the bigram B-tree is written a row at a time in no order;
+    a batch does each once, in key order. The index entries are the triggers' own
+    (tested). The block must only insert, and ``ids`` must be new ids with no stored row
+    between the smallest and the largest (``table_ids_reserve`` gives such a block).
+    PostgreSQL keeps its indexes in the inserts: nothing to do. Triggers of an older
+    definition (no ``text_index_ensure`` since) stay in charge, row by row."""
+    connection = connections[using]
+    if not ids or connection.vendor != "sqlite" or table not in SQLITE_INDEXED:
+        yield
+        return
+    fts, grams = f"{fts_table(table)}_ai", f"{bigram_table(table)}_ai"
+    low, high = min(ids), max(ids)
+    with connection.cursor() as cursor:
+        # The range is written only when both insert triggers consult it (not those of an
+        # older definition, before ``text_index_ensure`` replaced them): one query.
+        try:
+            cursor.execute(
+                f"INSERT INTO {DEFERRED_TABLE} (tbl, low, high) SELECT %s, %s, %s WHERE "
+                "(SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name IN (%s, %s) "
+                "AND instr(sql, %s)) = 2",
+                [table, low, high, fts, grams, DEFERRED_TABLE],
+            )
+        except OperationalError:  # no such table: SQLite refused the statement, nothing else
+            deferring = False
+        else:
+            deferring = cursor.rowcount == 1
+        if not deferring:
+            yield
+            return
+        try:
+            yield
+        finally:
+            # Also when the block fails: a caller that goes on without rolling back must
+            # not leave later rows of the range unindexed.
+            cursor.execute(
+                f"DELETE FROM {DEFERRED_TABLE} WHERE tbl = %s AND low = %s AND high = %s",
+                [table, low, high],
+            )
+        where = f" WHERE id BETWEEN {int(low)} AND {int(high)}"
+        columns = ", ".join(SQLITE_INDEXED[table])
+        cursor.execute(
+            f"INSERT INTO {fts_table(table)}(rowid, {columns}) "
+            f"SELECT id, {columns} FROM {table}{where}"
+        )
+        cursor.execute(_sqlite_bigram_fill(table, SQLITE_BIGRAMS[table], where))
 
 
 def text_index_drop(using: str = "default") -> None:
