@@ -506,29 +506,6 @@ def tables_analyze(models_: Iterable[type[models.Model]] | None = None) -> None:
             cursor.execute("ANALYZE")
 
 
-# SQLite's ANALYZE reads every row of every index; with a limit it reads about this many
-# per index and estimates the rest (what the SQLite documentation advises for large
-# databases). PostgreSQL samples anyway.
-ANALYSIS_LIMIT = 2000
-
-
-@contextlib.contextmanager
-def analysis_sampled(rows: int = ANALYSIS_LIMIT) -> Iterator[None]:
-    """SQLite: ANALYZE in the block samples about ``rows`` rows per index."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA analysis_limit")
-        limit = cursor.fetchone()[0]
-        cursor.execute(f"PRAGMA analysis_limit = {int(rows)}")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA analysis_limit = {int(limit)}")
-
-
 class Cells:
     """Python values as each database takes them in bulk (SQLite: text for datetimes)."""
 
