@@ -347,6 +347,18 @@ class CustomerReceivable(models.Model):
                 name="analytics_custrec_split_idx",
                 condition=models.Q(split=True),
             ),
+            # A scope's few split rows: through the owner index SQLite read all of a
+            # salesperson's rows to find none (84 ms of the aging page at 1,000,000).
+            models.Index(
+                fields=["owner"],
+                name="analytics_custrec_split_own",
+                condition=models.Q(split=True),
+            ),
+            models.Index(
+                fields=["department"],
+                name="analytics_custrec_split_dept",
+                condition=models.Q(split=True),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
