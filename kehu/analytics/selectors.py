@@ -485,6 +485,21 @@ def receivables_debtors_stored(*, user) -> int:
     return int(rows) - (len(split) - len(set(split)))
 
 
+def receivable_days_overdue_stored(*, user, today: datetime.date):
+    """Due dates before ``today`` on which contracts in scope still owe money, oldest first
+    (a query over the stored receivables by due date; iterate lazily)."""
+    from kehu.analytics.models import ReceivableDay
+
+    require_perm(user, "finance.view")
+    return (
+        visible_to(ReceivableDay.objects.filter(due_date__lt=today, cents__gt=0), user)
+        .order_by("due_date")
+        .values_list("due_date", flat=True)
+        .distinct()
+        .iterator(chunk_size=100)
+    )
+
+
 def receivables_top_customers_stored(*, user, limit: int, offset: int = 0) -> list[tuple[int, int]]:
     """(customer id, cents) of the debtors in scope ranked ``offset`` to ``offset + limit``
     (a page of them), largest first (ties by id). A customer with one row is that row, read

@@ -684,24 +684,50 @@ def instalments_due_on(*, day: datetime.date, today: datetime.date) -> list[tupl
     ]
 
 
-def instalments_overdue(*, user, today: datetime.date | None = None) -> list[InstalmentState]:
-    """Overdue instalments of contracts in the user's scope, longest overdue first."""
+def instalments_overdue(
+    *, user, today: datetime.date | None = None, limit: int | None = None
+) -> list[InstalmentState]:
+    """Overdue instalments of contracts in the user's scope, longest overdue first (then
+    the largest outstanding).
+
+    With ``limit``, the first ``limit`` of them: the days that still owe money come oldest
+    first from the stored receivables by due date, and only those days' contracts are
+    settled, until ``limit`` instalments are found (all of the last day's, so the order
+    holds). Without it every open instalment in scope is settled (88 s for a manager's
+    home page at 1,000,000 customers)."""
     from kehu.finance.services import BILLABLE_STATUSES
 
     today = today or timezone.localdate()
     contracts = _with_outstanding(
-        contracts_visible_to(user=user).filter(
-            status__in=BILLABLE_STATUSES, instalments__due_date__lt=today
-        )
-    ).distinct()
-    states = [
-        state
-        for _contract, state in _instalment_states(
-            contracts=contracts, today=today, due_before=today
-        )
-        if state.status == InstalmentStatus.OVERDUE
-    ]
-    return sorted(states, key=lambda s: (-s.days_overdue, -s.outstanding))
+        contracts_visible_to(user=user).filter(status__in=BILLABLE_STATUSES)
+    )
+
+    def overdue_on(days: Q, due_before: datetime.date) -> list[InstalmentState]:
+        return [
+            state
+            for _contract, state in _instalment_states(
+                contracts=contracts.filter(days).distinct(), today=today, due_before=due_before
+            )
+            if state.status == InstalmentStatus.OVERDUE
+        ]
+
+    def order(states: list[InstalmentState]) -> list[InstalmentState]:
+        return sorted(states, key=lambda s: (-s.days_overdue, -s.outstanding))
+
+    if limit is None:
+        return order(overdue_on(Q(instalments__due_date__lt=today), today))
+    from kehu.analytics.selectors import receivable_days_overdue_stored
+
+    found: list[InstalmentState] = []
+    for day in receivable_days_overdue_stored(user=user, today=today):
+        found += [
+            state
+            for state in overdue_on(Q(instalments__due_date=day), day + datetime.timedelta(days=1))
+            if state.instalment.due_date == day
+        ]
+        if len(found) >= limit:
+            break
+    return order(found)[:limit]
 
 
 def payments_to_confirm(*, user) -> QuerySet[Payment]:

@@ -47,7 +47,7 @@ def overdue_receivables(user) -> list[dict]:
             "url": reverse("finance:plan_detail", args=[s.instalment.contract_id]),
             "when": _("%(days)s days overdue") % {"days": s.days_overdue},
         }
-        for s in selectors.instalments_overdue(user=user)[:LIMIT]
+        for s in selectors.instalments_overdue(user=user, limit=LIMIT)
     ]
 
 

@@ -272,3 +272,28 @@ def test_expenses_by_category_and_department(org):
         ("Travel", "销售二部", "70.00", 1),
         ("Entertainment", "销售一部", "30.00", 1),
     ]
+
+
+def test_first_overdue_instalments_equal_the_whole_list_cut(org, django_assert_max_num_queries):
+    # The home page's to-do reads the oldest days that owe money from the stored figures and
+    # settles only those days' contracts: the same instalments, in the same order, as
+    # settling every open instalment and cutting the list.
+    owners = [org.sales1, org.sales2, org.sales1, org.sales3, org.sales1, org.sales2]
+    for n, owner in enumerate(owners):
+        contract = active_contract(org, owner, amount="3000.00")
+        plan(contract, (ago(90 - n), "1000.00"), (ago(30), "1000.00"), (ago(-10), "1000.00"))
+        if n % 3 == 1:  # pays the first instalment and part of the second
+            pay(contract, "1400.00", received_on=ago(20), confirm_by=org.finance)
+        if n == 5:  # paid up: owes nothing
+            pay(contract, "3000.00", received_on=ago(5), confirm_by=org.finance)
+    for user in (org.finance, org.sales1, org.sales2):
+        whole = selectors.instalments_overdue(user=user, today=DAY)
+        assert whole, user.username
+        for limit in range(1, len(whole) + 2):
+            first = selectors.instalments_overdue(user=user, today=DAY, limit=limit)
+            assert [(s.instalment.pk, s.outstanding) for s in first] == [
+                (s.instalment.pk, s.outstanding) for s in whole[:limit]
+            ], (user.username, limit)
+    assert {s.instalment.contract.owner_id for s in whole} == {org.sales2.pk}  # scope
+    with django_assert_max_num_queries(6):  # two days' contracts and the stored days
+        selectors.instalments_overdue(user=org.finance, today=DAY, limit=2)
