@@ -279,19 +279,23 @@ def customer_search_q(*, user, query: str) -> Q:
     query = (query or "").strip()
     if not query:
         return Q()
-    sql, params = customer_search_sql(user=user, query=query)
+    # UNION ALL stops at the limit; UNION would first collect every match to drop repeats
+    # (all the customers when the term is in every name, as 有限 is).
+    probe, params = customer_search_sql(user=user, query=query, keep_repeats=True)
     with connection.cursor() as cursor:
-        cursor.execute(f"{sql} LIMIT {SEARCH_IDS_INLINE + 1}", params)
-        ids = [row[0] for row in cursor.fetchall()]
-    if len(ids) <= SEARCH_IDS_INLINE:
-        return Q(pk__in=ids)
-    return Q(pk__in=RawSQL(sql, params))
+        cursor.execute(f"{probe} LIMIT {SEARCH_IDS_INLINE + 1}", params)
+        rows = [row[0] for row in cursor.fetchall()]
+    if len(rows) <= SEARCH_IDS_INLINE:
+        return Q(pk__in=sorted(set(rows)))
+    return Q(pk__in=RawSQL(*customer_search_sql(user=user, query=query)))
 
 
-def customer_search_sql(*, user, query: str) -> tuple[str, tuple]:
-    """The ids of the customers ``query`` finds, by ``customer_search_q``'s lookups."""
+def customer_search_sql(*, user, query: str, keep_repeats: bool = False) -> tuple[str, tuple]:
+    """The ids of the customers ``query`` finds, by ``customer_search_q``'s lookups (with
+    ``keep_repeats`` an id found by several lookups comes once per lookup)."""
     parts = _customer_search_parts(user=user, query=query)
-    return " UNION ".join(part[0] for part in parts), tuple(p for part in parts for p in part[1])
+    union = " UNION ALL " if keep_repeats else " UNION "
+    return union.join(part[0] for part in parts), tuple(p for part in parts for p in part[1])
 
 
 def customer_search(*, user, query: str) -> QuerySet[Customer]:
