@@ -14,7 +14,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.contrib import messages
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
@@ -179,9 +179,9 @@ class CustomerFilter(django_filters.FilterSet):
         return queryset.filter(custom_filter_q(Customer, name[3:], value))
 
     def search(self, queryset, name, value):
-        found = selectors.customer_search(user=self.request.user, query=value)
-        ids = found.values("pk") if isinstance(found, QuerySet) else [c.pk for c in found]
-        return queryset.filter(pk__in=ids)
+        # The list's queryset is scoped already: the search's conditions go on it directly
+        # (as a nested subquery a page could not stop after its rows).
+        return queryset.filter(selectors.customer_search_q(user=self.request.user, query=value))
 
     def filter_followup(self, queryset, name, value):
         return queryset.filter(_due_q(value))

@@ -295,18 +295,27 @@ def test_two_character_search_uses_the_bigram_index(org):
         assert textindex.bigram_table(textindex.CUSTOMER_TABLE) in plan
 
 
-def test_many_matches_stay_a_subquery_and_find_the_same(org, monkeypatch):
+def test_many_matches_become_conditions_and_find_the_same(org, monkeypatch):
     # Few matches go to the list as ids (a subquery under ORDER BY id LIMIT n let
-    # PostgreSQL walk the whole primary key); many stay a subquery. Same customers either way.
+    # PostgreSQL walk the whole primary key); a term in many names becomes conditions no
+    # text index serves (the indexes collected every match first). Same customers either
+    # way: names, short names, contact names, phone digits, and only in scope.
     names = [f"苏州博远精密仪器{n}号有限公司" for n in range(3)]
     for name in names:
         CustomerFactory(owner=org.sales1, name=name)
+    by_contact = CustomerFactory(owner=org.sales1, name="无锡华光电子有限公司")
+    ContactFactory(customer=by_contact, name="精密仪器王")
+    short = CustomerFactory(owner=org.sales1, name="常州某公司", short_name="精密仪器常州")
     CustomerFactory(owner=org.sales2, name="苏州博远精密仪器9号有限公司")  # out of scope
-    inline = selectors.customer_search_q(user=org.sales1, query="精密仪器")
-    assert isinstance(dict(inline.children)["pk__in"], list)
-    monkeypatch.setattr(selectors, "SEARCH_IDS_INLINE", 1)
-    subquery = selectors.customer_search_q(user=org.sales1, query="精密仪器")
-    assert not isinstance(dict(subquery.children)["pk__in"], list)
-    assert found(org.sales1, "精密仪器") == set(names)
-    monkeypatch.setattr(selectors, "SEARCH_IDS_INLINE", 1000)
-    assert found(org.sales1, "精密仪器") == set(names)
+    expected = {*names, by_contact.name, short.name}
+    phone = CustomerFactory(owner=org.sales1, name="南通某公司", mobile="13912345678")
+    for query, found_names in (("精密仪器", expected), ("12345678", {phone.name})):
+        inline = selectors.customer_search_q(user=org.sales1, query=query)
+        assert isinstance(dict(inline.children)["pk__in"], list)
+        assert found(org.sales1, query) == found_names
+        monkeypatch.setattr(selectors, "SEARCH_IDS_INLINE", 0)
+        dense = selectors.customer_search_q(user=org.sales1, query=query)
+        lookups = dict(c for c in dense.children if isinstance(c, tuple))
+        assert not isinstance(lookups.get("pk__in"), list)  # contacts: their indexed lookup
+        assert found(org.sales1, query) == found_names
+        monkeypatch.setattr(selectors, "SEARCH_IDS_INLINE", 1000)
