@@ -219,6 +219,19 @@ def fixed_cases(ctx: BenchContext) -> list[Case]:
     ]
 
 
+@register
+def home_cases(ctx: BenchContext) -> list[Case]:
+    """The home page every login lands on: the to-dos of each module the user may use."""
+    from django.utils.translation import gettext as _
+
+    users = [("home", ctx.user), ("all_home", ctx.manager), ("finance_home", ctx.finance)]
+    return [
+        Case(key, _("Home page with to-dos"), group="home", user=user, url="/")
+        for key, user in users
+        if user is not None
+    ]
+
+
 # --- measuring -------------------------------------------------------------------------------
 
 
