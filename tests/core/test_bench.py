@@ -45,7 +45,7 @@ def test_bench_runs_every_case_once(org, small, tmp_path):
     text, saved = _run(tmp_path)
     results = {r["key"]: r for r in saved["results"]}
     groups = {r["group"] for r in saved["results"]}
-    assert groups == {"customers", "sales", "finance", "analytics", "fixed"}
+    assert groups == {"customers", "sales", "finance", "analytics", "fixed", "home"}
     expected = LIST_CASES | {
         "detail",
         "contract_detail",
@@ -55,6 +55,9 @@ def test_bench_runs_every_case_once(org, small, tmp_path):
         "aging_api",
         "dashboard",
         "all_dashboard",
+        "home",
+        "all_home",
+        "finance_home",
     }
     assert expected <= set(results)
     assert "HTTP" not in text, text  # every request answered 200/201
