@@ -268,8 +268,8 @@ def _customer_search_parts(
 # A search matching at most this many customers hands the list their ids. As a subquery
 # under a page's ORDER BY id LIMIT n, PostgreSQL's planner walks the whole primary key
 # backwards expecting to meet the few matches early: 720 ms at 1,000,000 customers when
-# they are old ones. Given the ids it reads just those rows. Many matches keep the
-# subquery, which that walk then meets quickly.
+# they are old ones. Given the ids it reads just those rows. More matches become
+# conditions on the customer's own fields (``_customer_search_dense_q``).
 SEARCH_IDS_INLINE = 1000
 
 
@@ -278,9 +278,9 @@ def customer_search_q(*, user, query: str) -> Q:
     e-mail and contact name. Phone and e-mail only match for users who may see them, so
     a search cannot reveal a masked number.
 
-    One ``… UNION …`` of indexed lookups (trigram indexes for 3+ characters,
-    kehu/customers/textindex.py), so the cost follows the matches, not the table size;
-    read first, as ids, when the matches are few (``SEARCH_IDS_INLINE``).
+    Indexed lookups (trigram indexes for 3+ characters, kehu/customers/textindex.py) read
+    first, as ids, when the matches are few (``SEARCH_IDS_INLINE``): the cost follows the
+    matches, not the table size. A term in many names becomes conditions instead.
     """
     query = (query or "").strip()
     if not query:
@@ -315,7 +315,9 @@ def _customer_search_dense_q(*, user, query: str) -> Q:
     lowered = query.lower().replace(" ", "")
     found = Q(code=query.upper()) | _contains("name", query) | _contains("short_name", query)
     if _LATIN.match(lowered):
-        found |= _contains("name_initials", lowered) | _contains("name_pinyin", lowered)
+        found |= _contains("name_initials", lowered)
+        if len(lowered) >= 2:
+            found |= _contains("name_pinyin", lowered)
     if "@" in query and policy.get("email", FieldAccess.EDIT) in readable:
         found |= _contains("email", query)
     digits = phone_normalize(query) if re.fullmatch(r"[\d\s+()\-]+", query) else ""
