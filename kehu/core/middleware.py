@@ -1,3 +1,7 @@
+import time
+
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.views.defaults import permission_denied
 
 from kehu.core.audit import current_ip
@@ -22,3 +26,23 @@ class AuditContextMiddleware:
         if isinstance(exception, PermissionRefused):
             return permission_denied(request, exception)
         return None
+
+
+class SessionActivityMiddleware:
+    """The idle timeout: a signed-in session's expiry moves with activity. Saving the session
+    on every request would make every page view a write transaction (a commit and its WAL
+    flush on PostgreSQL, the write lock on SQLite), so it is saved once the last save is
+    ``SESSION_REFRESH_SECONDS`` old; the timeout is exact to within that interval."""
+
+    STAMP = "_kehu_seen"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = request.session
+        if SESSION_KEY in session:  # signed in; anonymous visitors get no session row
+            now = int(time.time())
+            if now - session.get(self.STAMP, 0) >= settings.SESSION_REFRESH_SECONDS:
+                session[self.STAMP] = now  # modified: SessionMiddleware saves it, new expiry
+        return self.get_response(request)

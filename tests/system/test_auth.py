@@ -1,12 +1,15 @@
 """Login hardening through the real pages: lockout, session expiry, password change/reset."""
 
+import time
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from kehu.system.models import AuditLog
@@ -70,8 +73,33 @@ def test_inactive_user_cannot_log_in(org):
 
 def test_session_is_an_idle_timeout():
     assert settings.SESSION_COOKIE_AGE == 8 * 3600
-    # Saved on every request, so the expiry moves with activity: an idle timeout.
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+    assert settings.SESSION_REFRESH_SECONDS == 60
+
+
+def test_session_expiry_moves_with_activity_without_a_write_per_request(org, monkeypatch):
+    client = Client()
+    assert attempt(client, "sales1", PASSWORD).status_code == 302
+    key = client.session.session_key
+    client.get("/")  # the first page after logging in stamps the session
+    session = Session.objects.get(pk=key)
+    first_expiry = session.expire_date
+
+    # Within the refresh interval a page view reads the session and writes nothing.
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/").status_code == 200
+    assert not [q for q in queries if "django_session" in q["sql"] and "SELECT" not in q["sql"]]
+    assert Session.objects.get(pk=key).expire_date == first_expiry
+
+    # Once the last save is older than the interval, the next request moves the expiry.
+    later = time.time() + settings.SESSION_REFRESH_SECONDS + 5
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert client.get("/").status_code == 200
+    assert Session.objects.get(pk=key).expire_date > first_expiry
+
+
+def test_anonymous_requests_store_no_session(db):
+    Client().get("/accounts/login/")
+    assert not Session.objects.exists()
 
 
 def test_session_expiry_follows_activity_and_expired_sessions_log_out(org):
