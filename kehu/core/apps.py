@@ -6,3 +6,10 @@ class CoreConfig(AppConfig):
     name = "kehu.core"
     label = "core"
     verbose_name = _("Core")
+
+    def ready(self):
+        from django.contrib.auth.signals import user_logged_in
+
+        from kehu.core.middleware import stamp_session
+
+        user_logged_in.connect(stamp_session, dispatch_uid="kehu.core.stamp_session")

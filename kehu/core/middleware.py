@@ -28,13 +28,14 @@ class AuditContextMiddleware:
         return None
 
 
+SESSION_STAMP = "_kehu_seen"  # when the session was last saved (seconds since the epoch)
+
+
 class SessionActivityMiddleware:
     """The idle timeout: a signed-in session's expiry moves with activity. Saving the session
     on every request would make every page view a write transaction (a commit and its WAL
     flush on PostgreSQL, the write lock on SQLite), so it is saved once the last save is
     ``SESSION_REFRESH_SECONDS`` old; the timeout is exact to within that interval."""
-
-    STAMP = "_kehu_seen"
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -43,6 +44,13 @@ class SessionActivityMiddleware:
         session = request.session
         if SESSION_KEY in session:  # signed in; anonymous visitors get no session row
             now = int(time.time())
-            if now - session.get(self.STAMP, 0) >= settings.SESSION_REFRESH_SECONDS:
-                session[self.STAMP] = now  # modified: SessionMiddleware saves it, new expiry
+            if now - session.get(SESSION_STAMP, 0) >= settings.SESSION_REFRESH_SECONDS:
+                session[SESSION_STAMP] = now  # modified: SessionMiddleware saves it, new expiry
         return self.get_response(request)
+
+
+def stamp_session(sender, request, user, **kwargs):
+    """On login (``user_logged_in``): the new session is saved now, so the next page needs
+    no write."""
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_STAMP] = int(time.time())

@@ -160,31 +160,51 @@ def _settle(instalments, received: Decimal, today: datetime.date) -> list[Instal
 
 def contract_money(*, contract: Contract, today: datetime.date | None = None) -> ContractMoney:
     """Everything finance knows about one contract (the caller has checked scope)."""
+    return contracts_money(contracts=[contract], today=today)[0]
+
+
+def contracts_money(
+    *, contracts: Sequence[Contract], today: datetime.date | None = None
+) -> list[ContractMoney]:
+    """``ContractMoney`` of each of ``contracts`` (the caller has checked scope), in three
+    queries however many: ledgers, instalments, pending payments."""
     today = today or timezone.localdate()
-    ledger = ContractLedger.objects.filter(contract=contract).first()
-    confirmed = ledger.confirmed_amount if ledger else ZERO
-    refunded = ledger.refunded_amount if ledger else ZERO
-    invoiced = ledger.invoiced_amount if ledger else ZERO
-    received = confirmed - refunded
-    states = _settle(list(contract.instalments.all()), received, today)
-    pending = (
-        Payment.objects.filter(contract=contract, status=PaymentStatus.PENDING).aggregate(
-            total=Sum("amount")
-        )["total"]
-        or ZERO
+    ids = [c.pk for c in contracts]
+    ledgers = {row.pk: row for row in ContractLedger.objects.filter(contract_id__in=ids)}
+    instalments: dict[int, list[ReceivableInstalment]] = defaultdict(list)
+    for row in ReceivableInstalment.objects.filter(contract_id__in=ids):
+        instalments[row.contract_id].append(row)
+    pending = dict(
+        Payment.objects.filter(contract_id__in=ids, status=PaymentStatus.PENDING)
+        .values("contract_id")
+        .annotate(total=Sum("amount"))
+        .values_list("contract_id", "total")
+        .order_by()
     )
-    return ContractMoney(
-        total=contract.total_amount,
-        confirmed=confirmed,
-        refunded=refunded,
-        received=received,
-        invoiced=invoiced,
-        outstanding=contract.total_amount - received,
-        overdue=sum((s.outstanding for s in states if s.status == InstalmentStatus.OVERDUE), ZERO),
-        pending_payments=pending,
-        planned=sum((s.instalment.amount for s in states), ZERO),
-        instalments=states,
-    )
+    summaries = []
+    for contract in contracts:
+        ledger = ledgers.get(contract.pk)
+        confirmed = ledger.confirmed_amount if ledger else ZERO
+        refunded = ledger.refunded_amount if ledger else ZERO
+        received = confirmed - refunded
+        states = _settle(instalments[contract.pk], received, today)
+        summaries.append(
+            ContractMoney(
+                total=contract.total_amount,
+                confirmed=confirmed,
+                refunded=refunded,
+                received=received,
+                invoiced=ledger.invoiced_amount if ledger else ZERO,
+                outstanding=contract.total_amount - received,
+                overdue=sum(
+                    (s.outstanding for s in states if s.status == InstalmentStatus.OVERDUE), ZERO
+                ),
+                pending_payments=pending.get(contract.pk) or ZERO,
+                planned=sum((s.instalment.amount for s in states), ZERO),
+                instalments=states,
+            )
+        )
+    return summaries
 
 
 # --- reports --------------------------------------------------------------------------------

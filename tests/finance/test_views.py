@@ -872,3 +872,49 @@ def test_pages_refused_for_a_role_without_finance(org, books, client_for):
     client = client_for(org.sales2)
     assert client.get(reverse("finance:plan_detail", args=[books.c1.pk])).status_code == 403
     assert client.get(reverse("finance:expense_create")).status_code == 403
+
+
+def test_customer_360_shows_each_contracts_receivables_in_fixed_queries(org, client_for):
+    contract = active_contract(org, amount="10000.00")
+    customer = contract.customer
+    services.receivable_plan_set(
+        actor=org.sales1,
+        contract=contract,
+        instalments=[
+            {"due_date": days(-10), "amount": Decimal("6000.00")},
+            {"due_date": days(20), "amount": Decimal("4000.00")},
+        ],
+    )
+    register(contract, "2500.00", confirm_by=org.finance)
+    register(contract, "500.00")  # awaiting confirmation: not received yet
+    client = client_for(org.sales1)
+    url = customer.get_absolute_url()
+    page = client.get(url).content.decode()
+    section = page[page.index('id="customer-receivables"') :]
+    row = section[section.index(f'data-contract="{contract.pk}"') :]
+    row = row[: row.index("</tr>")]
+    # Total, received, outstanding, overdue.
+    for figure in ("10,000.00", "2,500.00", "7,500.00", "3,500.00"):
+        assert figure in row
+    assert "500.00 awaiting confirmation" in row
+    assert f"{reverse('finance:payment_create')}?contract={contract.pk}" in row
+
+    with CaptureQueriesContext(connection) as one:
+        client.get(url)
+    for _ in range(3):
+        active_contract(org, amount="1000.00", customer=customer)
+    with CaptureQueriesContext(connection) as four:
+        page = client.get(url).content.decode()
+    assert page.count("data-contract=") == 4
+    assert len(four) == len(one)
+
+    # Someone who may see the customer's contracts but not finance sees no figures.
+    role = Role.objects.create(
+        code="sales_only",
+        name="Sales only",
+        permissions=["customers.view", "sales.view"],
+        data_scope="all",
+    )
+    org.manager.roles.set([role])
+    page = client_for(org.manager).get(url).content.decode()
+    assert contract.number in page and "customer-receivables" not in page

@@ -1,9 +1,10 @@
-"""Finance template tags: money, status badges and the contract's finance panel.
+"""Finance template tags: money, status badges and the contracts' finance panels.
 
     {% load finance %}{% contract_money_panel contract %}
 
 shows a contract's receivable plan, payments, invoices, refunds and totals (the contract
-page and the customer 360° page include it).
+page); ``{% customer_receivables_panel contracts %}`` shows the figures of several contracts
+in one table (the customer 360° page).
 """
 
 from __future__ import annotations
@@ -79,6 +80,27 @@ def contract_money_panel(context, contract):
     if request is None or contract is None:
         return {"visible": False}
     return {"request": request, **contract_money_context(request.user, contract)}
+
+
+@register.inclusion_tag("finance/_customer_receivables.html", takes_context=True)
+def customer_receivables_panel(context, contracts):
+    """Per billable contract of ``contracts`` (already in the user's sales scope): amount,
+    received, invoiced, outstanding and overdue, in a fixed number of queries."""
+    from kehu.core.permissions import has_perm
+    from kehu.finance.selectors import contracts_money
+    from kehu.finance.services import BILLABLE_STATUSES
+
+    request = context.get("request")
+    if request is None or not has_perm(request.user, "finance.view"):
+        return {"visible": False}
+    billable = [c for c in contracts if c.status in BILLABLE_STATUSES]
+    if not billable:
+        return {"visible": False}
+    return {
+        "visible": True,
+        "rows": list(zip(billable, contracts_money(contracts=billable), strict=True)),
+        "can_register": has_perm(request.user, "finance.add"),
+    }
 
 
 @register.filter
