@@ -8,6 +8,7 @@ status follow from the ledger and are never stored, so they cannot disagree with
 from __future__ import annotations
 
 import datetime
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -739,14 +740,20 @@ def instalments_overdue(
     from kehu.analytics.selectors import receivable_days_overdue_stored
 
     found: list[InstalmentState] = []
-    for day in receivable_days_overdue_stored(user=user, today=today):
+    days_owing = receivable_days_overdue_stored(user=user, today=today)
+    while len(found) < limit:
+        # Each stored day owes on at least one instalment in scope, so the next days that
+        # could fill the list are settled in one query.
+        days = set(itertools.islice(days_owing, limit - len(found)))
+        if not days:
+            break
         found += [
             state
-            for state in overdue_on(Q(instalments__due_date=day), day + datetime.timedelta(days=1))
-            if state.instalment.due_date == day
+            for state in overdue_on(
+                Q(instalments__due_date__in=days), max(days) + datetime.timedelta(days=1)
+            )
+            if state.instalment.due_date in days
         ]
-        if len(found) >= limit:
-            break
     return order(found)[:limit]
 
 
