@@ -212,37 +212,43 @@ def contracts_money(
 
 
 def _instalment_states(
-    *, contracts: QuerySet[Contract], today: datetime.date, due_before: datetime.date | None = None
+    *,
+    contracts: QuerySet[Contract],
+    today: datetime.date,
+    due_before: datetime.date | None = None,
+    with_contracts: bool = True,
 ):
     """(contract, InstalmentState) for every instalment of ``contracts``.
 
     One query: a running total per contract (window function) against the ledger's received
     amount gives each instalment's settled part without loading payments. ``due_before``
     keeps instalments due before that day; the running totals stay right because money
-    settles instalments in due-date order, so the earlier ones are all kept.
+    settles instalments in due-date order, so the earlier ones are all kept. Without
+    ``with_contracts`` the contract (and its customer, owner, department) is not read: the
+    caller loads it for the few states it keeps, and the first item of each pair is None.
     """
     rows = ReceivableInstalment.objects.filter(contract__in=contracts)
     if due_before is not None:
         rows = rows.filter(due_date__lt=due_before)
-    rows = (
-        rows.annotate(
-            cumulative=Window(
-                Sum("amount"),
-                partition_by=[F("contract_id")],
-                order_by=[F("due_date").asc(), F("sequence").asc()],
-            ),
-            confirmed=F("contract__ledger__confirmed_amount"),
-            refunded=F("contract__ledger__refunded_amount"),
+    rows = rows.annotate(
+        cumulative=Window(
+            Sum("amount"),
+            partition_by=[F("contract_id")],
+            order_by=[F("due_date").asc(), F("sequence").asc()],
+        ),
+        confirmed=F("contract__ledger__confirmed_amount"),
+        refunded=F("contract__ledger__refunded_amount"),
+    ).order_by("due_date", "contract_id", "sequence")
+    if with_contracts:
+        rows = rows.select_related(
+            "contract", "contract__customer", "contract__owner", "contract__department"
         )
-        .select_related("contract", "contract__customer", "contract__owner", "contract__department")
-        .order_by("due_date", "contract_id", "sequence")
-    )
     for row in rows:
         received = (row.confirmed or ZERO) - (row.refunded or ZERO)
         state = _state(
             row, received_before=row.cumulative - row.amount, received=received, today=today
         )
-        yield row.contract, state
+        yield (row.contract if with_contracts else None), state
 
 
 AGING_BUCKETS = ("not_due", "d0_30", "d31_60", "d61_90", "d90_plus")
@@ -727,24 +733,37 @@ def instalments_overdue(
         return [
             state
             for _contract, state in _instalment_states(
-                contracts=contracts.filter(days).distinct(), today=today, due_before=due_before
+                contracts=contracts.filter(days).distinct(),
+                today=today,
+                due_before=due_before,
+                with_contracts=False,
             )
             if state.status == InstalmentStatus.OVERDUE
         ]
+
+    def with_contracts(states: list[InstalmentState]) -> list[InstalmentState]:
+        loaded = Contract.objects.select_related("customer", "owner", "department").in_bulk(
+            {s.instalment.contract_id for s in states}
+        )
+        for state in states:
+            state.instalment.contract = loaded[state.instalment.contract_id]
+        return states
 
     def order(states: list[InstalmentState]) -> list[InstalmentState]:
         return sorted(states, key=lambda s: (-s.days_overdue, -s.outstanding))
 
     if limit is None:
-        return order(overdue_on(Q(instalments__due_date__lt=today), today))
+        return with_contracts(order(overdue_on(Q(instalments__due_date__lt=today), today)))
     from kehu.analytics.selectors import receivable_days_overdue_stored
 
     found: list[InstalmentState] = []
     days_owing = receivable_days_overdue_stored(user=user, today=today)
+    batch = 1
     while len(found) < limit:
-        # Each stored day owes on at least one instalment in scope, so the next days that
-        # could fill the list are settled in one query.
-        days = set(itertools.islice(days_owing, limit - len(found)))
+        # Each stored day owes on at least one instalment in scope: a manager's first day
+        # fills the list, a salesperson's few instalments take a day each, so batches of
+        # days double (1, 2, 4 ...) up to what could still be missing.
+        days = set(itertools.islice(days_owing, min(batch, limit - len(found))))
         if not days:
             break
         found += [
@@ -754,7 +773,8 @@ def instalments_overdue(
             )
             if state.instalment.due_date in days
         ]
-    return order(found)[:limit]
+        batch *= 2
+    return with_contracts(order(found)[:limit])
 
 
 def payments_to_confirm(*, user) -> QuerySet[Payment]:
