@@ -5,15 +5,27 @@ list page only needs to know "20 of 10,000+". The count runs over at most ``cap 
 rows, so it costs O(cap) at any table size. Pages stop at the cap too (500 pages of 20):
 nobody pages through ten thousand rows, they narrow the filters, and deep OFFSETs are what
 makes page N slow. Below the cap everything is exact, as before.
+
+A filtered or searched list can still read its whole scope to count: a term in a few
+hundred of a salesperson's 180,000 customers is met a few hundred times, never the cap.
+Given a time budget, the count is stopped when it runs over it (PostgreSQL's
+statement_timeout, SQLite's progress handler) and the list pages on without a total
+("open-ended"): each page reads one row more than it shows to know whether another follows.
 """
 
 from __future__ import annotations
 
+import time
+from contextlib import nullcontext
+
 from django.conf import settings
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Paginator
+from django.db import OperationalError, connections, transaction
 from django.utils.functional import cached_property
 
 DEFAULT_COUNT_CAP = 10_000
+DEFAULT_COUNT_BUDGET_MS = 50
+SQLITE_PROGRESS_STEPS = 10_000  # how often SQLite asks whether the budget is spent
 
 
 def list_count_cap() -> int:
@@ -21,21 +33,76 @@ def list_count_cap() -> int:
     return int(getattr(settings, "KEHU_LIST_COUNT_CAP", DEFAULT_COUNT_CAP))
 
 
+def list_count_budget_ms() -> int:
+    return int(getattr(settings, "KEHU_LIST_COUNT_BUDGET_MS", DEFAULT_COUNT_BUDGET_MS))
+
+
+def count_within(queryset, budget_ms: int) -> int | None:
+    """``queryset.count()``, or None when the database needs longer than ``budget_ms``."""
+    connection = connections[queryset.db]
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        deadline = time.perf_counter() + budget_ms / 1000
+        # Asked every SQLITE_PROGRESS_STEPS virtual machine steps; true interrupts the query.
+        connection.connection.set_progress_handler(
+            lambda: time.perf_counter() > deadline, SQLITE_PROGRESS_STEPS
+        )
+        try:
+            return queryset.count()
+        except OperationalError as exc:
+            if "interrupted" not in str(exc):
+                raise
+            return None
+        finally:
+            connection.connection.set_progress_handler(None, 0)
+    if connection.vendor != "postgresql":
+        return queryset.count()
+    in_transaction = connection.in_atomic_block
+    try:
+        # In a transaction a cancelled statement aborts it: a savepoint keeps it usable,
+        # and rolling the savepoint back undoes the SET as well.
+        savepoint = transaction.atomic(using=queryset.db) if in_transaction else nullcontext()
+        with savepoint, connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {max(1, int(budget_ms))}")  # 0: none
+            count = queryset.count()
+            cursor.execute("RESET statement_timeout")
+        return count
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != "57014":  # query_canceled
+            raise
+        if not in_transaction:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET statement_timeout")
+        return None
+
+
 class BoundedPaginator(Paginator):
-    def __init__(self, *args, cap: int | None = None, **kwargs):
+    def __init__(self, *args, cap: int | None = None, budget_ms: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.cap = list_count_cap() if cap is None else cap
+        self.budget_ms = budget_ms
+        self.open_ended = False
+        self._more = False  # open-ended: the page read a row past its end
 
     @cached_property
     def _bounded_count(self) -> int:
         rows = self.object_list
         if hasattr(rows, "values"):  # a queryset: count ids only, no joins, no ordering
-            return rows.values("pk").order_by()[: self.cap + 1].count()
+            ids = rows.values("pk").order_by()[: self.cap + 1]
+            if self.budget_ms is None:
+                return ids.count()
+            count = count_within(ids, self.budget_ms)
+            if count is not None:
+                return count
+            self.open_ended = True
+            return 0  # replaced by what the page reads (``page``)
         return min(len(rows), self.cap + 1)
 
     @cached_property
     def capped(self) -> bool:
-        """True when there are more rows than the cap (the page says "10,000+")."""
+        """True when there are more rows than the count says (the page says "10,000+")."""
+        if self.open_ended:
+            return self._more
         return self._bounded_count > self.cap
 
     @cached_property
@@ -43,6 +110,34 @@ class BoundedPaginator(Paginator):
         return min(self._bounded_count, self.cap)
 
     @property
+    def num_pages(self) -> int:  # type: ignore[override]
+        self._bounded_count  # noqa: B018 (decides whether the list is open-ended)
+        if self.open_ended:
+            return getattr(self, "_open_number", 1) + (1 if self._more else 0)
+        return super().num_pages
+
+    @property
     def count_display(self) -> str:
         """The count as the page prints it: "10,000" (followed by "+" when capped)."""
         return f"{self.count:,}"
+
+    def page(self, number):
+        self._bounded_count  # noqa: B018 (counts, or finds the count over its budget)
+        if not self.open_ended:
+            return super().page(number)
+        try:
+            number = int(number)
+        except (TypeError, ValueError):
+            number = 1
+        number = max(1, min(number, -(-self.cap // self.per_page)))
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        if not rows and number > 1:
+            raise EmptyPage(self.error_messages["no_results"])
+        self._more = len(rows) > self.per_page
+        rows = rows[: self.per_page]
+        self._open_number = number
+        # What is known: the rows up to this page's end (``capped`` says more follow).
+        self.__dict__["count"] = bottom + len(rows)
+        self.__dict__.pop("capped", None)
+        return self._get_page(rows, number, self)

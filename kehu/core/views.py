@@ -32,7 +32,7 @@ from kehu.core.exceptions import ServiceError
 from kehu.core.exports import ExportColumn, export_response
 from kehu.core.fields import apply_field_policy, field_policy_for
 from kehu.core.filters import fast_widget_renderer, is_id
-from kehu.core.pagination import BoundedPaginator
+from kehu.core.pagination import BoundedPaginator, list_count_budget_ms
 from kehu.core.permissions import has_perm
 from kehu.core.search import search_all
 from kehu.core.templatetags.kehu import cell as cell_display
@@ -166,6 +166,20 @@ class KehuListView(ModulePermissionMixin, ListView):
 
     def paginate_queryset(self, queryset, page_size):
         return super().paginate_queryset(self.rows_queryset(queryset), page_size)
+
+    def is_filtered(self) -> bool:
+        """The request narrows the list by a filter or a search."""
+        filterset = getattr(self, "filterset", None)
+        if filterset is None or not filterset.is_bound or not filterset.form.is_valid():
+            return False
+        return any(value not in (None, "", []) for value in filterset.form.cleaned_data.values())
+
+    def get_paginator(self, queryset, per_page, **kwargs):
+        # A filtered or searched list may have to read its whole scope to count: it counts
+        # within a time budget and otherwise pages on without a total (kehu.core.pagination).
+        if self.is_filtered():
+            kwargs["budget_ms"] = list_count_budget_ms()
+        return super().get_paginator(queryset, per_page, **kwargs)
 
     def get_template_names(self):
         if is_htmx(self.request) and not self.request.headers.get("HX-Boosted"):
