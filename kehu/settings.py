@@ -104,7 +104,7 @@ TEMPLATES = [
         },
     },
 ]
-FORM_RENDERER = "kehu.core.forms.BootstrapFormRenderer"
+FORM_RENDERER = "kehu.core.forms.FastFormRenderer"
 
 # --- Database -------------------------------------------------------------------------------
 VAR_DIR.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from django.views.generic import ListView
 from kehu.core.exceptions import ServiceError
 from kehu.core.exports import ExportColumn, export_response
 from kehu.core.fields import apply_field_policy, field_policy_for
-from kehu.core.filters import fast_widget_renderer, is_id, read_choices_in_one_query
+from kehu.core.filters import is_id
 from kehu.core.pagination import BoundedPaginator, list_count_budget_ms
 from kehu.core.permissions import has_perm
 from kehu.core.search import search_all
@@ -203,9 +203,6 @@ class KehuListView(ModulePermissionMixin, ListView):
             self.filterset = self.filterset_class(
                 self.request.GET or None, queryset=queryset, request=self.request
             )
-            # Same markup as Django's widget templates, written without a template per option.
-            self.filterset.form.renderer = fast_widget_renderer
-            read_choices_in_one_query(self.filterset.form)
             queryset = self.filterset.qs if self.filterset.is_bound else queryset
         sort = self.request.GET.get("sort", "")
         key = sort.lstrip("-")

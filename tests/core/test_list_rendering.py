@@ -1,6 +1,7 @@
-"""List pages write filter widgets and some cells in Python for speed (kehu/core/filters.py,
-``register_cell_renderer``); the templates stay the reference. These tests hold the Python
-twins to the templates' exact markup, so a change to one cannot silently drift from the other.
+"""Forms write select and input widgets, list pages some cells, in Python for speed
+(``FastFormRenderer`` in kehu/core/forms.py, ``register_cell_renderer``); the templates stay
+the reference. These tests hold the Python twins to the templates' exact markup, so a change
+to one cannot silently drift from the other.
 """
 
 import datetime
@@ -12,8 +13,7 @@ from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone, translation
 
-from kehu.core.filters import fast_widget_renderer
-from kehu.core.forms import BootstrapFormRenderer
+from kehu.core.forms import BootstrapFormRenderer, FastFormRenderer
 from kehu.core.views import KehuListView, _cell_renderers
 from kehu.sales.models import ContractStatus
 from tests.customers.factories import CustomerFactory
@@ -73,7 +73,7 @@ def test_fast_filter_widgets_equal_the_templates(org, language):
                     view.setup(request)
                     view.get_queryset()
                     form = view.filterset.form
-                assert _widgets(form, fast_widget_renderer) == _widgets(
+                assert _widgets(form, FastFormRenderer()) == _widgets(
                     form, BootstrapFormRenderer()
                 ), path
 
@@ -140,3 +140,32 @@ def test_model_selects_read_their_options_in_one_plain_query(org):
             assert options == [(str(value), str(label)) for value, label in own], path
             checked += 1
     assert checked >= 10
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_fast_widgets_of_model_forms_equal_the_templates(org, language):
+    from kehu.customers.forms import (
+        ContactForm,
+        CustomerForm,
+        FollowUpForm,
+        OpportunityForm,
+        TransferForm,
+    )
+
+    customer = CustomerFactory(owner=org.sales1)
+    with translation.override(language):
+        forms_ = [
+            CustomerForm(actor=org.sales1),
+            CustomerForm(instance=customer, actor=org.sales1),
+            CustomerForm({"name": 'x<&">', "phone": "bad"}, actor=org.sales1),
+            ContactForm(prefix="contact"),
+            FollowUpForm(customer=customer, prefix="followup"),
+            OpportunityForm(actor=org.sales1),
+            TransferForm(actor=org.manager, prefix="transfer"),
+        ]
+        for form in forms_:
+            if form.is_bound:
+                form.is_valid()  # errors mark the widgets invalid
+            assert _widgets(form, FastFormRenderer()) == _widgets(form, BootstrapFormRenderer()), (
+                type(form).__name__
+            )
