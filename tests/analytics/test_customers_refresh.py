@@ -42,7 +42,12 @@ CENTS = ("expected_spend", "clv")  # rounded from floats
 FLOATS = ("p_alive", "expected_purchases", "churn_risk")
 
 
-def close(a, b, *, rel: float = 1e-9, abs_: float = 1e-12) -> bool:
+# The models are fitted by an iterative optimiser whose last digits follow the CPU's
+# floating-point paths (BLAS, SIMD): fitted figures agree to about 1e-7 across machines.
+FIT_REL = 1e-6
+
+
+def close(a, b, *, rel: float = FIT_REL, abs_: float = 1e-12) -> bool:
     if a is None or b is None:
         return a is b
     return math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
@@ -83,13 +88,14 @@ def test_customers_job_gives_the_first_implementations_results(org, size):
     scores = stored_scores(built["customers"])
     assert set(scores) == set(expected["scores"])
     problems = []
+    # Money is rounded from the fitted figures: within a cent (FIT_REL).
     for key, want in expected["scores"].items():
         got = scores[key]
         for name in EXACT:
             if str(getattr(got, name)) != str(want[name]):
                 problems.append((key, name, getattr(got, name), want[name]))
         for name in CENTS:
-            if getattr(got, name) != Decimal(want[name]):
+            if abs(getattr(got, name) - Decimal(want[name])) > Decimal("0.01"):
                 problems.append((key, name, getattr(got, name), want[name]))
         for name in FLOATS:
             if not close(getattr(got, name), want[name]):
@@ -102,7 +108,20 @@ def test_customers_job_gives_the_first_implementations_results(org, size):
         ):
             problems.append((key, "churn_factors", got.churn_factors, want["churn_factors"]))
     assert not problems, (sorted({p[1] for p in problems}), problems[:10])
-    assert same_structure(run.metrics, expected["metrics"]) == []
+    # On this history the Gamma-Gamma likelihood is flat along q and γ (both run to 10^7 -
+    # 10^10): what it identifies, and what the spend predictions use, is p and γ / (q - 1).
+    metrics, want_metrics = dict(run.metrics), dict(expected["metrics"])
+    fitted, want_fitted = metrics.pop("gamma_gamma", None), want_metrics.pop("gamma_gamma", None)
+    if want_fitted is None:  # too few repeat buyers to fit
+        assert fitted is None
+    else:
+        assert close(fitted["p"], want_fitted["p"], rel=1e-5)
+        assert close(
+            fitted["gamma"] / (fitted["q"] - 1),
+            want_fitted["gamma"] / (want_fitted["q"] - 1),
+        )
+    differences = same_structure(metrics, want_metrics)
+    assert differences == [], differences
 
 
 def test_associations_job_gives_the_first_implementations_results(org):
