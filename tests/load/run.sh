@@ -4,6 +4,8 @@
 #   LOAD_USERS     concurrent users, one run each (default "10 50")
 #   LOAD_SECONDS   length of each run after ramp-up (default 120)
 #   LOAD_WORKERS   gunicorn worker processes (default 4), LOAD_THREADS threads each (default 2)
+#   LOAD_STEADY    1 (default): the figures are of the steady state, counted from when every
+#                  user has logged in (locust --reset-stats); 0 counts the ramp-up's logins too
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -34,7 +36,8 @@ for users in ${LOAD_USERS:-10 50}; do
   .venv/bin/locust -f tests/load/locustfile.py --headless --host "http://127.0.0.1:$PORT" \
     --users "$users" --spawn-rate "$(( users / 5 > 1 ? users / 5 : 1 ))" \
     --run-time "$(( ${LOAD_SECONDS:-120} + users / 5 ))s" --stop-timeout 10 \
-    --csv "$OUT/u$users" --only-summary --loglevel WARNING || status=1
+    --csv "$OUT/u$users" --only-summary --loglevel WARNING \
+    $([ "${LOAD_STEADY:-1}" = 1 ] && echo --reset-stats) || status=1
   .venv/bin/python tests/load/summary.py "$OUT/u${users}_stats.csv" || status=1
 done
 exit "$status"
