@@ -20,7 +20,7 @@ def _tags(count: int, start: int = 0) -> list[tuple]:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("params", [2, 5, 1000])
+@pytest.mark.parametrize("params", [2, 5, 7, 1000])
 def test_rows_are_written_whole_in_statements_of_as_many_rows_as_sqlite_takes(monkeypatch, params):
     columns = model_columns(CustomerTag, ["name"])
     if connection.vendor == "sqlite":
@@ -30,9 +30,22 @@ def test_rows_are_written_whole_in_statements_of_as_many_rows_as_sqlite_takes(mo
     names = sorted(CustomerTag.objects.values_list("name", flat=True))
     assert names == [f"标签{n:04d}" for n in range(7)]
     if connection.vendor == "sqlite":
-        per_statement = min(params, 7)
-        assert len(captured.captured_queries) == -(-7 // per_statement)
+        # Full statements of ``params`` rows, then the rest (a multiple of 64 rows first).
+        full, rest = divmod(7, params)
+        assert len(captured.captured_queries) == full + (rest > 0)
     assert table_rows_insert(CustomerTag._meta.db_table, columns, []) == 0
+
+
+@sqlite_only
+def test_a_remainder_is_a_multiple_of_64_rows_and_the_last_few(db, monkeypatch):
+    monkeypatch.setattr(imports, "_sqlite_max_params", lambda cursor: 500)
+    monkeypatch.setattr(imports, "_SQLITE_SPLIT_PARAMS", 10)
+    columns = model_columns(CustomerTag, ["name"])
+    with CaptureQueriesContext(connection) as captured:
+        table_rows_insert(CustomerTag._meta.db_table, columns, _tags(1100))
+    sizes = [query["sql"].count("(") - 1 for query in captured.captured_queries]
+    assert sizes == [500, 500, 64, 36]
+    assert CustomerTag.objects.count() == 1100
 
 
 @sqlite_only
