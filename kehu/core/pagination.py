@@ -16,7 +16,6 @@ statement_timeout, SQLite's progress handler) and the list pages on without a to
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 
 from django.conf import settings
 from django.core.paginator import EmptyPage, Paginator
@@ -57,22 +56,18 @@ def count_within(queryset, budget_ms: int) -> int | None:
             connection.connection.set_progress_handler(None, 0)
     if connection.vendor != "postgresql":
         return queryset.count()
-    in_transaction = connection.in_atomic_block
     try:
-        # In a transaction a cancelled statement aborts it: a savepoint keeps it usable,
-        # and rolling the savepoint back undoes the SET as well.
-        savepoint = transaction.atomic(using=queryset.db) if in_transaction else nullcontext()
-        with savepoint, connection.cursor() as cursor:
-            cursor.execute(f"SET statement_timeout = {max(1, int(budget_ms))}")  # 0: none
+        # SET LOCAL inside a transaction (a savepoint when one is open): a cancelled count
+        # rolls it back with the limit, and no later statement of the connection, nor
+        # another client's behind a transaction-pooling proxy, inherits the limit.
+        with transaction.atomic(using=queryset.db), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = {max(1, int(budget_ms))}")  # 0: none
             count = queryset.count()
-            cursor.execute("RESET statement_timeout")
+            cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
         return count
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != "57014":  # query_canceled
             raise
-        if not in_transaction:
-            with connection.cursor() as cursor:
-                cursor.execute("RESET statement_timeout")
         return None
 
 
