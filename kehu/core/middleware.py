@@ -52,5 +52,6 @@ class SessionActivityMiddleware:
 def stamp_session(sender, request, user, **kwargs):
     """On login (``user_logged_in``): the new session is saved now, so the next page needs
     no write."""
-    if request is not None and hasattr(request, "session"):
-        request.session[SESSION_STAMP] = int(time.time())
+    session = getattr(request, "session", None)
+    if session is not None and SESSION_KEY in session:  # a session login, not a token's
+        session[SESSION_STAMP] = int(time.time())
