@@ -60,10 +60,12 @@ def count_within(queryset, budget_ms: int) -> int | None:
         # SET LOCAL inside a transaction (a savepoint when one is open): a cancelled count
         # rolls it back with the limit, and no later statement of the connection, nor
         # another client's behind a transaction-pooling proxy, inherits the limit.
+        nested = connection.in_atomic_block
         with transaction.atomic(using=queryset.db), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL statement_timeout = {max(1, int(budget_ms))}")  # 0: none
             count = queryset.count()
-            cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
+            if nested:  # the enclosing transaction goes on after the savepoint
+                cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
         return count
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != "57014":  # query_canceled
