@@ -908,6 +908,10 @@ def test_customer_360_shows_each_contracts_receivables_in_fixed_queries(org, cli
     assert page.count("data-contract=") == 4
     assert len(four) == len(one)
 
+    # Another salesperson gets no page and no figures of this customer's contracts.
+    other = client_for(org.sales2).get(url)
+    assert other.status_code == 404 and contract.number not in other.content.decode()
+
     # Someone who may see the customer's contracts but not finance sees no figures.
     role = Role.objects.create(
         code="sales_only",
