@@ -1,6 +1,7 @@
 import pytest
 from django.test import Client
 
+from kehu.core.reference import forget_reference_rows
 from kehu.system.models import Role
 from tests import figures
 from tests.factories import DepartmentFactory, UserFactory
@@ -25,6 +26,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 def _english_by_default(settings):
     """Tests read English messages unless they switch language on purpose."""
     settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture(autouse=True)
+def _reference_rows_cold():
+    """Each test starts without the previous tests' cached reference rows (their stamps
+    were rolled back with them)."""
+    forget_reference_rows()
 
 
 def role(code: str) -> Role:

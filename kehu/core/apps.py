@@ -13,3 +13,8 @@ class CoreConfig(AppConfig):
         from kehu.core.middleware import stamp_session
 
         user_logged_in.connect(stamp_session, dispatch_uid="kehu.core.stamp_session")
+
+        from kehu.core.models import CustomFieldDefinition
+        from kehu.core.reference import register_reference
+
+        register_reference("custom_fields", CustomFieldDefinition)

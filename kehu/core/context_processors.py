@@ -38,6 +38,7 @@ def shell(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return context
+    from kehu.hr.selectors import department_names
     from kehu.system.selectors import notification_unread_count
     from kehu.system.services import system_settings_get
 
@@ -46,6 +47,8 @@ def shell(request):
             "sidebar": sidebar_for(user),
             "unread_notifications": notification_unread_count(user=user),
             "company": system_settings_get(),
+            # Cached names: ``user.department`` would be a query on every page.
+            "user_department": department_names().get(user.department_id, ""),
         }
     )
     return context

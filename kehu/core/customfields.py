@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from kehu.core.exceptions import ServiceError
 from kehu.core.models import CustomFieldDefinition, CustomFieldType
 from kehu.core.permissions import require_perm
+from kehu.core.reference import reference_rows
 
 FORM_PREFIX = "cf_"
 
@@ -34,7 +35,7 @@ def custom_field_definitions(model, *, include_inactive: bool = False) -> list:
     queryset = CustomFieldDefinition.objects.filter(model=_label(model))
     if not include_inactive:
         queryset = queryset.filter(is_active=True)
-    return list(queryset.order_by("sort_order", "id"))
+    return list(reference_rows(queryset.order_by("sort_order", "id")))
 
 
 def definition_label(definition: CustomFieldDefinition) -> str:

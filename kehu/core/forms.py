@@ -11,6 +11,8 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import SafeData
 from django.utils.translation import gettext_lazy as _
 
+from kehu.core.reference import reference_rows
+
 
 class BootstrapFormRenderer(TemplatesSetting):
     """Renders every form with Kehu's Bootstrap field template."""
@@ -98,12 +100,13 @@ class FastFormRenderer(BootstrapFormRenderer):
 class _ListedChoiceIterator(ModelChoiceIterator):
     """Options read by iterating the queryset: ModelChoiceIterator reads them through
     ``queryset.iterator()``, on PostgreSQL a server-side cursor (DECLARE, FETCH, CLOSE) per
-    select, a dozen round trips on every list page for a few dozen options."""
+    select, a dozen round trips on every list page for a few dozen options. Reference data
+    (dictionaries, departments, tags) comes from the process's cache."""
 
     def __iter__(self):
         if self.field.empty_label is not None:
             yield ("", self.field.empty_label)
-        for obj in self.queryset:
+        for obj in reference_rows(self.queryset):
             yield self.choice(obj)
 
 

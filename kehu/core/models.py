@@ -7,6 +7,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from kehu.core.reference import ReferenceManager
+
 
 # The author columns (created_by, updated_by, deleted_by) have no index: nothing looks rows
 # up by them, and every index costs each insert (most on the largest tables). Users are
@@ -158,6 +160,8 @@ class CustomFieldDefinition(TimeStampedModel, VersionedModel):
     sort_order = models.PositiveIntegerField(_("order"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
 
+    objects = ReferenceManager()
+
     class Meta:
         verbose_name = _("custom field")
         verbose_name_plural = _("custom fields")
@@ -282,3 +286,18 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+
+class ReferenceStamp(models.Model):
+    """The current stamp of one kind of reference data (kehu.core.reference): replaced by
+    every write to that kind, so each process knows when its cached copy is stale."""
+
+    kind = models.CharField(_("kind"), max_length=50, primary_key=True)
+    stamp = models.CharField(_("stamp"), max_length=32)
+
+    class Meta:
+        verbose_name = _("reference data stamp")
+        verbose_name_plural = _("reference data stamps")
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.stamp}"

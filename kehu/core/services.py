@@ -11,6 +11,7 @@ from django.utils import timezone
 from kehu.core.audit import diff, snapshot
 from kehu.core.exceptions import ConflictError, ServiceError
 from kehu.core.models import DocumentSequence
+from kehu.core.reference import reference_changed
 
 M = TypeVar("M", bound=models.Model)
 
@@ -89,6 +90,7 @@ def versioned_update(
         )
         if updated != 1:
             raise ConflictError()
+        reference_changed(model)  # an UPDATE sends no post_save
         for name, values in (m2m or {}).items():
             getattr(current, name).set(values)
         current.refresh_from_db()

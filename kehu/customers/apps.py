@@ -19,6 +19,11 @@ class CustomersConfig(AppConfig):
         search.register()
         todos.register()
 
+        from kehu.core.reference import register_reference
+        from kehu.customers.models import CustomerTag
+
+        register_reference("tags", CustomerTag)
+
         register_menu(
             MenuItem(
                 "customers", _("Customers"), "customers:customer_list", "person-lines-fill", 101

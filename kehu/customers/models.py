@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kehu.core.models import BusinessModel, TimeStampedModel, VersionedModel
 from kehu.core.money import CurrencyField, MoneyField
+from kehu.core.reference import ReferenceManager
 
 
 class CustomerKind(models.TextChoices):
@@ -25,6 +26,8 @@ class CustomerStage(models.TextChoices):
 
 class CustomerTag(models.Model):
     name = models.CharField(_("name"), max_length=50, unique=True)
+
+    objects = ReferenceManager()
 
     class Meta:
         verbose_name = _("tag")

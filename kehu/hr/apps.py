@@ -23,3 +23,8 @@ class HrConfig(AppConfig):
         )
         search.register()
         todos.register()
+
+        from kehu.core.reference import register_reference
+        from kehu.hr.models import Department
+
+        register_reference("departments", Department)

@@ -8,6 +8,7 @@ from django.utils.translation import pgettext_lazy
 
 from kehu.core.models import BusinessModel, TimeStampedModel, VersionedModel
 from kehu.core.money import CurrencyField, MoneyField
+from kehu.core.reference import ReferenceManager
 
 
 class Department(TimeStampedModel, VersionedModel):
@@ -41,6 +42,8 @@ class Department(TimeStampedModel, VersionedModel):
     path = models.CharField(_("path"), max_length=500, editable=False, db_index=True, default="")
     sort_order = models.PositiveIntegerField(_("order"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
+
+    objects = ReferenceManager()
 
     class Meta:
         verbose_name = _("department")

@@ -2,12 +2,26 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from kehu.core.reference import reference_value
 from kehu.hr.models import Department
+
+
+def department_names() -> dict[int, str]:
+    """Every department's name by id (cached: kehu.core.reference)."""
+    return reference_value(
+        "departments", "names", lambda: dict(Department.objects.values_list("id", "name"))
+    )
+
+
+def _department_paths() -> dict[int, str]:
+    return reference_value(
+        "departments", "paths", lambda: dict(Department.objects.values_list("id", "path"))
+    )
 
 
 def department_subtree_ids(department_id: int) -> QuerySet:
     """Ids of the department and all departments below it, as a subquery."""
-    path = Department.objects.filter(pk=department_id).values_list("path", flat=True).first()
+    path = _department_paths().get(department_id)
     if not path:
         return Department.objects.filter(pk=department_id).values("id")
     return Department.objects.filter(path__startswith=path).values("id")

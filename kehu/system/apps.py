@@ -17,6 +17,12 @@ class SystemConfig(AppConfig):
         search.register()
         todos.register()
 
+        from kehu.core.reference import register_reference
+        from kehu.system.models import Dictionary, DictionaryItem, SystemSettings
+
+        register_reference("dictionaries", Dictionary, DictionaryItem)
+        register_reference("settings", SystemSettings)
+
         post_migrate.connect(_seed_after_migrate, sender=self)
 
         register_menu(

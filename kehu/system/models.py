@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from kehu.core.fields import FieldAccess
 from kehu.core.models import TimeStampedModel, VersionedModel
 from kehu.core.money import Currency
+from kehu.core.reference import ReferenceManager
 from kehu.core.scope import DataScope
 
 
@@ -230,6 +231,8 @@ class SystemSettings(VersionedModel):
     quote_validity_days = models.PositiveIntegerField(_("quotes valid for days"), default=30)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
+    objects = ReferenceManager()
+
     class Meta:
         verbose_name = _("system settings")
         verbose_name_plural = _("system settings")
@@ -254,6 +257,8 @@ class Dictionary(TimeStampedModel):
     description = models.CharField(_("description"), max_length=300, blank=True)
     is_system = models.BooleanField(_("built-in"), default=False)
 
+    objects = ReferenceManager()
+
     class Meta:
         verbose_name = _("dictionary")
         verbose_name_plural = _("dictionaries")
@@ -275,6 +280,8 @@ class DictionaryItem(TimeStampedModel, VersionedModel):
     label_en = models.CharField(_("English label"), max_length=100, blank=True)
     sort_order = models.PositiveIntegerField(_("order"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
+
+    objects = ReferenceManager()
 
     class Meta:
         verbose_name = _("dictionary item")

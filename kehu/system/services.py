@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +17,7 @@ from kehu.core.audit import current_ip, diff, snapshot
 from kehu.core.exceptions import PermissionRefused, ServiceError
 from kehu.core.fields import FieldAccess
 from kehu.core.permissions import all_permission_codes, require_perm, user_permissions
+from kehu.core.reference import reference_value
 from kehu.core.scope import SCOPE_RANK, DataScope, scope_q, user_data_scope
 from kehu.core.services import model_create, versioned_update
 from kehu.system.access import access_changed
@@ -428,6 +430,11 @@ def dictionary_item_update(
 
 
 def system_settings_get() -> SystemSettings:
+    """The company settings row: a copy of this process's cached one (kehu.core.reference)."""
+    return copy.copy(reference_value("settings", "row", _system_settings_row))
+
+
+def _system_settings_row() -> SystemSettings:
     settings_row, _created = SystemSettings.objects.get_or_create(pk=1)
     return settings_row
 
