@@ -22,6 +22,7 @@ from tests.analytics.helpers import TODAY, build_company
 from tests.customers.factories import CustomerFactory
 from tests.factories import UserFactory
 from tests.products.factories import ProductFactory
+from tests.querycount import warm_page_queries
 from tests.sales.factories import line
 
 pytestmark = pytest.mark.django_db
@@ -41,10 +42,9 @@ def company(org):
 
 
 def count_queries(client, url, data=None) -> int:
-    with CaptureQueriesContext(connection) as context:
-        response = client.get(url, data or {})
+    count, response = warm_page_queries(client, url, data)
     assert response.status_code == 200, url
-    return len(context.captured_queries)
+    return count
 
 
 def kpi(html: str, key: str) -> str:

@@ -12,6 +12,7 @@ from kehu.approvals.models import ApprovalRequest, ApprovalRule, ApprovalStatus,
 from kehu.sales.models import ContractStatus
 from kehu.system.models import Role
 from tests.approvals.conftest import submit
+from tests.querycount import warm_page_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -20,10 +21,9 @@ LISTS = ["approvals:inbox", "approvals:my_requests", "approvals:request_list"]
 
 
 def queries(client, url) -> tuple[int, object]:
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url)
+    count, response = warm_page_queries(client, url)
     assert response.status_code == 200, response.content[:400]
-    return len(ctx.captured_queries), response
+    return count, response
 
 
 def action_url(request, action):

@@ -26,6 +26,7 @@ from kehu.finance.models import (
 )
 from kehu.system.models import DictionaryItem, Role
 from tests.finance.factories import active_contract, approve_all
+from tests.querycount import warm_page_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -824,10 +825,9 @@ def test_contract_money_panel_tag(org, books, client_for):
 
 
 def _queries(client, url, params=None) -> int:
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url, params or {})
+    count, response = warm_page_queries(client, url, params)
     assert response.status_code == 200, response.content[:300]
-    return len(ctx.captured_queries)
+    return count
 
 
 PAGES_COUNTED = LISTS

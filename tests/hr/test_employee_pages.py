@@ -9,6 +9,7 @@ from django.urls import reverse
 from kehu.customers.models import Customer
 from kehu.hr.models import Employee, EmployeeHistory, EmployeeStatus, Handover, SalesTarget
 from tests.hr.conftest import ID_NUMBER
+from tests.querycount import warm_page_queries
 
 MASKED = "1101**********1234"
 
@@ -92,12 +93,9 @@ def test_detail_out_of_scope_is_404(org, staff, client_for):
 
 
 def _count_queries(client, url) -> int:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as ctx:
-        assert client.get(url).status_code == 200
-    return len(ctx.captured_queries)
+    count, response = warm_page_queries(client, url)
+    assert response.status_code == 200
+    return count
 
 
 def _more_employees(org, staff, n):

@@ -74,6 +74,7 @@ def test_concurrent_movements_on_sqlite_file(sqlite_file_db):
     from django.contrib.auth.models import Group, Permission
     from django.contrib.contenttypes.models import ContentType
 
+    from kehu.core.models import ReferenceStamp
     from kehu.hr.models import Department
     from kehu.products.models import ProductCategory, Warehouse
     from kehu.system.models import (
@@ -90,6 +91,7 @@ def test_concurrent_movements_on_sqlite_file(sqlite_file_db):
             ContentType,
             Permission,
             Group,
+            ReferenceStamp,
             Role,
             Department,
             User,

@@ -1,13 +1,12 @@
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from kehu.products.models import Product, ProductCategory, StockMovement
 from kehu.products.services import stock_movement_post
 from tests.products.factories import CategoryFactory, ProductFactory
+from tests.querycount import warm_page_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -17,10 +16,9 @@ def receive(org, product, quantity):
 
 
 def count_queries(client, url) -> int:
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url)
+    count, response = warm_page_queries(client, url)
     assert response.status_code == 200, response.content[:500]
-    return len(ctx.captured_queries)
+    return count
 
 
 PAGES = [

@@ -3,9 +3,7 @@
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from kehu.core.exceptions import ConflictError, PermissionRefused, ServiceError
@@ -22,6 +20,7 @@ from kehu.products.services import (
 )
 from kehu.system.services import system_settings_get
 from tests.products.factories import ProductFactory
+from tests.querycount import warm_page_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -365,10 +364,9 @@ def test_warehouse_list_counts_and_values_in_one_query(org, client_for, warehous
     ProductFactory(cost_price=Decimal("99.00"), currency="USD")  # no stock: not counted
 
     def count() -> int:
-        with CaptureQueriesContext(connection) as ctx:
-            response = client.get(url)
+        queries, response = warm_page_queries(client, url)
         assert response.status_code == 200
-        return len(ctx.captured_queries)
+        return queries
 
     first = count()
     for i in range(3):

@@ -32,6 +32,7 @@ from kehu.sales.models import (
 )
 from tests.customers.factories import ContactFactory, CustomerFactory
 from tests.products.factories import ProductFactory
+from tests.querycount import warm_page_queries
 from tests.sales.factories import contract_for, line, order_for, quote_for
 
 pytestmark = pytest.mark.django_db
@@ -111,10 +112,9 @@ def lines_post(*rows) -> dict:
 
 
 def queries(client, url) -> int:
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url)
+    count, response = warm_page_queries(client, url)
     assert response.status_code == 200, response.content.decode()[:2000]
-    return len(ctx.captured_queries)
+    return count
 
 
 # --- lists ----------------------------------------------------------------------------------
