@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
 
     def ready(self):
         from django.contrib.auth.signals import user_logged_in
+        from django.db.models.signals import post_migrate
 
         from kehu.core.middleware import stamp_session
 
@@ -18,3 +19,11 @@ class CoreConfig(AppConfig):
         from kehu.core.reference import register_reference
 
         register_reference("custom_fields", CustomFieldDefinition)
+        # Data migrations write through historical models, past ReferenceManager.
+        post_migrate.connect(_reference_renew, sender=self)
+
+
+def _reference_renew(sender, **kwargs) -> None:
+    from kehu.core.reference import reference_changed_all
+
+    reference_changed_all()

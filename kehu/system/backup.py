@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kehu.core.exceptions import ServiceError
+from kehu.core.reference import reference_changed_all
 
 FORMAT = 1
 PREFIX = "kehu-backup-"
@@ -373,6 +374,7 @@ def backup_restore(*, path: Path) -> BackupCheck:
         from django.contrib.contenttypes.models import ContentType
 
         ContentType.objects.clear_cache()  # ids come from the backup now
+    reference_changed_all()  # every process reads the restored reference data afresh
     _audit(
         action="restore",
         note=path.name,
