@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+from kehu.core.models import ReferenceStamp
 from kehu.system import backup
 from kehu.system.models import AuditLog
 from tests.concurrency.live import ROOT, live_database
@@ -30,6 +31,17 @@ def database(transactional_db, tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
     with live_database(tmp_path) as live:
         yield live
+
+
+STAMPS = ReferenceStamp._meta.db_table
+
+
+def assert_stamps_renewed(before, after) -> None:
+    """A restore gives every kind of reference data a new stamp (kehu.core.reference), so
+    no process serves its cached copy."""
+    kinds = {kind for kind, _stamp in before[STAMPS]}
+    assert kinds and kinds <= {kind for kind, _stamp in after[STAMPS]}
+    assert not set(before[STAMPS]) & set(after[STAMPS])
 
 
 def table_rows() -> dict[str, list[tuple]]:
@@ -104,8 +116,9 @@ def test_backup_and_restore_give_back_every_table_and_file(database, tmp_path, s
     assert restored_log.note == archive.name and restored_log.model == "system.backup"
     audit_table = AuditLog._meta.db_table
     assert [row for row in after[audit_table] if row[0] != restored_log.pk] == before[audit_table]
+    assert_stamps_renewed(before, after)
     for table in before:
-        if table != audit_table:
+        if table not in (audit_table, STAMPS):
             assert after[table] == before[table], table
     assert after.keys() == before.keys()
     assert media_files(media) == files_before
@@ -228,6 +241,7 @@ def test_the_commands_run_from_the_shell(database, tmp_path):
     assert "restored" in done.stdout
     after = table_rows()
     audit_table = AuditLog._meta.db_table
-    assert {t: r for t, r in after.items() if t != audit_table} == {
-        t: r for t, r in before.items() if t != audit_table
+    assert_stamps_renewed(before, after)
+    assert {t: r for t, r in after.items() if t not in (audit_table, STAMPS)} == {
+        t: r for t, r in before.items() if t not in (audit_table, STAMPS)
     }
