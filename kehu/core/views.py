@@ -19,7 +19,7 @@ from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.formats import localize
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeData, mark_safe
 from django.utils.translation import check_for_language, get_language
@@ -273,6 +273,9 @@ class KehuListView(ModulePermissionMixin, ListView):
         row_url = _row_url_builder(self.row_url_name)
         plan = []
         for column in columns:
+            # The cell's opening tag as the results template writes it (a lazy label is
+            # translated once per page, not once per row).
+            td = f'<td data-label="{conditional_escape(str(column.label))}">'
             # get_FOO_display per row hashes every lazy choice label; one lookup table instead.
             choices = _choice_labels(model, column.field)
             renderer = _cell_renderers.get(column.template) if column.template else None
@@ -283,6 +286,7 @@ class KehuListView(ModulePermissionMixin, ListView):
                     choices[0] if choices else None,
                     column.field in policy,  # only then can the policy change the value
                     renderer,
+                    td,
                 )
             )
         rows = []
@@ -293,7 +297,7 @@ class KehuListView(ModulePermissionMixin, ListView):
             else:
                 url = obj.get_absolute_url() if hasattr(obj, "get_absolute_url") else ""
             cells = []
-            for column, attname, labels, ruled, renderer in plan:
+            for column, attname, labels, ruled, renderer, td in plan:
                 if labels is not None:
                     value = getattr(obj, attname)
                     value = labels.get(value, value)
@@ -310,7 +314,15 @@ class KehuListView(ModulePermissionMixin, ListView):
                     html = _cell_html(value)
                     if column.link and url:
                         html = format_html('<a href="{}">{}</a>', url, html)
-                cells.append({"column": column, "value": value, "html": html})
+                cells.append(
+                    {
+                        "column": column,
+                        "value": value,
+                        "html": html,
+                        # The whole cell, or None for the template's include to write.
+                        "td": None if html is None else mark_safe(f"{td}{html}</td>"),
+                    }
+                )
             rows.append({"object": obj, "url": url, "cells": cells})
         return rows
 
