@@ -8,7 +8,8 @@ a row of ``ReferenceStamp``; a page reads every stamp in one query and finds the
 process's memory under the stamp it read.
 
 Every write to a reference model gives its kind a new random stamp inside the writing
-transaction: ``save`` and ``delete`` (signals), and ``update``, ``bulk_create`` and
+transaction: ``save`` and ``delete`` (signals; the services write in transactions, a bare
+``save`` in autocommit renews the stamp just after), and ``update``, ``bulk_create`` and
 ``bulk_update`` of the models' querysets (``ReferenceQuerySet``). Other processes see the new
 stamp when the write commits and read the rows afresh; a rolled-back stamp never comes back.
 So nothing stale is served, in any process, and old entries are dropped when a kind's stamp
@@ -25,7 +26,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
 
 T = TypeVar("T")
@@ -52,21 +53,25 @@ _request: contextvars.ContextVar[_RequestStamps | None] = contextvars.ContextVar
 
 
 class ReferenceQuerySet(models.QuerySet):
-    """The queryset of a reference model: its bulk writes renew the kind's stamp too."""
+    """The queryset of a reference model: its bulk writes renew the kind's stamp in their
+    transaction."""
 
     def update(self, **kwargs):
-        rows = super().update(**kwargs)
-        reference_changed(self.model)
+        with transaction.atomic(using=self.db):
+            rows = super().update(**kwargs)
+            reference_changed(self.model)
         return rows
 
     def bulk_create(self, *args, **kwargs):
-        created = super().bulk_create(*args, **kwargs)
-        reference_changed(self.model)
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(*args, **kwargs)
+            reference_changed(self.model)
         return created
 
     def bulk_update(self, *args, **kwargs):
-        rows = super().bulk_update(*args, **kwargs)
-        reference_changed(self.model)
+        with transaction.atomic(using=self.db):
+            rows = super().bulk_update(*args, **kwargs)
+            reference_changed(self.model)
         return rows
 
 
@@ -101,7 +106,7 @@ def reference_changed(*changed: type[models.Model] | str) -> None:
 
 
 def reference_changed_all() -> None:
-    """Every kind afresh: after writes that bypass the ORM (the generator's COPY, a restore)."""
+    """Every kind afresh: after writes past the managers (data migrations, a restore)."""
     reference_changed(*set(_KINDS.values()))
 
 
@@ -171,6 +176,6 @@ class ReferenceStampMiddleware:
 
 
 def forget_reference_rows(kinds: Iterable[str] | None = None) -> None:
-    """Drop this process's copies (tests, between databases)."""
+    """Drop this process's copies (tests start from the database)."""
     for kind in list(kinds or _entries):
         _entries.pop(kind, None)
