@@ -1234,8 +1234,13 @@ def customer_handover(*, actor, from_user, to_user, reason: str) -> int:
         # so one opened or closed meanwhile by someone else is not moved uncounted.
         moving = list(opportunities.order_by("pk").values_list("pk", flat=True))
         with opportunities_tracked(moving):
+            # A new version: an edit form opened before the handover cannot write the old
+            # owner back.
             opportunity_count = opportunities.filter(pk__in=moving).update(
-                owner=to_user, department_id=to_user.department_id, updated_at=now
+                owner=to_user,
+                department_id=to_user.department_id,
+                updated_at=now,
+                version=F("version") + 1,
             )
         for move_open_documents in HANDOVER_SOURCES:
             move_open_documents(actor=actor, from_user=from_user, to_user=to_user, reason=reason)

@@ -22,6 +22,7 @@ from kehu.customers.models import (
     Opportunity,
     PipelineStage,
 )
+from kehu.customers.services_opportunities import opportunity_update
 from kehu.system.models import AuditLog, DictionaryItem, Notification
 from tests.customers.factories import ContactFactory, CustomerFactory, FollowUpFactory
 
@@ -443,6 +444,15 @@ def test_handover_moves_customers_and_open_opportunities(org):
     assert not Customer.objects.filter(owner=org.sales1).exists()
     assert Opportunity.objects.get(pk=open_opp.pk).owner == org.sales2
     assert Opportunity.objects.get(pk=won_opp.pk).owner == org.sales1
+    # A form opened before the handover is stale now: it cannot write the old owner back.
+    with pytest.raises(ConflictError):
+        opportunity_update(
+            actor=org.salesmgr1,
+            opportunity=open_opp,
+            expected_version=open_opp.version,
+            data={"owner": org.sales1, "title": "开（旧表单）"},
+        )
+    assert Opportunity.objects.get(pk=open_opp.pk).owner == org.sales2
     assert CustomerEvent.objects.filter(kind="transferred", to_owner=org.sales2).count() == 3
     assert AuditLog.objects.filter(model="customers.customer", action="status").count() == 3
     assert Notification.objects.filter(recipient=org.sales2).count() == 1
