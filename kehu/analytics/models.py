@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from kehu.core.money import MoneyField
 
@@ -76,7 +77,7 @@ class CustomerScore(models.Model):
         related_name="score",
     )
     computed_at = models.DateTimeField(_("computed at"))
-    orders = models.PositiveIntegerField(_("orders"))
+    orders = models.PositiveIntegerField(pgettext_lazy("count", "orders"))
     first_order_on = models.DateField(_("first order"))
     last_order_on = models.DateField(_("last order"))
     recency_days = models.PositiveIntegerField(_("days since last order"))

@@ -522,7 +522,7 @@ def score_export_columns(coefficients: dict[str, float]) -> list[ExportColumn]:
         ExportColumn("r_score", "R"),
         ExportColumn("f_score", "F"),
         ExportColumn("m_score", "M"),
-        ExportColumn("orders", _("Orders")),
+        ExportColumn("orders", pgettext_lazy("count", "Orders")),
         ExportColumn("first_order_on", _("First order")),
         ExportColumn("last_order_on", _("Last order")),
         ExportColumn("recency_days", _("Days since last order")),
@@ -564,7 +564,7 @@ class CustomerValueView(KehuListView):
             template="analytics/_cell_customer.html",
         ),
         Column("segment", _("Segment"), sort="segment", template="analytics/_cell_segment.html"),
-        Column("orders", _("Orders"), sort="orders"),
+        Column("orders", pgettext_lazy("count", "Orders"), sort="orders"),
         Column("revenue", _("Revenue"), sort="revenue", template="analytics/_cell_money.html"),
         Column("cost", _("Cost of goods"), sort="cost", template="analytics/_cell_money.html"),
         Column(
