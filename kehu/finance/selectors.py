@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import overload
+from typing import Any, overload
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
@@ -443,22 +443,36 @@ def receivables_aging_pageable(
 GROUP_COLUMNS = {"owner": "owner", "department": "department"}
 
 
+NAME_BATCH = 5000  # customer ids per name query (within SQLite's 32,766 parameters)
+
+
 def _aging_rows(group_by: str, found: list, limit: int | None) -> list[dict]:
     from kehu.customers.models import Customer
     from kehu.hr.models import Department
     from kehu.system.models import User
 
-    model = {"customer": Customer.all_objects, "owner": User.objects}.get(
-        group_by, Department.objects
-    )
-    names = model.in_bulk([row[0] for row in found if row[0] is not None])
+    keys = [row[0] for row in found if row[0] is not None]
+    names: dict[Any, str]
+    if group_by == "customer":
+        # Only the names: every debtor's whole row (the export: 490,000 customers at 1M)
+        # cost half a minute of CPU and hundreds of MB.
+        names = {}
+        for start in range(0, len(keys), NAME_BATCH):
+            names.update(
+                Customer.all_objects.filter(pk__in=keys[start : start + NAME_BATCH])
+                .order_by()
+                .values_list("pk", "name")
+            )
+    else:
+        model = User.objects if group_by == "owner" else Department.objects
+        names = {pk: str(obj) for pk, obj in model.in_bulk(keys).items()}
     rows = []
     for grp, *amounts in found:
         values = [_money(a) for a in amounts]
         rows.append(
             {
                 "key": grp,
-                "label": str(names[grp]) if grp in names else "",
+                "label": names.get(grp, ""),
                 **dict(zip(AGING_BUCKETS, values, strict=False)),
                 "total": values[-1],
             }
