@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.db import models, transaction
@@ -95,10 +95,12 @@ def _saved_or_deleted(sender, **kwargs) -> None:
 def reference_changed(*changed: type[models.Model] | str) -> None:
     """Give the kinds of ``changed`` (models or kind names) a new stamp, in the current
     transaction."""
+    kinds = {item if isinstance(item, str) else _KINDS.get(item, "") for item in changed} - {""}
+    if not kinds:  # not reference data (versioned_update calls this for every model)
+        return
     from kehu.core.models import ReferenceStamp
 
-    kinds = {_KINDS.get(item) if not isinstance(item, str) else item for item in changed}
-    for kind in sorted(k for k in kinds if k):
+    for kind in sorted(kinds):
         ReferenceStamp.objects.update_or_create(kind=kind, defaults={"stamp": secrets.token_hex(8)})
     request = _request.get()
     if request is not None:  # this request reads the stamps again: it sees its own change
@@ -175,7 +177,6 @@ class ReferenceStampMiddleware:
             _request.reset(token)
 
 
-def forget_reference_rows(kinds: Iterable[str] | None = None) -> None:
+def forget_reference_rows() -> None:
     """Drop this process's copies (tests start from the database)."""
-    for kind in list(kinds or _entries):
-        _entries.pop(kind, None)
+    _entries.clear()
