@@ -15,7 +15,7 @@ and reverses payments; ``finance.change`` issues and voids invoices and pays exp
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 
 from django.db import transaction
@@ -673,7 +673,19 @@ def _sum(rows: list[dict], *fields: str) -> dict:
     return {f: sum((row[f] for row in rows), ZERO) for f in fields}
 
 
-def _download(request, *, fmt: str, rows: list[dict], columns: list[ExportColumn], filename: str):
+def _with_total_row(rows: Iterable[dict], fields: list[str]) -> Iterator[dict]:
+    """The rows as they come, then a "Total" row of ``fields`` summed on the way."""
+    totals = dict.fromkeys(fields, ZERO)
+    for row in rows:
+        for name in fields:
+            totals[name] += row[name]
+        yield row
+    yield {"label": str(_("Total")), **totals}
+
+
+def _download(
+    request, *, fmt: str, rows: Iterable[dict], columns: list[ExportColumn], filename: str
+):
     return export_response(
         user=request.user,
         module="finance",
@@ -743,11 +755,9 @@ class ReportViewSet(viewsets.ViewSet):
         today = timezone.localdate()
         if query["format"] == "json":
             return self._aging_page(request, query, today)
-        rows = selectors.receivables_aging(
+        rows = selectors.receivables_aging_stream(
             user=request.user, group_by=query["group_by"], today=today
         )
-        buckets = [name for name, _label in AGING_BUCKET_LABELS]
-        totals = _sum(rows, *buckets)
         heading = {
             "customer": _("Customer"),
             "owner": _("Owner"),
@@ -758,7 +768,7 @@ class ReportViewSet(viewsets.ViewSet):
         return _download(
             request,
             fmt=query["format"],
-            rows=[*rows, {"label": str(_("Total")), **totals}],
+            rows=_with_total_row(rows, [name for name, _label in AGING_BUCKET_LABELS]),
             columns=columns,
             filename="receivables-aging",
         )

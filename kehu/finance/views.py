@@ -1068,7 +1068,7 @@ class AgingView(ModulePermissionMixin, View):
         group_label = dict(AGING_GROUPS)[group_by]
         title = _t("Receivables aging")
         if request.GET.get("export"):
-            rows = selectors.receivables_aging(user=request.user, group_by=group_by)
+            rows = selectors.receivables_aging_stream(user=request.user, group_by=group_by)
             columns = [ExportColumn("label", group_label, lambda r: r["label"] or "—")]
             columns += [
                 ExportColumn(key, label, lambda r, key=key: r[key]) for key, label in BUCKET_LABELS

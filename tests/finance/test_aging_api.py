@@ -236,3 +236,73 @@ def test_schema_describes_the_pages(org, api_for):
         body["properties"]
     )
     assert body["properties"]["next"]["nullable"] is True
+
+
+def _csv_rows(response) -> list[list[str]]:
+    import csv
+
+    assert response.status_code == 200
+    assert response.streaming  # written as it is read, not built whole first
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_downloads_stream_every_row_a_batch_at_a_time_in_scope(
+    org, api_for, client_for, debtors, monkeypatch
+):
+    """The API and the page's download read customers a batch of names at a time (three
+    here) from one cursor: the same rows in the same order as the live list, and the
+    caller's customers only."""
+    monkeypatch.setattr(selectors, "NAME_BATCH", 3)
+    for user in (org.finance, org.salesmgr1):
+        live = selectors.receivables_aging(user=user, group_by="customer", live=True)
+        assert list(selectors.receivables_aging_stream(user=user)) == live
+        labels = [r["label"] for r in live]
+        api = _csv_rows(api_for(user).get(AGING, {"format": "csv"}))
+        assert [line[0] for line in api[1:-1]] == labels
+        assert api[-1][0] == "Total"
+        assert Decimal(api[-1][-1]) == sum((r["total"] for r in live), Decimal(0))
+        page = _csv_rows(client_for(user).get("/finance/aging/", {"export": "csv"}))
+        assert [line[0] for line in page[1:]] == labels
+        assert [Decimal(line[-1]) for line in page[1:]] == [r["total"] for r in live]
+    # The sales manager's department: sales1's customers, not sales3's.
+    keys = {r["key"] for r in selectors.receivables_aging_stream(user=org.salesmgr1)}
+    assert keys == set(debtors["sales1"])
+    assert len(list(selectors.receivables_aging_stream(user=org.finance))) == 10
+
+
+def test_a_salesperson_may_not_download_the_report(org, api_for, client_for, debtors):
+    from kehu.system.models import AuditLog
+
+    exports = AuditLog.objects.filter(action="export").count()
+    assert api_for(org.sales1).get(AGING, {"format": "csv"}).status_code == 403
+    assert client_for(org.sales1).get("/finance/aging/", {"export": "csv"}).status_code == 403
+    assert AuditLog.objects.filter(action="export").count() == exports
+
+
+def test_a_download_reads_names_per_batch_not_per_row(org, api_for, debtors, monkeypatch):
+    monkeypatch.setattr(selectors, "NAME_BATCH", 3)
+    api = api_for(org.finance)
+    api.get(AGING, {"format": "csv"})  # the user's roles and permissions are read once
+
+    def names(captured) -> int:
+        return sum(
+            '"name"' in q["sql"] and "customers_customer" in q["sql"].split("FROM")[1]
+            for q in captured.captured_queries
+        )
+
+    def names_read() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            _csv_rows(api.get(AGING, {"format": "csv"}))
+        return names(captured)
+
+    assert names_read() == 4  # ten debtors, three names a query
+    for _ in range(5):
+        _owe(org, org.sales3, 70)
+    assert names_read() == 5
+    # Rows come as they are read: the first is out before the rest are named.
+    stream = selectors.receivables_aging_stream(user=org.finance)
+    with CaptureQueriesContext(connection) as captured:
+        next(stream)
+    assert names(captured) == 1
+    stream.close()
