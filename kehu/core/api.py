@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
@@ -12,19 +14,30 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from kehu.core.exceptions import ServiceError
 from kehu.core.fields import FieldAccess, apply_field_policy, field_policy_for
-from kehu.core.pagination import BoundedPaginator
+from kehu.core.pagination import BoundedPaginator, list_count_budget_ms
 from kehu.core.permissions import has_perm
 from kehu.core.scope import visible_to
 
 
 class StandardPagination(PageNumberPagination):
     """Page numbers with a bounded count (kehu/core/pagination.py): ``count`` stops at the
-    cap and ``count_capped`` says there are more; pages stop there too."""
+    cap and ``count_capped`` says there are more; pages stop there too. A filtered or
+    searched list counts within a time budget, as the web lists do; past it, ``count`` is
+    the rows up to this page and ``count_capped`` says whether more follow."""
 
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 200
     django_paginator_class = BoundedPaginator
+    # Query parameters that do not narrow the rows.
+    unfiltered_params = frozenset({"page", "page_size", "ordering", "format"})
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if any(v for k, v in request.query_params.items() if k not in self.unfiltered_params):
+            self.django_paginator_class = partial(
+                BoundedPaginator, budget_ms=list_count_budget_ms()
+            )
+        return super().paginate_queryset(queryset, request, view)
 
     def get_paginated_response(self, data):
         response = super().get_paginated_response(data)
@@ -36,7 +49,11 @@ class StandardPagination(PageNumberPagination):
         schema["properties"]["count_capped"] = {
             "type": "boolean",
             "description": str(
-                _("True when there are more rows than the count says (it stops at a cap).")
+                _(
+                    "True when there are more rows than the count says: it stops at a cap, "
+                    "and a filtered list that takes too long to count gives the rows up to "
+                    "this page."
+                )
             ),
         }
         schema["required"] = [*schema.get("required", []), "count_capped"]

@@ -76,3 +76,36 @@ def test_unfiltered_list_counts_without_a_budget(org, client_for, monkeypatch):
     assert calls == []
     client.get(reverse("customers:customer_list"), {"q": "华东"})
     assert len(calls) == 1
+
+
+def test_api_search_over_its_budget_pages_without_a_total(org, api_for, monkeypatch):
+    for n in range(25):
+        CustomerFactory(owner=org.sales1, name=f"华东贸易{n:02d}有限公司")
+    CustomerFactory(owner=org.sales2, name="华东贸易别人的有限公司")
+    budgets = []
+
+    def over_budget(queryset, budget_ms):
+        budgets.append(budget_ms)
+        return None
+
+    monkeypatch.setattr(pagination, "count_within", over_budget)
+    api = api_for(org.sales1)
+    url = "/api/v1/customers/"
+
+    first = api.get(url, {"search": "华东贸易"}).json()
+    assert budgets == [pagination.list_count_budget_ms()]
+    assert len(first["results"]) == 20
+    assert first["count"] == 20 and first["count_capped"] is True  # no total: more follow
+    assert "page=2" in first["next"]
+    assert not any("别人的" in row["name"] for row in first["results"])  # own only
+
+    second = api.get(first["next"]).json()
+    assert len(second["results"]) == 5
+    assert second["count"] == 25 and second["count_capped"] is False
+    assert second["next"] is None
+    assert api.get(url, {"search": "华东贸易", "page": 3}).status_code == 404
+
+    # Unfiltered (pages, sizes and orderings do not narrow it): counted, no budget.
+    budgets.clear()
+    whole = api.get(url, {"page_size": 10, "ordering": "name"}).json()
+    assert budgets == [] and whole["count"] == 25 and whole["count_capped"] is False
