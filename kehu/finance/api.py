@@ -40,7 +40,7 @@ from rest_framework.response import Response
 from kehu.core.api import ModulePermission, StandardPagination, expected_version
 from kehu.core.attachments import attachment_add, attachment_validate
 from kehu.core.exceptions import ServiceError
-from kehu.core.exports import ExportColumn, export_response
+from kehu.core.exports import EXPORT_CHUNK, ExportColumn, export_response
 from kehu.core.pagination import list_count_cap
 from kehu.core.scope import get_visible_or_404
 from kehu.finance import selectors, services
@@ -52,6 +52,7 @@ from kehu.finance.api_filters import (
     RefundApiFilter,
     instalment_list_visible_to,
 )
+from kehu.finance.forms import RECONCILIATION_STATES, ReconciliationFilterForm
 from kehu.finance.models import (
     ContractLedger,
     ExpenseClaim,
@@ -633,6 +634,7 @@ class _FormatSerializer(serializers.Serializer):
 
 AGING_PAGE_SIZE = 100
 AGING_PAGE_SIZE_MAX = 500
+REPORT_PAGE_SIZE = 50
 
 
 class AgingQuerySerializer(_FormatSerializer):
@@ -661,6 +663,35 @@ class AgingPagination(StandardPagination):
     max_page_size = AGING_PAGE_SIZE_MAX
 
 
+class ReportPagination(StandardPagination):
+    page_size = REPORT_PAGE_SIZE
+    max_page_size = AGING_PAGE_SIZE_MAX
+
+
+class ReconciliationQuerySerializer(_FormatSerializer):
+    """The reconciliation's pages and filters (those of the page in the browser)."""
+
+    page = serializers.IntegerField(
+        min_value=1, required=False, default=1, help_text="The page of rows (JSON only)."
+    )
+    page_size = serializers.IntegerField(
+        min_value=1,
+        max_value=AGING_PAGE_SIZE_MAX,
+        required=False,
+        default=REPORT_PAGE_SIZE,
+        help_text=f"Rows a page, 1 to {AGING_PAGE_SIZE_MAX}.",
+    )
+    contract = serializers.CharField(required=False, help_text="Part of the number or title.")
+    customer = serializers.CharField(required=False, help_text="Part of the customer's name.")
+    owner = serializers.IntegerField(required=False, help_text="The contract owner's id.")
+    department = serializers.IntegerField(
+        required=False, help_text="A department's id: its contracts and those below it."
+    )
+    state = serializers.ChoiceField(
+        choices=[value for value, _label in RECONCILIATION_STATES], required=False
+    )
+
+
 class PeriodQuerySerializer(_FormatSerializer, PeriodSerializer):
     pass
 
@@ -673,14 +704,14 @@ def _sum(rows: list[dict], *fields: str) -> dict:
     return {f: sum((row[f] for row in rows), ZERO) for f in fields}
 
 
-def _with_total_row(rows: Iterable[dict], fields: list[str]) -> Iterator[dict]:
-    """The rows as they come, then a "Total" row of ``fields`` summed on the way."""
+def _with_total_row(rows: Iterable[dict], fields: list[str], total: dict) -> Iterator[dict]:
+    """The rows as they come, then ``total`` with ``fields`` summed on the way."""
     totals = dict.fromkeys(fields, ZERO)
     for row in rows:
         for name in fields:
             totals[name] += row[name]
         yield row
-    yield {"label": str(_("Total")), **totals}
+    yield {**total, **totals}
 
 
 def _download(
@@ -768,7 +799,9 @@ class ReportViewSet(viewsets.ViewSet):
         return _download(
             request,
             fmt=query["format"],
-            rows=_with_total_row(rows, [name for name, _label in AGING_BUCKET_LABELS]),
+            rows=_with_total_row(
+                rows, [name for name, _label in AGING_BUCKET_LABELS], {"label": str(_("Total"))}
+            ),
             columns=columns,
             filename="receivables-aging",
         )
@@ -807,18 +840,25 @@ class ReportViewSet(viewsets.ViewSet):
         return Response(AgingReportSerializer(body).data)
 
     @_report_schema(
-        _FormatSerializer,
+        ReconciliationQuerySerializer,
         ReconciliationReportSerializer,
         _(
             "Per contract in force (or that was): amount, received, invoiced, outstanding "
-            "and overdue, newest signed first."
+            "and overdue, newest signed first, a page at a time, narrowed by the filters. "
+            "The totals cover every page while the count is exact (at most the list cap, "
+            "10,000 unless configured); over it they are null: narrow the filters. The "
+            "download (format=xlsx or csv) has every row and their totals."
         ),
     )
     @action(detail=False, methods=["get"])
     def reconciliation(self, request):
-        query = self._query(_FormatSerializer, request)
-        rows = selectors.contract_reconciliation(user=request.user)
-        totals = _sum(rows, "total", "received", "invoiced", "outstanding", "overdue")
+        query = self._query(ReconciliationQuerySerializer, request)
+        form = ReconciliationFilterForm(request.query_params, actor=request.user)
+        if not form.is_valid():
+            raise serializers.ValidationError(
+                {name: list(errors) for name, errors in form.errors.items()}
+            )
+        contracts = form.apply(selectors.contract_reconciliation(user=request.user))
         if query["format"] != "json":
             contract_value: dict[str, Callable] = {
                 "contract_number": lambda c: c.number,
@@ -844,14 +884,29 @@ class ReportViewSet(viewsets.ViewSet):
                 _money_column("outstanding", _("Outstanding")),
                 _money_column("overdue", _("Overdue")),
             ]
+            rows = map(selectors.reconciliation_row, contracts.iterator(chunk_size=EXPORT_CHUNK))
             return _download(
                 request,
                 fmt=query["format"],
-                rows=[*rows, {"contract": None, **totals}],
+                rows=_with_total_row(rows, list(selectors.RECONCILIATION_SUMS), {"contract": None}),
                 columns=columns,
                 filename="reconciliation",
             )
-        body = {"as_of": timezone.localdate(), "rows": rows, "totals": totals}
+        pagination = ReportPagination()
+        page = pagination.paginate_queryset(contracts, request, view=self)
+        paginator = pagination.page.paginator
+        whole = not paginator.open_ended and not paginator.capped
+        body = {
+            "as_of": timezone.localdate(),
+            "count": paginator.count,
+            "count_capped": paginator.capped,
+            "page": pagination.page.number,
+            "page_size": paginator.per_page,
+            "next": pagination.get_next_link(),
+            "previous": pagination.get_previous_link(),
+            "rows": [selectors.reconciliation_row(c) for c in page or ()],
+            "totals": selectors.reconciliation_totals(contracts) if whole else None,
+        }
         return Response(ReconciliationReportSerializer(body).data)
 
     def _period(self, request) -> tuple[datetime.date, datetime.date, str]:

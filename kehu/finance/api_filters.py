@@ -36,8 +36,7 @@ from kehu.finance.models import (
 )
 
 ZERO = Decimal("0.00")
-# Half a cent: on SQLite decimals are added as floats, so comparisons allow for it.
-HALF_CENT = Decimal("0.005")
+HALF_CENT = selectors.HALF_CENT
 MONEY = DecimalField(max_digits=18, decimal_places=2)
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 from django.urls import reverse_lazy
 from django.utils import timezone
 from django.utils.text import format_lazy
@@ -653,33 +653,33 @@ class ReconciliationFilterForm(KehuForm):
         assert isinstance(department, forms.ModelChoiceField)
         department.queryset = Department.objects.order_by("path")
 
-    def apply(self, rows: list[dict]) -> list[dict]:
+    def apply(self, contracts: QuerySet[Contract]) -> QuerySet[Contract]:
+        """``contracts`` (``contract_reconciliation``) narrowed by the filters, in the query."""
         data = self.cleaned_data
-        contract = (data.get("contract") or "").strip().lower()
-        customer = (data.get("customer") or "").strip().lower()
-        owner, department, state = data.get("owner"), data.get("department"), data.get("state")
-        subtree: set[int] = set()
-        if department is not None:
+        text = (data.get("contract") or "").strip()
+        if text:
+            contracts = contracts.filter(Q(number__icontains=text) | Q(title__icontains=text))
+        customer = (data.get("customer") or "").strip()
+        if customer:
+            contracts = contracts.filter(customer__name__icontains=customer)
+        if data.get("owner") is not None:
+            contracts = contracts.filter(owner=data["owner"])
+        if data.get("department") is not None:
             from kehu.hr.selectors import department_subtree_ids
 
-            subtree = set(department_subtree_ids(department.pk).values_list("id", flat=True))
+            contracts = contracts.filter(
+                department_id__in=department_subtree_ids(data["department"].pk)
+            )
+        state = data.get("state")
+        if state == "outstanding":
+            contracts = contracts.filter(rec_outstanding__gt=selectors.HALF_CENT)
+        elif state == "overdue":
+            contracts = contracts.filter(rec_overdue__gt=selectors.HALF_CENT)
+        elif state == "settled":
+            contracts = contracts.filter(rec_outstanding__lte=selectors.HALF_CENT)
+        elif state == "uninvoiced":
+            contracts = contracts.filter(rec_invoiced__lt=F("total_amount") - selectors.HALF_CENT)
+        return contracts
 
-        def keep(row) -> bool:
-            c = row["contract"]
-            if contract and contract not in c.number.lower() and contract not in c.title.lower():
-                return False
-            if customer and customer not in str(c.customer).lower():
-                return False
-            if owner is not None and c.owner_id != owner.pk:
-                return False
-            if department is not None and c.department_id not in subtree:
-                return False
-            if state == "outstanding" and row["outstanding"] <= 0:
-                return False
-            if state == "overdue" and row["overdue"] <= 0:
-                return False
-            if state == "settled" and row["outstanding"] > 0:
-                return False
-            return not (state == "uninvoiced" and row["invoiced"] >= row["total"])
-
-        return [row for row in rows if keep(row)]
+    def is_filtering(self) -> bool:
+        return self.is_bound and self.is_valid() and any(self.cleaned_data.values())

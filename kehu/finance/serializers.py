@@ -496,8 +496,23 @@ class ReconciliationTotalsSerializer(serializers.Serializer):
 
 class ReconciliationReportSerializer(serializers.Serializer):
     as_of = serializers.DateField()
-    rows = ReconciliationRowSerializer(many=True)
-    totals = ReconciliationTotalsSerializer()
+    count = serializers.IntegerField(
+        help_text="How many contracts: exact up to the list cap; with count_capped, a floor."
+    )
+    count_capped = serializers.BooleanField(
+        help_text="True when there are more contracts than the count says."
+    )
+    page = serializers.IntegerField(help_text="This page's number (from 1).")
+    page_size = serializers.IntegerField(help_text="Rows a page.")
+    next = serializers.URLField(allow_null=True, help_text="The next page (null: the last).")
+    previous = serializers.URLField(
+        allow_null=True, help_text="The previous page (null: the first)."
+    )
+    rows = ReconciliationRowSerializer(many=True, help_text="This page's contracts.")
+    totals = ReconciliationTotalsSerializer(
+        allow_null=True,
+        help_text="Sums over every page; null when the count is capped (narrow the filters).",
+    )
 
 
 class PeriodSerializer(serializers.Serializer):

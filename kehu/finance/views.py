@@ -15,7 +15,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -31,6 +30,7 @@ from kehu.core.attachments import attachment_add, attachment_validate, attachmen
 from kehu.core.exceptions import PermissionRefused, ServiceError
 from kehu.core.exports import ExportColumn, export_response
 from kehu.core.filters import is_id
+from kehu.core.pagination import BoundedPaginator, list_count_budget_ms
 from kehu.core.permissions import has_perm
 from kehu.core.scope import get_visible_or_404
 from kehu.core.views import Column, KehuFormView, KehuListView, ModulePermissionMixin, is_htmx
@@ -980,23 +980,30 @@ def _export_allowed(user) -> bool:
 
 
 RECONCILIATION_COLUMNS = [
-    ExportColumn("contract", _("Contract"), lambda r: r["contract"].number),
-    ExportColumn("title", _("Title"), lambda r: r["contract"].title),
-    ExportColumn("customer", _("Customer"), lambda r: str(r["contract"].customer)),
-    ExportColumn("owner", _("Owner"), lambda r: str(r["contract"].owner)),
-    ExportColumn("signed_on", _("Signing date"), lambda r: r["contract"].signed_on),
-    ExportColumn("status", _("Status"), lambda r: str(r["contract"].get_status_display())),
-    ExportColumn("total", _("Contract amount"), lambda r: r["total"]),
-    ExportColumn("received", _("Received"), lambda r: r["received"]),
-    ExportColumn("invoiced", _("Invoiced"), lambda r: r["invoiced"]),
-    ExportColumn("outstanding", _("Outstanding"), lambda r: r["outstanding"]),
-    ExportColumn("overdue", _("Overdue"), lambda r: r["overdue"]),
+    ExportColumn("contract", _("Contract"), lambda c: c.number),
+    ExportColumn("title", _("Title"), lambda c: c.title),
+    ExportColumn("customer", _("Customer"), lambda c: str(c.customer)),
+    ExportColumn("owner", _("Owner"), lambda c: str(c.owner)),
+    ExportColumn("signed_on", _("Signing date"), lambda c: c.signed_on),
+    ExportColumn("status", _("Status"), lambda c: str(c.get_status_display())),
+    *(
+        ExportColumn(key, label, lambda c, key=key: getattr(c, selectors.RECONCILIATION_SUMS[key]))
+        for key, label in (
+            ("total", _("Contract amount")),
+            ("received", _("Received")),
+            ("invoiced", _("Invoiced")),
+            ("outstanding", _("Outstanding")),
+            ("overdue", _("Overdue")),
+        )
+    ),
 ]
-TOTAL_KEYS = ("total", "received", "invoiced", "outstanding", "overdue")
 
 
 def _totals(rows, keys) -> dict[str, Decimal]:
     return {key: sum((row[key] for row in rows), Decimal("0.00")) for key in keys}
+
+
+RECONCILIATION_PAGE_ROWS = 50
 
 
 class ReconciliationView(ModulePermissionMixin, View):
@@ -1006,21 +1013,29 @@ class ReconciliationView(ModulePermissionMixin, View):
 
     def get(self, request):
         form = ReconciliationFilterForm(request.GET or None, actor=request.user)
-        rows = selectors.contract_reconciliation(user=request.user)
+        contracts = selectors.contract_reconciliation(user=request.user)
         if form.is_bound and form.is_valid():
-            rows = form.apply(rows)
+            contracts = form.apply(contracts)
         title = _t("Receivables by contract")
         if request.GET.get("export"):
             return export_response(
                 user=request.user,
                 module="finance",
                 model=ContractLedger,
-                queryset=rows,
+                queryset=contracts,
                 columns=RECONCILIATION_COLUMNS,
                 fmt=request.GET["export"],
                 filename=title,
             )
-        page = Paginator(rows, 50).get_page(request.GET.get("page"))
+        # Counted up to the list cap (within a time budget when filtered); the totals are
+        # added up only below it, so a page costs the same at any number of contracts.
+        paginator = BoundedPaginator(
+            contracts,
+            RECONCILIATION_PAGE_ROWS,
+            budget_ms=list_count_budget_ms() if form.is_filtering() else None,
+        )
+        page = paginator.get_page(request.GET.get("page"))
+        whole = not paginator.open_ended and not paginator.capped
         query = request.GET.copy()
         query.pop("page", None)
         return render(
@@ -1030,9 +1045,12 @@ class ReconciliationView(ModulePermissionMixin, View):
                 "title": title,
                 "form": form,
                 "page_obj": page,
-                "rows": page.object_list,
-                "count": len(rows),
-                "totals": _totals(rows, TOTAL_KEYS),
+                "paginator": paginator,
+                "is_paginated": paginator.num_pages > 1,
+                "rows": [selectors.reconciliation_row(c) for c in page.object_list],
+                "count": paginator.count,
+                "totals": selectors.reconciliation_totals(contracts) if whole else None,
+                "total_cap": paginator.cap,
                 "querystring": query.urlencode(),
                 "can_export": _export_allowed(request.user),
             },

@@ -864,6 +864,55 @@ def test_reports_download_as_xlsx_with_finance_export(org, api_for, receivables)
     assert finance.get(f"{REPORTS}collections/", {"format": "pdf"}).status_code == 400
 
 
+def test_reconciliation_pages_filters_and_caps_its_totals(org, api_for, receivables, settings):
+    contract, other = receivables
+    finance = api_for(org.finance)
+    url = f"{REPORTS}reconciliation/"
+    first = finance.get(url, {"page_size": 1}).json()
+    assert first["count"] == 2 and first["count_capped"] is False
+    assert first["page"] == 1 and first["page_size"] == 1 and first["previous"] is None
+    assert [r["contract"] for r in first["rows"]] == [other.pk]  # newest signed first
+    assert first["totals"]["total"] == "15000.00" and first["totals"]["received"] == "1500.00"
+    second = finance.get(first["next"]).json()
+    assert [r["contract"] for r in second["rows"]] == [contract.pk] and second["next"] is None
+    assert finance.get(url, {"page_size": 1, "page": 3}).status_code == 404
+
+    overdue = finance.get(url, {"state": "overdue"}).json()
+    assert [r["contract"] for r in overdue["rows"]] == [contract.pk]
+    assert overdue["totals"]["overdue"] == "2000.00"
+    mine = finance.get(url, {"owner": org.sales3.pk}).json()
+    assert [r["contract"] for r in mine["rows"]] == [other.pk]
+
+    # Over the cap: rows up to it, no totals (pages stop at the cap, as every list's do).
+    settings.KEHU_LIST_COUNT_CAP = 1
+    capped = finance.get(url).json()
+    assert capped["count"] == 1 and capped["count_capped"] is True
+    assert capped["totals"] is None and [r["contract"] for r in capped["rows"]] == [other.pk]
+
+    bad = finance.get(url, {"state": "lost", "owner": "x"})
+    assert bad.status_code == 400 and {"state", "owner"} <= set(bad.json())
+    # A salesperson names another's owner id: refused as a choice they cannot make.
+    refused = api_for(org.sales1).get(url, {"owner": org.sales3.pk})
+    assert refused.status_code == 400 and "owner" in refused.json()
+    sales1 = api_for(org.sales1).get(url, {"state": "overdue"}).json()
+    assert [r["contract"] for r in sales1["rows"]] == [contract.pk]
+
+
+def test_reconciliation_download_streams_every_contract_with_totals(
+    org, api_for, receivables, settings
+):
+    import csv
+
+    contract, other = receivables
+    settings.KEHU_LIST_COUNT_CAP = 1  # the download is not cut by the list cap
+    response = api_for(org.finance).get(f"{REPORTS}reconciliation/", {"format": "csv"})
+    assert response.status_code == 200 and response.streaming
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    lines = list(csv.reader(io.StringIO(text)))
+    assert [line[0] for line in lines[1:]] == [other.number, contract.number, ""]
+    assert lines[-1][5:] == ["15000.00", "1500.00", "0.00", "13500.00", "2000.00"]
+
+
 def test_reconciliation_collections_and_expense_reports(org, api_for, receivables):
     contract, other = receivables
     finance = api_for(org.finance).get(f"{REPORTS}reconciliation/").json()

@@ -120,7 +120,7 @@ def test_reports_follow_the_scope(org, world, username):
     aging = selectors.receivables_aging(user=user)
     assert {customers[row["key"]] for row in aging} == expected
     reconciliation = selectors.contract_reconciliation(user=user)
-    assert {contracts[row["contract"].pk] for row in reconciliation} == expected
+    assert {contracts[contract.pk] for contract in reconciliation} == expected
     overdue = selectors.instalments_overdue(user=user)
     assert {contracts[s.instalment.contract_id] for s in overdue} == expected
     month = selectors.collections_by_month(user=user, start=today, end=today)

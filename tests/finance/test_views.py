@@ -708,6 +708,50 @@ def test_reconciliation_rows_totals_and_filters(org, books, client_for):
     assert mine.context["totals"]["total"] == Decimal("10000.00")
 
 
+def test_reconciliation_totals_only_below_the_cap_and_pages_by_count(
+    org, books, client_for, settings
+):
+    """Over the list cap the page shows its rows and says to narrow the filters instead of
+    adding up every contract in scope (two million at a million customers); a filter that
+    brings the count under it shows the totals again."""
+    settings.KEHU_LIST_COUNT_CAP = 1
+    client = client_for(org.finance)
+    url = reverse("finance:reconciliation")
+    response = client.get(url)
+    assert response.context["totals"] is None
+    page = response.content.decode()
+    assert 'id="reconciliation-no-totals"' in page and "narrow the filters" in page
+    assert "1–1 of 1+" in page  # pages stop at the cap, as every list's do
+    assert [r["contract"] for r in response.context["rows"]] == [books.c3]  # newest first
+    narrowed = client.get(url, {"owner": org.sales3.pk})
+    assert narrowed.context["totals"]["total"] == Decimal("5000.00")
+    assert narrowed.context["totals"]["overdue"] == Decimal("3000.00")
+    assert 'id="reconciliation-no-totals"' not in narrowed.content.decode()
+    zh = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "缩小筛选范围" in zh
+
+
+def test_reconciliation_filters_every_state_in_the_query(org, books, client_for):
+    client = client_for(org.finance)
+    url = reverse("finance:reconciliation")
+
+    def shown(**params) -> set:
+        response = client.get(url, params)
+        assert response.status_code == 200
+        return {r["contract"].pk for r in response.context["rows"]}
+
+    assert shown(state="outstanding") == {books.c1.pk, books.c3.pk}
+    assert shown(state="overdue") == {books.c3.pk}
+    assert shown(state="uninvoiced") == {books.c1.pk, books.c3.pk}
+    assert shown(state="settled") == set()
+    assert shown(contract=books.c1.number[-4:].lower()) == {books.c1.pk}
+    assert shown(department=org.sales2_dept.pk) == {books.c3.pk}
+    assert shown(customer="no such customer") == set()
+    # sales1 asks for sales3's contracts: still only their own scope (none of sales3's).
+    response = client_for(org.sales1).get(url, {"state": "overdue"})
+    assert response.context["rows"] == []
+
+
 def test_aging_groups_links_and_contracts_without_plan(org, books, client_for):
     bare = active_contract(org, org.sales1, amount="800.00")
     client = client_for(org.finance)
