@@ -22,7 +22,7 @@ from django.template import engines
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 
@@ -366,7 +366,7 @@ class _FinanceFormView(KehuFormView):
         return obj.get_absolute_url() if obj is not None else reverse(self.success_url_name)
 
     def success_message(self, saved) -> str:
-        return _t("Saved.")
+        return gettext("Saved.")
 
     def form_error(self, form, exc: ServiceError) -> None:
         form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))
@@ -426,10 +426,10 @@ class PaymentCreateView(_FinanceFormView):
 
     def success_message(self, saved) -> str:
         if not self.created:
-            return _t("This form was already submitted: payment %(number)s was recorded then.") % {
-                "number": saved.number
-            }
-        return _t("Payment %(number)s of %(amount)s recorded; finance confirms it next.") % {
+            return gettext(
+                "This form was already submitted: payment %(number)s was recorded then."
+            ) % {"number": saved.number}
+        return gettext("Payment %(number)s of %(amount)s recorded; finance confirms it next.") % {
             "number": saved.number,
             "amount": _money_text(saved.amount),
         }
@@ -442,7 +442,7 @@ class PaymentCreateView(_FinanceFormView):
             form.data["idempotency_key"] = uuid.uuid4().hex
             form.add_error(
                 None,
-                _t(
+                gettext(
                     "This form was already used to record a payment. Check the payments list; "
                     "submit again to record another payment."
                 ),
@@ -492,7 +492,7 @@ class InvoiceCreateView(_FinanceFormView):
         return services.invoice_request(actor=self.request.user, data=form.cleaned_data)
 
     def success_message(self, saved) -> str:
-        return _t("Invoice request %(number)s sent for approval.") % {"number": saved.number}
+        return gettext("Invoice request %(number)s sent for approval.") % {"number": saved.number}
 
 
 class RefundCreateView(_FinanceFormView):
@@ -514,7 +514,7 @@ class RefundCreateView(_FinanceFormView):
         return {"payment": self.payment()}
 
     def get_title(self, obj):
-        return _t("Request a refund of %(number)s") % {"number": self.payment().number}
+        return gettext("Request a refund of %(number)s") % {"number": self.payment().number}
 
     def cancel_url(self, obj) -> str:
         return self.payment().get_absolute_url()
@@ -531,7 +531,7 @@ class RefundCreateView(_FinanceFormView):
         )
 
     def success_message(self, saved) -> str:
-        return _t("Refund %(number)s sent for approval.") % {"number": saved.number}
+        return gettext("Refund %(number)s sent for approval.") % {"number": saved.number}
 
 
 class ExpenseFormView(_FinanceFormView):
@@ -560,7 +560,7 @@ class ExpenseFormView(_FinanceFormView):
         return {"actor": self.request.user, "instance": obj}
 
     def get_title(self, obj):
-        return _t("Edit %(number)s") % {"number": obj.number} if obj else self.title
+        return gettext("Edit %(number)s") % {"number": obj.number} if obj else self.title
 
     def extra_context(self, obj, form=None) -> dict:
         receipts = attachments_for([obj]).get(str(obj.pk), []) if obj is not None else []
@@ -601,8 +601,8 @@ class ExpenseFormView(_FinanceFormView):
 
     def success_message(self, saved) -> str:
         if self.submitted:
-            return _t("Expense claim %(number)s sent for approval.") % {"number": saved.number}
-        return _t("Expense claim %(number)s saved as a draft.") % {"number": saved.number}
+            return gettext("Expense claim %(number)s sent for approval.") % {"number": saved.number}
+        return gettext("Expense claim %(number)s saved as a draft.") % {"number": saved.number}
 
 
 # --- detail pages and their actions ---------------------------------------------------------
@@ -653,7 +653,7 @@ class _ActionView(_DetailView):
         raise NotImplementedError
 
     def done_message(self, action: str, obj) -> str:
-        return _t("Done.")
+        return gettext("Done.")
 
     def post(self, request, pk, action):
         obj = self.get_object(request, pk)
@@ -742,10 +742,10 @@ class PaymentActionView(PaymentDetailView, _ActionView):
 
     def done_message(self, action, obj):
         return {
-            "confirm": _t("Payment confirmed: it counts as received now."),
-            "reject": _t("Payment rejected."),
-            "cancel": _t("Payment cancelled."),
-            "reverse": _t("Reversal %(number)s recorded; both entries are kept.")
+            "confirm": gettext("Payment confirmed: it counts as received now."),
+            "reject": gettext("Payment rejected."),
+            "cancel": gettext("Payment cancelled."),
+            "reverse": gettext("Reversal %(number)s recorded; both entries are kept.")
             % {"number": obj.number},
         }[action]
 
@@ -794,8 +794,8 @@ class InvoiceActionView(InvoiceDetailView, _ActionView):
 
     def done_message(self, action, obj):
         if action == "issue":
-            return _t("Invoice %(number)s issued.") % {"number": obj.invoice_number}
-        return _t("Invoice voided.")
+            return gettext("Invoice %(number)s issued.") % {"number": obj.invoice_number}
+        return gettext("Invoice voided.")
 
 
 class RefundDetailView(_DetailView):
@@ -848,8 +848,8 @@ class ExpenseActionView(ExpenseDetailView, _ActionView):
 
     def done_message(self, action, obj):
         if action == "submit":
-            return _t("Expense claim sent for approval.")
-        return _t("Expense claim marked as paid.")
+            return gettext("Expense claim sent for approval.")
+        return gettext("Expense claim marked as paid.")
 
 
 # --- the contract's money: panel and receivable plan ----------------------------------------
@@ -911,7 +911,7 @@ class PlanDetailView(ModulePermissionMixin, View):
 
     def render_page(self, request, contract, editor: PlanEditor, status=200, editing=False):
         context = {
-            "title": _t("Receivable plan of %(number)s") % {"number": contract.number},
+            "title": gettext("Receivable plan of %(number)s") % {"number": contract.number},
             "contract": contract,
             "contract_url": _url_or_empty("sales:contract_detail", contract.pk),
             "editor": editor,
@@ -952,7 +952,7 @@ class PlanDetailView(ModulePermissionMixin, View):
                     ),
                 )
                 if error is None:
-                    messages.success(request, _t("Receivable plan saved."))
+                    messages.success(request, gettext("Receivable plan saved."))
                     return _redirect(request, reverse("finance:plan_detail", args=[contract.pk]))
                 editor.errors.append(str(error.message))
             status = 200 if is_htmx(request) else 400
@@ -1016,7 +1016,7 @@ class ReconciliationView(ModulePermissionMixin, View):
         contracts = selectors.contract_reconciliation(user=request.user)
         if form.is_bound and form.is_valid():
             contracts = form.apply(contracts)
-        title = _t("Receivables by contract")
+        title = gettext("Receivables by contract")
         if request.GET.get("export"):
             return export_response(
                 user=request.user,
@@ -1084,7 +1084,7 @@ class AgingView(ModulePermissionMixin, View):
         if group_by not in dict(AGING_GROUPS):
             group_by = "customer"
         group_label = dict(AGING_GROUPS)[group_by]
-        title = _t("Receivables aging")
+        title = gettext("Receivables aging")
         if request.GET.get("export"):
             rows = selectors.receivables_aging_stream(user=request.user, group_by=group_by)
             columns = [ExportColumn("label", group_label, lambda r: r["label"] or "—")]
@@ -1158,7 +1158,7 @@ class ReportsView(ModulePermissionMixin, View):
                     ExportColumn("department", _("Department"), lambda r: r["department"]),
                     ExportColumn("amount", _("Amount"), lambda r: r["amount"]),
                 ]
-                rows, name = expenses, _t("Expenses by category")
+                rows, name = expenses, gettext("Expenses by category")
             else:
                 columns = [
                     ExportColumn("month", _("Month"), lambda r: r["month"].strftime("%Y-%m")),
@@ -1166,7 +1166,7 @@ class ReportsView(ModulePermissionMixin, View):
                     ExportColumn("refunded", _("Refunded"), lambda r: r["refunded"]),
                     ExportColumn("net", _("Net"), lambda r: r["net"]),
                 ]
-                rows, name = _all_months(collections, start, end), _t("Collections by month")
+                rows, name = _all_months(collections, start, end), gettext("Collections by month")
             return export_response(
                 user=request.user,
                 module="finance",
@@ -1182,7 +1182,7 @@ class ReportsView(ModulePermissionMixin, View):
             request,
             "finance/reports.html",
             {
-                "title": _t("Finance reports"),
+                "title": gettext("Finance reports"),
                 "form": form,
                 "start": start,
                 "end": end,
@@ -1194,9 +1194,9 @@ class ReportsView(ModulePermissionMixin, View):
                     "refunded": [float(m["refunded"]) for m in months],
                     "net": [float(m["net"]) for m in months],
                     "labels": {
-                        "received": _t("Received"),
-                        "refunded": _t("Refunded"),
-                        "net": _t("Net"),
+                        "received": gettext("Received"),
+                        "refunded": gettext("Refunded"),
+                        "net": gettext("Net"),
                     },
                 },
                 "pivot": pivot,
