@@ -1,5 +1,5 @@
 """Finance benchmark cases: recording a payment (API, a new Idempotency-Key each run) and
-the receivables aging report (page and API)."""
+the receivables aging report and the receivables by contract (pages and API)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,28 @@ def finance_cases(ctx: BenchContext) -> list[Case]:
             group="finance",
             user=ctx.user,
             url="/finance/aging/",
+        ),
+        Case(
+            "reconciliation_page",
+            _("Receivables by contract page"),
+            group="finance",
+            user=finance,
+            url="/finance/reconciliation/",
+        ),
+        Case(
+            "reconciliation_overdue",
+            _("Receivables by contract, overdue only, salesperson"),
+            group="finance",
+            user=ctx.user,
+            url="/finance/reconciliation/?state=overdue",
+        ),
+        Case(
+            "reconciliation_api",
+            _("Receivables by contract (API)"),
+            group="finance",
+            user=finance,
+            url="/api/v1/reports/reconciliation/",
+            api=True,
         ),
     ]
     contract = _contract_with_balance()
