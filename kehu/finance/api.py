@@ -884,6 +884,7 @@ class ReportViewSet(viewsets.ViewSet):
                 _money_column("outstanding", _("Outstanding")),
                 _money_column("overdue", _("Overdue")),
             ]
+            contracts = selectors.reconciliation_download(contracts)
             rows = map(selectors.reconciliation_row, contracts.iterator(chunk_size=EXPORT_CHUNK))
             return _download(
                 request,

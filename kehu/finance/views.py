@@ -1022,7 +1022,7 @@ class ReconciliationView(ModulePermissionMixin, View):
                 user=request.user,
                 module="finance",
                 model=ContractLedger,
-                queryset=contracts,
+                queryset=selectors.reconciliation_download(contracts),
                 columns=RECONCILIATION_COLUMNS,
                 fmt=request.GET["export"],
                 filename=title,
