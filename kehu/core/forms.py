@@ -11,6 +11,7 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import SafeData
 from django.utils.translation import gettext_lazy as _
 
+from kehu.core.filters import is_id
 from kehu.core.reference import reference_rows
 
 
@@ -191,3 +192,38 @@ class KehuModelForm(BootstrapFormMixin, forms.ModelForm):
             and name in self._meta.fields  # type: ignore[operator]
             and not isinstance(self.fields[name], forms.ModelMultipleChoiceField)
         }
+
+
+class SearchSelect(forms.Select):
+    """A select with a search box above it: typing asks the server for matching options
+    (htmx), so a long list of contracts or customers never has to be sent in full."""
+
+    template_name = "core/widgets/search_select.html"
+
+    def __init__(self, *, search_url, placeholder=None, attrs=None):
+        super().__init__(attrs=attrs)
+        self.search_url = search_url
+        self.placeholder = placeholder
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        context["widget"]["search_url"] = str(self.search_url)
+        context["widget"]["search_placeholder"] = str(self.placeholder or _("Type to search…"))
+        return context
+
+
+# How many options a search select offers before the user types.
+SEARCH_SELECT_LIMIT = 100
+
+
+def search_select_choices(field: forms.ModelChoiceField, queryset, selected, label) -> None:
+    """Offer the first options of ``queryset`` (and the selected one) without loading all;
+    validation still checks a posted id against the field's whole (scoped) queryset."""
+    options = list(queryset[:SEARCH_SELECT_LIMIT])
+    if selected and is_id(selected) and all(str(o.pk) != str(selected) for o in options):
+        chosen = queryset.filter(pk=selected).first()
+        if chosen is not None:
+            options.insert(0, chosen)
+    field.widget.choices = [("", field.empty_label or "---------")] + [
+        (o.pk, label(o)) for o in options
+    ]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from kehu.core.customfields import FORM_PREFIX, custom_form_fields, custom_values_from_form
 from kehu.core.fields import FieldAccess, apply_field_policy
-from kehu.core.forms import KehuForm, KehuModelForm
+from kehu.core.forms import KehuForm, KehuModelForm, SearchSelect, search_select_choices
 from kehu.core.permissions import has_perm
 from kehu.core.scope import visible_to
 from kehu.customers.models import (
@@ -299,15 +299,30 @@ class OpportunityForm(KehuModelForm):
             "lost_reason",
             "notes",
         ]
-        widgets = {"expected_close_date": DATE, "notes": forms.Textarea(attrs={"rows": 3})}
+        widgets = {
+            "customer": SearchSelect(
+                search_url=reverse_lazy("customers:customer_options"),
+                placeholder=_("Type a name, code or pinyin initials"),
+            ),
+            "expected_close_date": DATE,
+            "notes": forms.Textarea(attrs={"rows": 3}),
+        }
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
         customer = self.fields["customer"]
         assert isinstance(customer, forms.ModelChoiceField)
-        # Owned customers in the actor's scope; the pool is claimed first.
+        # Owned customers in the actor's scope; the pool is claimed first. The select offers
+        # a few and searches the rest, so the page costs the same at any scope size.
         customer.queryset = visible_to(Customer.objects.filter(in_pool=False), actor).only(
             "id", "name"
+        )
+        if self.is_bound:
+            selected = self.data.get(self.add_prefix("customer"))
+        else:
+            selected = self.initial.get("customer") or self.instance.customer_id
+        search_select_choices(
+            customer, customer.queryset.order_by("-id"), selected, customer.label_from_instance
         )
         stage = self.fields["stage"]
         assert isinstance(stage, forms.ModelChoiceField)

@@ -146,6 +146,13 @@ class Customer(BusinessModel):
                 name="cust_live_idx",
                 condition=models.Q(deleted_at__isnull=True, in_pool=False),
             ),
+            # The public pool, newest arrivals first (its default order): a page reads 20
+            # entries instead of sorting the whole pool.
+            models.Index(
+                fields=["pool_entered_at", "id"],
+                name="cust_pool_entered_idx",
+                condition=models.Q(deleted_at__isnull=True, in_pool=True),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -334,6 +341,12 @@ class FollowUp(BusinessModel):
         indexes = [
             models.Index(fields=["customer", "-happened_at"], name="followup_cust_at_idx"),
             models.Index(fields=["author", "next_followup_at"], name="followup_author_next_idx"),
+            # The calendar's days: a day's first plans by time, whoever wrote them.
+            models.Index(
+                fields=["next_followup_at", "id"],
+                name="followup_next_idx",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -426,6 +439,12 @@ class Opportunity(BusinessModel):
         indexes = [
             models.Index(fields=["owner", "stage"], name="opp_owner_stage_idx"),
             models.Index(fields=["customer"], name="opp_customer_idx"),
+            # A board column's first cards in board order, without sorting the stage.
+            models.Index(
+                fields=["stage", "board_position", "-id"],
+                name="opp_board_idx",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -394,6 +394,42 @@ def _day_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetim
     return start, start + datetime.timedelta(days=1)
 
 
+# Plans a calendar day shows; a busier day links to the follow-up list for the rest.
+CALENDAR_DAY_LIMIT = 8
+
+
+def followup_plans_by_day(
+    *, user, days: list[datetime.date], limit: int | None = None
+) -> dict[datetime.date, tuple[list[FollowUp], bool]]:
+    """Each day's first ``limit`` planned follow-ups (by time) in the user's scope, and
+    whether the day has more: one small indexed read per day, so a month costs the same
+    with a thousand plans a day as with one."""
+    visible = (
+        followup_list_visible_to(user=user)
+        .select_related(None)
+        .select_related("customer")
+        .only(
+            "id",
+            "next_followup_at",
+            "next_action",
+            "customer__id",
+            "customer__name",
+            "customer__last_followup_at",
+        )
+    )
+    limit = limit or CALENDAR_DAY_LIMIT
+    plans: dict[datetime.date, tuple[list[FollowUp], bool]] = {}
+    for day in days:
+        start, end = _day_bounds(day)
+        rows = list(
+            visible.filter(next_followup_at__gte=start, next_followup_at__lt=end).order_by(
+                "next_followup_at", "id"
+            )[: limit + 1]
+        )
+        plans[day] = (rows[:limit], len(rows) > limit)
+    return plans
+
+
 def followups_due(*, user, day: datetime.date | None = None) -> QuerySet[Customer]:
     """The user's own customers whose next follow-up falls on ``day`` (default today)."""
     start, end = _day_bounds(day or timezone.localdate())

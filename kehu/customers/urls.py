@@ -32,6 +32,7 @@ urlpatterns = [
     path("<int:pk>/contacts/", views.ContactCreateView.as_view(), name="contact_create"),
     path("<int:pk>/followups/", views.FollowUpCreateView.as_view(), name="followup_create"),
     path("pool/", views.PoolListView.as_view(), name="pool_list"),
+    path("options/", views.CustomerOptionsView.as_view(), name="customer_options"),
     path("contacts/", views.ContactListView.as_view(), name="contact_list"),
     path("contacts/<int:pk>/", views.ContactEditView.as_view(), name="contact_edit"),
     path("contacts/<int:pk>/delete/", views.ContactDeleteView.as_view(), name="contact_delete"),

@@ -34,7 +34,7 @@ from kehu.core.exceptions import PermissionRefused, ServiceError
 from kehu.core.exports import ExportColumn
 from kehu.core.fields import apply_field_policy, field_policy_for
 from kehu.core.filters import is_id
-from kehu.core.forms import KehuForm
+from kehu.core.forms import SEARCH_SELECT_LIMIT, KehuForm
 from kehu.core.permissions import has_perm, require_perm
 from kehu.core.savedviews import saved_view_delete, saved_view_save, saved_views_for
 from kehu.core.templatetags.kehu import cell as cell_display
@@ -785,6 +785,24 @@ class FollowUpCreateView(ModulePermissionMixin, View):
         return render(request, "customers/customer_detail.html", context, status=400)
 
 
+class CustomerOptionsView(ModulePermissionMixin, View):
+    """htmx: ``<option>``s of the user's customers (not the pool) matching ``q``, for the
+    forms' customer search select; the newest when nothing was typed."""
+
+    module = "customers"
+
+    def get(self, request):
+        query = request.GET.get("q", "").strip()[:100]
+        customers = (
+            selectors.customer_search(user=request.user, query=query)
+            if query
+            else selectors.customer_list_visible_to(user=request.user).order_by("-id")
+        )
+        rows = customers.select_related(None).prefetch_related(None).only("id", "name")
+        options = [(c.pk, c.name) for c in rows[:SEARCH_SELECT_LIMIT]]
+        return render(request, "core/_options.html", {"options": options})
+
+
 # --- pool -----------------------------------------------------------------------------------
 
 
@@ -888,6 +906,12 @@ class FollowUpFilter(django_filters.FilterSet):
     date_to = django_filters.DateFilter(
         label=_("To"), method="filter_to", widget=forms.DateInput(attrs={"type": "date"})
     )
+    # The calendar's "more" link: every plan of one day.
+    planned = django_filters.DateFilter(
+        label=_("Planned for"),
+        method="filter_planned",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
 
     class Meta:
         model = FollowUp
@@ -907,6 +931,10 @@ class FollowUpFilter(django_filters.FilterSet):
 
     def filter_to(self, queryset, name, value):
         return queryset.filter(happened_at__lt=_day_bounds(value)[1])
+
+    def filter_planned(self, queryset, name, value):
+        start, end = _day_bounds(value)
+        return queryset.filter(next_followup_at__gte=start, next_followup_at__lt=end)
 
 
 class FollowUpListView(KehuListView):
@@ -957,21 +985,16 @@ class FollowUpCalendarView(ModulePermissionMixin, View):
         except (TypeError, ValueError):
             first = today.replace(day=1)
         weeks = calendar.Calendar(firstweekday=0).monthdatescalendar(first.year, first.month)
-        start, end = _day_bounds(weeks[0][0])[0], _day_bounds(weeks[-1][-1])[1]
-        plans = (
-            selectors.followup_list_visible_to(user=request.user)
-            .filter(next_followup_at__gte=start, next_followup_at__lt=end)
-            .order_by("next_followup_at")[:1000]
+        by_day = selectors.followup_plans_by_day(
+            user=request.user, days=[day for week in weeks for day in week]
         )
-        by_day: dict[datetime.date, list] = {}
-        for plan in plans:
-            local = timezone.localtime(plan.next_followup_at)
-            # Done once a later follow-up of the customer has happened.
-            plan.done = bool(
-                plan.customer.last_followup_at
-                and plan.customer.last_followup_at >= plan.next_followup_at
-            )
-            by_day.setdefault(local.date(), []).append(plan)
+        for plans, _more in by_day.values():
+            for plan in plans:
+                # Done once a later follow-up of the customer has happened.
+                plan.done = bool(
+                    plan.customer.last_followup_at
+                    and plan.customer.last_followup_at >= plan.next_followup_at
+                )
         previous = (first - datetime.timedelta(days=1)).replace(day=1)
         following = (first + datetime.timedelta(days=32)).replace(day=1)
         context = {
@@ -980,7 +1003,8 @@ class FollowUpCalendarView(ModulePermissionMixin, View):
             "today": today,
             "current_time": timezone.now(),
             "weekdays": [calendar.day_abbr[i] for i in range(7)],
-            "weeks": [[(day, by_day.get(day, [])) for day in week] for week in weeks],
+            # (day, its plans, whether it has more than the calendar shows)
+            "weeks": [[(day, *by_day[day]) for day in week] for week in weeks],
             "previous": previous,
             "following": following,
         }

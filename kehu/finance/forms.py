@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kehu.core.exceptions import ServiceError
 from kehu.core.filters import is_id
-from kehu.core.forms import KehuForm
+from kehu.core.forms import KehuForm, SearchSelect, search_select_choices
 from kehu.core.scope import visible_to
 from kehu.customers.models import Customer
 from kehu.finance import selectors, services
@@ -37,8 +37,6 @@ from kehu.system.selectors import dictionary_items
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 ZERO = Decimal("0.00")
-# How many options a searchable select offers before the user types (the newest first).
-SEARCH_SELECT_LIMIT = 100
 WIDE_FIELD = "finance/forms/wide_field.html"  # a field on a row of its own
 
 
@@ -57,24 +55,6 @@ class MultipleFileField(forms.FileField):
         if isinstance(data, (list, tuple)):
             return [super(MultipleFileField, self).clean(d, initial) for d in data if d]
         return [super().clean(data, initial)] if data else []
-
-
-class SearchSelect(forms.Select):
-    """A select with a search box above it: typing asks the server for matching options
-    (htmx), so a long list of contracts or customers never has to be sent in full."""
-
-    template_name = "finance/widgets/search_select.html"
-
-    def __init__(self, *, search_url, placeholder=None, attrs=None):
-        super().__init__(attrs=attrs)
-        self.search_url = search_url
-        self.placeholder = placeholder
-
-    def get_context(self, name, value, attrs):
-        context = super().get_context(name, value, attrs)
-        context["widget"]["search_url"] = str(self.search_url)
-        context["widget"]["search_placeholder"] = str(self.placeholder or _("Type to search…"))
-        return context
 
 
 def contract_label(contract: Contract) -> str:
@@ -114,18 +94,6 @@ def customer_search(queryset: QuerySet[Customer], query: str) -> QuerySet[Custom
 
 def visible_customers(user) -> QuerySet[Customer]:
     return visible_to(Customer.objects.filter(in_pool=False), user).order_by("-id")
-
-
-def _limited_choices(field: forms.ModelChoiceField, queryset, selected, label) -> None:
-    """Offer the first options of ``queryset`` (and the selected one) without loading all."""
-    options = list(queryset[:SEARCH_SELECT_LIMIT])
-    if selected and is_id(selected) and all(str(o.pk) != str(selected) for o in options):
-        chosen = queryset.filter(pk=selected).first()
-        if chosen is not None:
-            options.insert(0, chosen)
-    field.widget.choices = [("", field.empty_label or "---------")] + [
-        (o.pk, label(o)) for o in options
-    ]
 
 
 class SearchableContractField(forms.ModelChoiceField):
@@ -196,7 +164,7 @@ class PaymentForm(KehuForm):
         field.queryset = contracts
         field.template_name = WIDE_FIELD
         selected = _selected(self, "contract")
-        _limited_choices(field, contracts, selected, contract_label)
+        search_select_choices(field, contracts, selected, contract_label)
         # The contract's instalments reload when the contract changes (the whole form is
         # fetched again with what was typed, see the template).
         field.widget.attrs.update(
@@ -324,7 +292,7 @@ class InvoiceRequestForm(KehuForm):
         field.queryset = contracts
         field.template_name = WIDE_FIELD
         selected = _selected(self, "contract")
-        _limited_choices(field, contracts, selected, contract_label)
+        search_select_choices(field, contracts, selected, contract_label)
         field.widget.attrs.update(
             {
                 "hx-get": str(reverse_lazy("finance:invoice_create")),
@@ -431,7 +399,7 @@ class ExpenseForm(KehuForm):
         customer = self.fields["customer"]
         assert isinstance(customer, forms.ModelChoiceField)
         customer.queryset = customers
-        _limited_choices(customer, customers, _selected(self, "customer"), str)
+        search_select_choices(customer, customers, _selected(self, "customer"), str)
         contracts = (
             selectors.contracts_visible_to(user=actor)
             .select_related("customer")
@@ -440,7 +408,7 @@ class ExpenseForm(KehuForm):
         contract = self.fields["contract"]
         assert isinstance(contract, forms.ModelChoiceField)
         contract.queryset = contracts
-        _limited_choices(contract, contracts, _selected(self, "contract"), contract_label)
+        search_select_choices(contract, contracts, _selected(self, "contract"), contract_label)
 
     def service_data(self) -> dict[str, Any]:
         return {
@@ -615,6 +583,15 @@ RECONCILIATION_STATES = (
 )
 
 
+# The "Show" choices over ``contract_reconciliation``'s money annotations.
+RECONCILIATION_STATE_FILTERS = {
+    "outstanding": Q(rec_outstanding__gt=selectors.HALF_CENT),
+    "overdue": Q(rec_overdue__gt=selectors.HALF_CENT),
+    "settled": Q(rec_outstanding__lte=selectors.HALF_CENT),
+    "uninvoiced": Q(rec_invoiced__lt=F("total_amount") - selectors.HALF_CENT),
+}
+
+
 class ReconciliationFilterForm(KehuForm):
     """Filters of the per-contract reconciliation (applied to the selector's rows)."""
 
@@ -671,14 +648,8 @@ class ReconciliationFilterForm(KehuForm):
                 department_id__in=department_subtree_ids(data["department"].pk)
             )
         state = data.get("state")
-        if state == "outstanding":
-            contracts = contracts.filter(rec_outstanding__gt=selectors.HALF_CENT)
-        elif state == "overdue":
-            contracts = contracts.filter(rec_overdue__gt=selectors.HALF_CENT)
-        elif state == "settled":
-            contracts = contracts.filter(rec_outstanding__lte=selectors.HALF_CENT)
-        elif state == "uninvoiced":
-            contracts = contracts.filter(rec_invoiced__lt=F("total_amount") - selectors.HALF_CENT)
+        if state:
+            contracts = contracts.filter(RECONCILIATION_STATE_FILTERS[state])
         return contracts
 
     def is_filtering(self) -> bool:

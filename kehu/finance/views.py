@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from django.contrib import messages
@@ -323,7 +324,7 @@ class ContractOptionsView(ModulePermissionMixin, View):
             contracts = billable_contracts(request.user)
         found = contract_search(contracts, request.GET.get("q", ""))[:OPTION_LIMIT]
         options = [(c.pk, contract_label(c)) for c in found]
-        return render(request, "finance/_options.html", {"options": options})
+        return render(request, "core/_options.html", {"options": options})
 
 
 class CustomerOptionsView(ModulePermissionMixin, View):
@@ -332,7 +333,7 @@ class CustomerOptionsView(ModulePermissionMixin, View):
     def get(self, request):
         found = customer_search(visible_customers(request.user), request.GET.get("q", ""))
         options = [(c.pk, str(c)) for c in found.only("id", "name")[:OPTION_LIMIT]]
-        return render(request, "finance/_options.html", {"options": options})
+        return render(request, "core/_options.html", {"options": options})
 
 
 # --- forms ----------------------------------------------------------------------------------
@@ -987,7 +988,7 @@ RECONCILIATION_COLUMNS = [
     ExportColumn("signed_on", _("Signing date"), lambda c: c.signed_on),
     ExportColumn("status", _("Status"), lambda c: str(c.get_status_display())),
     *(
-        ExportColumn(key, label, lambda c, key=key: getattr(c, selectors.RECONCILIATION_SUMS[key]))
+        ExportColumn(key, label, attrgetter(selectors.RECONCILIATION_SUMS[key]))
         for key, label in (
             ("total", _("Contract amount")),
             ("received", _("Received")),

@@ -443,6 +443,19 @@ class Order(SalesDocument):
             models.Index(fields=["customer", "-order_date"], name="sales_order_customer_idx"),
             models.Index(fields=["owner", "-order_date"], name="sales_order_owner_idx"),
             models.Index(fields=["status", "ship_by"], name="sales_order_status_ship_idx"),
+            # The list's default order (newest first, the id breaking ties) read backwards
+            # from one index, live orders only like the list: a salesperson's, and all (a
+            # department's list reads that one too, skipping other departments' orders).
+            models.Index(
+                fields=["owner", "order_date", "id"],
+                name="sales_order_own_date_idx",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
+            models.Index(
+                fields=["order_date", "id"],
+                name="sales_order_date_idx",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
         ]
 
     def get_absolute_url(self) -> str:
@@ -514,6 +527,9 @@ class Shipment(TimeStampedModel):
         verbose_name = _("shipment")
         verbose_name_plural = _("shipments")
         ordering = ["-shipped_on", "-id"]
+        # The list's order read backwards. Scoped lists filter through the order's owner or
+        # department (no index spans the join): they walk this one and check each order.
+        indexes = [models.Index(fields=["shipped_on", "id"], name="sales_shipment_date_idx")]
 
     def __str__(self) -> str:
         return self.number

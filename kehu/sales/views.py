@@ -310,6 +310,14 @@ class ShipmentListView(KehuListView):
     def selector(self, user):
         return selectors.shipment_list_visible_to(user=user)
 
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        # The default sort is one column: a day's shipments tie, so the id breaks the tie as
+        # for the sortable columns (pages neither repeat nor skip one; the date index's order).
+        if queryset.query.order_by == (self.default_sort,):
+            queryset = queryset.order_by(self.default_sort, "-pk")
+        return queryset
+
 
 # --- look-ups for the forms (htmx) ----------------------------------------------------------
 

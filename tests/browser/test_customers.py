@@ -76,10 +76,18 @@ def test_a_salespersons_day(org, new_page, screenshot):
     assert opportunity.stage == first
     card = page.locator(f".kehu-board-card[data-id='{opportunity.pk}']")
     target = page.locator(f".kehu-board-cards[data-stage='{second.pk}']")
+
+    def counter(stage):
+        return page.locator(f"section[data-stage='{stage.pk}'] [data-count]")
+
+    # A column shows its first cards only: the counts move with the card, not recounted.
+    counts = {s.pk: int(counter(s).get_attribute("data-count")) for s in (first, second)}
     with page.expect_response(re.compile(r"/move/$")) as moved:
         card.drag_to(target, target_position={"x": 40, "y": 10})
     assert moved.value.ok
     expect(target.locator(f"[data-id='{opportunity.pk}']")).to_be_visible()
+    expect(counter(first)).to_have_attribute("data-count", str(counts[first.pk] - 1))
+    expect(counter(second)).to_have_attribute("data-count", str(counts[second.pk] + 1))
     opportunity.refresh_from_db()
     assert opportunity.stage == second and opportunity.version == 2
 
@@ -90,6 +98,7 @@ def test_a_salespersons_day(org, new_page, screenshot):
     expect(page.locator("#lost-dialog")).to_be_visible()
     page.locator("#lost-dialog").get_by_role("button", name="Cancel").click()
     expect(target.locator(f"[data-id='{opportunity.pk}']")).to_be_visible()
+    expect(counter(second)).to_have_attribute("data-count", str(counts[second.pk] + 1))
     opportunity.refresh_from_db()
     assert opportunity.stage == second
 

@@ -5,6 +5,7 @@ user's scope (sales1 never reaches sales3's documents); bad input shows an error
 writes nothing; lists and detail pages run a fixed number of queries.
 """
 
+import datetime
 import importlib.util
 import io
 from decimal import Decimal
@@ -197,6 +198,24 @@ def test_list_query_count_does_not_grow_with_rows(org, client_for, product, name
     make(6)
     assert queries(client, url) == few
     assert few <= 22
+
+
+def test_shipment_list_newest_first_with_ties_by_id(org, client_for, product):
+    """A day's shipments come newest id first, so pages neither repeat nor skip one."""
+    day = datetime.date(2026, 3, 3)
+    shipped = [
+        services.order_ship(
+            actor=org.warehouse, order=confirmed_order(org.sales1, product, "1"), shipped_on=on
+        )
+        for on in (day, day - datetime.timedelta(days=1), day, day)
+    ]
+    response = client_for(org.salesmgr1).get(reverse("sales:shipment_list"))
+    rows = list(response.context["page_obj"].object_list)
+    assert rows == sorted(shipped, key=lambda s: (s.shipped_on, s.pk), reverse=True)
+    assert response.context["page_obj"].object_list.query.order_by == ("-shipped_on", "-pk")
+    # A chosen sort is left as it is (the id in the sort's own direction).
+    response = client_for(org.salesmgr1).get(reverse("sales:shipment_list"), {"sort": "number"})
+    assert response.context["page_obj"].object_list.query.order_by == ("number", "pk")
 
 
 @pytest.mark.parametrize("name", ["quote_list", "contract_list", "order_list", "shipment_list"])

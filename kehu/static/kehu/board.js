@@ -22,21 +22,30 @@
     box.replaceChildren(alert);
   }
 
-  function refreshTotals() {
-    board.querySelectorAll(".kehu-board-column").forEach((column) => {
-      const cards = column.querySelectorAll(".kehu-board-card");
-      let total = 0;
-      cards.forEach((card) => { total += parseFloat(card.dataset.amount || "0"); });
-      column.querySelector("[data-count]").textContent = cards.length;
-      column.querySelector("[data-total]").textContent = `¥${money.format(total)}`;
-    });
+  // A column shows its first cards only: its count and total come from the server and
+  // move by the amount of each card that leaves or joins it.
+  function addToColumn(column, count, amount) {
+    const counter = column.querySelector("[data-count]");
+    const sum = column.querySelector("[data-total]");
+    counter.dataset.count = String(Number(counter.dataset.count) + count);
+    sum.dataset.total = String(parseFloat(sum.dataset.total) + amount);
+    counter.textContent = Number(counter.dataset.count).toLocaleString();
+    sum.textContent = `¥${money.format(parseFloat(sum.dataset.total))}`;
   }
 
-  function snapBack(card, from) {
+  function moveTotals(card, fromColumn, toColumn) {
+    if (fromColumn === toColumn) return;
+    const amount = parseFloat(card.dataset.amount || "0");
+    addToColumn(fromColumn, -1, -amount);
+    addToColumn(toColumn, 1, amount);
+  }
+
+  function snapBack(card, from, counted) {
+    const column = card.closest(".kehu-board-column");
     if (from.next && from.next.parentNode === from.parent) from.parent.insertBefore(card, from.next);
     else from.parent.appendChild(card);
+    if (counted) moveTotals(card, column, from.parent.closest(".kehu-board-column"));
     syncPicker(card);
-    refreshTotals();
   }
 
   function syncPicker(card) {
@@ -80,10 +89,10 @@
     const movedColumn = from.parent !== container;
     if (movedColumn && column.dataset.kind === "lost") {
       const reason = await askLostReason();
-      if (reason === null) { snapBack(card, from); return; }
+      if (reason === null) { snapBack(card, from, false); return; }
       body.set("lost_reason", reason);
     }
-    refreshTotals();
+    moveTotals(card, from.parent.closest(".kehu-board-column"), column);
     card.classList.add("is-saving");
     try {
       const response = await fetch(card.dataset.moveUrl, {
@@ -92,14 +101,14 @@
       });
       const data = await response.json().catch(() => ({}));
       if (!response.ok) {
-        snapBack(card, from);
+        snapBack(card, from, true);
         showMessage(data.error || board.dataset.error);
         return;
       }
       card.dataset.version = data.version;
       syncPicker(card);
     } catch (error) {
-      snapBack(card, from);
+      snapBack(card, from, true);
       showMessage(board.dataset.error);
     } finally {
       card.classList.remove("is-saving");
