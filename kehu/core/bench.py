@@ -185,8 +185,10 @@ def select(cases: list[Case], *, only: str = "", skip: str = "") -> list[Case]:
         )
 
     # The fixed-cost cases are the baseline every other case is read against: they run with
-    # any selection unless skipped by name.
-    chosen = [c for c in cases if not only or c.group == FIXED or matches(c, only)]
+    # any selection unless skipped by name. The crawl of every page runs only when named.
+    chosen = [
+        c for c in cases if c.group == FIXED or (matches(c, only) if only else c.group != PAGES)
+    ]
     return [c for c in chosen if not skip or not matches(c, skip)]
 
 
@@ -216,6 +218,50 @@ def fixed_cases(ctx: BenchContext) -> list[Case]:
             url=reverse("api:me"),
             api=True,
         ),
+    ]
+
+
+PAGES = "pages"
+# Not pages: leaving the session, files, the admin and the API's own documentation.
+PAGES_SKIPPED = ("logout", "export", "/i18n/", "/admin/", "/api/schema", "/api/docs", "/accounts/")
+
+
+@register
+def page_cases(ctx: BenchContext) -> list[Case]:
+    """Every page and API list that takes no argument, as each of the run's users (``--only
+    pages``): what the named cases do not time. A page the user may not open counts its
+    refusal; a GET-less endpoint its 405."""
+    from django.urls import URLPattern, URLResolver, get_resolver, reverse
+    from django.urls.exceptions import NoReverseMatch
+
+    def names(resolver: URLResolver, namespace: str = ""):
+        for pattern in resolver.url_patterns:
+            if isinstance(pattern, URLResolver):
+                inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                yield from names(pattern, inner)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                yield namespace + pattern.name
+
+    urls = set()
+    for name in names(get_resolver()):
+        try:
+            urls.add(reverse(name))
+        except NoReverseMatch:  # takes arguments
+            continue
+    users = [ctx.user, ctx.dept_manager, ctx.manager, ctx.finance]
+    return [
+        Case(
+            f"{user.get_username()}{url.rstrip('/').replace('/', '.') or '.home'}",
+            url,
+            group=PAGES,
+            user=user,
+            url=url,
+            api=url.startswith("/api/"),
+            ok_status=(200, 400, 403, 405),
+        )
+        for user in dict.fromkeys(u for u in users if u is not None)
+        for url in sorted(urls)
+        if not any(part in url for part in PAGES_SKIPPED)
     ]
 
 

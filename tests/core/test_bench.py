@@ -128,3 +128,21 @@ def test_rows_measure_follows_the_view(org, small, tmp_path):
         assert results[key]["rows_queries"] >= 1
         assert results[key]["rows_sql_median_ms"] > 0
     assert results["fixed_page"]["rows_median_ms"] is None  # no list, no rows measure
+
+
+def test_pages_crawl_every_page_only_when_named(org, small, tmp_path):
+    """``--only pages``: every argument-free page and API list for each user, each answered
+    (a refusal counts); a run without --only leaves them out."""
+    _text, saved = _run(tmp_path, only="sales1.customers*,salesmgr1.finance.reconciliation")
+    results = {r["key"]: r for r in saved["results"]}
+    assert {r["group"] for r in saved["results"]} == {"pages", "fixed"}
+    assert {"sales1.customers", "sales1.customers.pool", "salesmgr1.finance.reconciliation"} <= set(
+        results
+    )
+    assert results["sales1.customers.pool"]["status"] == 200
+    assert all(r["status"] in (200, 400, 403, 405) for r in results.values())
+    ctx = bench.BenchContext(user=org.sales1, manager=org.manager, finance=org.finance)
+    cases = bench.collect(ctx)
+    assert any(c.group == "pages" for c in cases)
+    assert not any(c.group == "pages" for c in bench.select(cases))
+    assert not any(c.url.startswith(("/admin/", "/accounts/logout")) for c in cases)
