@@ -208,6 +208,7 @@ EXPECTED: dict[str, dict] = {
     "customers:contact_create": {"POST": R("create", "customers.change", "customer")},
     "customers:followup_create": {"POST": R("create", "customers.change", "customer")},
     "customers:pool_list": page_list("customers", bulk="customers.view"),
+    "customers:customer_options": {"GET": R("search", "customers.view", query="q=QX")},
     "customers:contact_list": page_list("customers", bulk="customers.change"),
     "customers:contact_edit": form("customers.change", "contact"),
     "customers:contact_delete": {"POST": R("delete", "customers.change", "contact")},
