@@ -102,6 +102,12 @@ class BoundedPaginator(Paginator):
             return self._more
         return self._bounded_count > self.cap
 
+    @property
+    def exact(self) -> bool:
+        """The count is every row: neither stopped at the cap nor left open past its budget."""
+        self._bounded_count  # noqa: B018 (decides whether the list is open-ended)
+        return not self.open_ended and not self.capped
+
     @cached_property
     def count(self) -> int:  # type: ignore[override]
         return min(self._bounded_count, self.cap)

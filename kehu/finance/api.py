@@ -633,54 +633,65 @@ class _FormatSerializer(serializers.Serializer):
 
 
 AGING_PAGE_SIZE = 100
-AGING_PAGE_SIZE_MAX = 500
 REPORT_PAGE_SIZE = 50
+REPORT_PAGE_SIZE_MAX = 500
 
 
-class AgingQuerySerializer(_FormatSerializer):
-    group_by = serializers.ChoiceField(
-        choices=["customer", "owner", "department"], required=False, default="customer"
+def _page_size_field(default: int) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=1,
+        max_value=REPORT_PAGE_SIZE_MAX,
+        required=False,
+        default=default,
+        help_text=f"Rows a page, 1 to {REPORT_PAGE_SIZE_MAX}.",
     )
+
+
+class _PagedQuerySerializer(_FormatSerializer):
+    """A report read a page at a time as JSON (a download has every row)."""
+
     page = serializers.IntegerField(
         min_value=1,
         required=False,
         default=1,
         help_text="The page of rows (JSON only: a download has every row).",
     )
-    page_size = serializers.IntegerField(
-        min_value=1,
-        max_value=AGING_PAGE_SIZE_MAX,
-        required=False,
-        default=AGING_PAGE_SIZE,
-        help_text=f"Rows a page, 1 to {AGING_PAGE_SIZE_MAX}.",
+    page_size = _page_size_field(REPORT_PAGE_SIZE)
+
+
+class AgingQuerySerializer(_PagedQuerySerializer):
+    group_by = serializers.ChoiceField(
+        choices=["customer", "owner", "department"], required=False, default="customer"
     )
-
-
-class AgingPagination(StandardPagination):
-    """The project's page numbers and links; the sizes are the aging report's."""
-
-    page_size = AGING_PAGE_SIZE
-    max_page_size = AGING_PAGE_SIZE_MAX
+    page_size = _page_size_field(AGING_PAGE_SIZE)
 
 
 class ReportPagination(StandardPagination):
+    """The project's page numbers and links, with the reports' sizes."""
+
     page_size = REPORT_PAGE_SIZE
-    max_page_size = AGING_PAGE_SIZE_MAX
+    max_page_size = REPORT_PAGE_SIZE_MAX
 
 
-class ReconciliationQuerySerializer(_FormatSerializer):
+class AgingPagination(ReportPagination):
+    page_size = AGING_PAGE_SIZE
+
+
+def _page_fields(pagination: ReportPagination) -> dict:
+    """The page's number, size and links of a paged report's body."""
+    page = pagination.page
+    assert page is not None  # paginated already
+    return {
+        "page": page.number,
+        "page_size": page.paginator.per_page,
+        "next": pagination.get_next_link(),
+        "previous": pagination.get_previous_link(),
+    }
+
+
+class ReconciliationQuerySerializer(_PagedQuerySerializer):
     """The reconciliation's pages and filters (those of the page in the browser)."""
 
-    page = serializers.IntegerField(
-        min_value=1, required=False, default=1, help_text="The page of rows (JSON only)."
-    )
-    page_size = serializers.IntegerField(
-        min_value=1,
-        max_value=AGING_PAGE_SIZE_MAX,
-        required=False,
-        default=REPORT_PAGE_SIZE,
-        help_text=f"Rows a page, 1 to {AGING_PAGE_SIZE_MAX}.",
-    )
     contract = serializers.CharField(required=False, help_text="Part of the number or title.")
     customer = serializers.CharField(required=False, help_text="Part of the customer's name.")
     owner = serializers.IntegerField(required=False, help_text="The contract owner's id.")
@@ -830,10 +841,7 @@ class ReportViewSet(viewsets.ViewSet):
             "group_by": query["group_by"],
             "as_of": today,
             "count": len(rows),
-            "page": query["page"],
-            "page_size": query["page_size"],
-            "next": pagination.get_next_link(),
-            "previous": pagination.get_previous_link(),
+            **_page_fields(pagination),
             "rows": page,
             "totals": totals,
         }
@@ -896,17 +904,13 @@ class ReportViewSet(viewsets.ViewSet):
         pagination = ReportPagination()
         page = pagination.paginate_queryset(contracts, request, view=self)
         paginator = pagination.page.paginator
-        whole = not paginator.open_ended and not paginator.capped
         body = {
             "as_of": timezone.localdate(),
             "count": paginator.count,
             "count_capped": paginator.capped,
-            "page": pagination.page.number,
-            "page_size": paginator.per_page,
-            "next": pagination.get_next_link(),
-            "previous": pagination.get_previous_link(),
+            **_page_fields(pagination),
             "rows": [selectors.reconciliation_row(c) for c in page or ()],
-            "totals": selectors.reconciliation_totals(contracts) if whole else None,
+            "totals": selectors.reconciliation_totals(contracts) if paginator.exact else None,
         }
         return Response(ReconciliationReportSerializer(body).data)
 

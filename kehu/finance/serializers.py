@@ -453,18 +453,23 @@ class AgingTotalsSerializer(serializers.Serializer):
     total = _money()
 
 
-class AgingReportSerializer(serializers.Serializer):
-    group_by = serializers.ChoiceField(choices=["customer", "owner", "department"])
+class _ReportPageSerializer(serializers.Serializer):
+    """What every paged report's body has besides its count, rows and totals."""
+
     as_of = serializers.DateField()
-    count = serializers.IntegerField(
-        help_text="How many rows in all: customers owing money in your scope, or owners "
-        "or departments."
-    )
     page = serializers.IntegerField(help_text="This page's number (from 1).")
     page_size = serializers.IntegerField(help_text="Rows a page.")
     next = serializers.URLField(allow_null=True, help_text="The next page (null: the last).")
     previous = serializers.URLField(
         allow_null=True, help_text="The previous page (null: the first)."
+    )
+
+
+class AgingReportSerializer(_ReportPageSerializer):
+    group_by = serializers.ChoiceField(choices=["customer", "owner", "department"])
+    count = serializers.IntegerField(
+        help_text="How many rows in all: customers owing money in your scope, or owners "
+        "or departments."
     )
     rows = AgingRowSerializer(many=True, help_text="This page's rows.")
     totals = AgingTotalsSerializer(help_text="All outstanding money in your scope, every page.")
@@ -494,19 +499,12 @@ class ReconciliationTotalsSerializer(serializers.Serializer):
     overdue = _money()
 
 
-class ReconciliationReportSerializer(serializers.Serializer):
-    as_of = serializers.DateField()
+class ReconciliationReportSerializer(_ReportPageSerializer):
     count = serializers.IntegerField(
         help_text="How many contracts: exact up to the list cap; with count_capped, a floor."
     )
     count_capped = serializers.BooleanField(
         help_text="True when there are more contracts than the count says."
-    )
-    page = serializers.IntegerField(help_text="This page's number (from 1).")
-    page_size = serializers.IntegerField(help_text="Rows a page.")
-    next = serializers.URLField(allow_null=True, help_text="The next page (null: the last).")
-    previous = serializers.URLField(
-        allow_null=True, help_text="The previous page (null: the first)."
     )
     rows = ReconciliationRowSerializer(many=True, help_text="This page's contracts.")
     totals = ReconciliationTotalsSerializer(

@@ -1036,7 +1036,6 @@ class ReconciliationView(ModulePermissionMixin, View):
             budget_ms=list_count_budget_ms() if form.is_filtering() else None,
         )
         page = paginator.get_page(request.GET.get("page"))
-        whole = not paginator.open_ended and not paginator.capped
         query = request.GET.copy()
         query.pop("page", None)
         return render(
@@ -1050,7 +1049,7 @@ class ReconciliationView(ModulePermissionMixin, View):
                 "is_paginated": paginator.num_pages > 1,
                 "rows": [selectors.reconciliation_row(c) for c in page.object_list],
                 "count": paginator.count,
-                "totals": selectors.reconciliation_totals(contracts) if whole else None,
+                "totals": selectors.reconciliation_totals(contracts) if paginator.exact else None,
                 "total_cap": paginator.cap,
                 "querystring": query.urlencode(),
                 "can_export": _export_allowed(request.user),
