@@ -184,7 +184,7 @@ class Payment(TimeStampedModel, VersionedModel):
     )
     amount = MoneyField(_("amount"))
     currency = CurrencyField()
-    received_on = models.DateField(_("received on"), db_index=True)
+    received_on = models.DateField(_("received on"))
     method = models.CharField(_("method"), max_length=50)
     account = models.CharField(_("receiving account"), max_length=100, blank=True)
     reference = models.CharField(_("bank reference"), max_length=100, blank=True)
@@ -216,7 +216,11 @@ class Payment(TimeStampedModel, VersionedModel):
         ordering = ["-received_on", "-id"]
         indexes = [
             models.Index(fields=["contract", "status"], name="finance_payment_contract_idx"),
-            models.Index(fields=["owner", "-received_on"], name="finance_payment_owner_idx"),
+            # The list's order (newest first, id breaking ties), read backwards.
+            models.Index(fields=["received_on", "id"], name="finance_payment_date_idx"),
+            models.Index(
+                fields=["owner", "received_on", "id"], name="finance_payment_own_date_idx"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
