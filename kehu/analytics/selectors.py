@@ -136,7 +136,6 @@ def _funnel_rows(*, user, live: bool) -> dict[int, dict[str, Any]]:
     (``OpportunityFigure``, a row per stage, owner and department: time independent of
     the number of opportunities), or with ``live`` from the opportunities (the reference,
     what the opportunity list in scope counts)."""
-    from kehu.analytics.models import OpportunityFigure
     from kehu.customers.selectors_opportunities import opportunity_list_visible_to
 
     if live:
@@ -147,11 +146,22 @@ def _funnel_rows(*, user, live: bool) -> dict[int, dict[str, Any]]:
             .values("stage")
             .annotate(count=Count("id"), amount=Sum("amount"))
         }
+    return opportunities_by_stage_stored(user=user)
+
+
+def opportunities_by_stage_stored(*, user, owner_id: int | None = None) -> dict[int, dict]:
+    """stage id → count and amount of the opportunities in scope (of ``owner_id`` only,
+    when given), from ``OpportunityFigure``: a read of a row per stage, owner and
+    department, whatever the number of opportunities."""
+    from kehu.analytics.models import OpportunityFigure
+
     require_perm(user, "customers.view")
+    figures = visible_to(OpportunityFigure.objects.all(), user)
+    if owner_id is not None:
+        figures = figures.filter(owner_id=owner_id)
     return {
         row["stage"]: {"count": row["count"], "amount": _from_cents(row["amount"])}
-        for row in visible_to(OpportunityFigure.objects.all(), user)
-        .values("stage")
+        for row in figures.values("stage")
         .annotate(count=Sum("opportunities"), amount=Sum("amount_cents"))
         .filter(count__gt=0)
         .order_by()

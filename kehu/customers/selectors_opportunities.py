@@ -55,31 +55,44 @@ BOARD_CARD_FIELDS = (
 )
 
 
-def opportunity_board(*, user, filters: Q | None = None) -> list[dict]:
+def opportunity_board(*, user, owner_id: int | None = None, query: str = "") -> list[dict]:
     """Active stages as columns with their first cards (by board position) and totals: one
-    query per stage for the cards plus one for the totals, however many cards there are.
+    query per stage for the cards plus two for the totals, however many cards there are.
 
     Closed (won/lost) columns show only the last 30 days so the board stays a working
-    view; the list page has the full history.
+    view; the list page has the full history. The open columns' counts and totals are the
+    stored funnel figures unless a search narrows the board (1,000,000 customers: one sum
+    over 700,000 open opportunities, 130-220 ms, before).
     """
     import datetime
 
     from django.utils import timezone
 
+    from kehu.analytics.selectors import opportunities_by_stage_stored
+
     stages = list(pipeline_stages())
     queryset = opportunity_list_visible_to(user=user)
-    if filters is not None:
-        queryset = queryset.filter(filters)
+    if owner_id is not None:
+        queryset = queryset.filter(owner_id=owner_id)
+    if query:
+        queryset = queryset.filter(Q(title__icontains=query) | Q(customer__name__icontains=query))
     recent = timezone.now() - datetime.timedelta(days=30)
-    on_board = queryset.filter(Q(stage__kind=StageKind.OPEN) | Q(closed_at__gte=recent))
+    closed = Q(closed_at__gte=recent) & ~Q(stage__kind=StageKind.OPEN)
     totals: dict[int, Any] = {
-        row["stage"]: row
-        for row in on_board.order_by().values("stage").annotate(n=Count("id"), total=Sum("amount"))
+        row["stage"]: {"count": row["count"], "amount": row["amount"]}
+        for row in queryset.filter(closed | Q(stage__kind=StageKind.OPEN) if query else closed)
+        .order_by()
+        .values("stage")
+        .annotate(count=Count("id"), amount=Sum("amount"))
     }
+    if not query:
+        open_ids = {stage.pk for stage in stages if stage.kind == StageKind.OPEN}
+        stored = opportunities_by_stage_stored(user=user, owner_id=owner_id)
+        totals.update({pk: row for pk, row in stored.items() if pk in open_ids})
     columns = []
     for stage in stages:
-        # The same cards as ``on_board``, filtered on the stage id rather than through the
-        # join, so the (stage, position) index reads just this column's first cards.
+        # The column's cards filtered on the stage id rather than through the join, so the
+        # (stage, position) index reads just its first cards.
         column = queryset.filter(stage_id=stage.pk)
         if stage.kind != StageKind.OPEN:
             column = column.filter(closed_at__gte=recent)
@@ -89,14 +102,14 @@ def opportunity_board(*, user, filters: Q | None = None) -> list[dict]:
             .only(*BOARD_CARD_FIELDS)
             .order_by("board_position", "-id")[:BOARD_COLUMN_LIMIT]
         )
-        count = totals.get(stage.pk, {}).get("n", 0)
+        count = totals.get(stage.pk, {}).get("count", 0)
         columns.append(
             {
                 "stage": stage,
                 "cards": cards,
                 "count": count,
                 "more": max(0, count - len(cards)),
-                "total": totals.get(stage.pk, {}).get("total") or Decimal("0"),
+                "total": totals.get(stage.pk, {}).get("amount") or Decimal("0"),
             }
         )
     return columns

@@ -1014,23 +1014,15 @@ class FollowUpCalendarView(ModulePermissionMixin, View):
 # --- opportunities --------------------------------------------------------------------------
 
 
-def _board_filters(request) -> Q:
-    condition = Q()
-    owner = request.GET.get("owner", "")
-    if is_id(owner):
-        condition &= Q(owner_id=int(owner))
-    query = request.GET.get("q", "").strip()[:100]
-    if query:
-        condition &= Q(title__icontains=query) | Q(customer__name__icontains=query)
-    return condition
-
-
 class OpportunityBoardView(ModulePermissionMixin, View):
     module = "customers"
 
     def get(self, request):
+        owner = request.GET.get("owner", "")
         columns = opp_selectors.opportunity_board(
-            user=request.user, filters=_board_filters(request)
+            user=request.user,
+            owner_id=int(owner) if is_id(owner) else None,
+            query=request.GET.get("q", "").strip()[:100],
         )
         return render(
             request,

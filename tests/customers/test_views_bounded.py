@@ -3,12 +3,16 @@ select, the board's columns, the follow-up calendar's days."""
 
 import datetime
 import re
+from decimal import Decimal
 
+from django.db.models import Count, F, Sum
 from django.urls import reverse
 from django.utils import timezone
 
+from kehu.analytics.models import OpportunityFigure
 from kehu.core import forms as core_forms
-from kehu.customers import selectors, selectors_opportunities
+from kehu.customers import selectors, selectors_opportunities, services_opportunities
+from kehu.customers.models import StageKind
 from tests.customers.factories import CustomerFactory, FollowUpFactory
 from tests.customers.test_opportunities import opportunity_for, stage
 
@@ -80,6 +84,49 @@ def test_board_column_shows_the_first_cards_with_the_full_count(
         opportunity_for(org.sales1, title=f"更多{i}")
     with django_assert_max_num_queries(len(before)):
         client.get(url("opportunity_board"))
+
+
+def test_board_totals_are_the_stored_figures_unless_searched(org):
+    """Open columns count from the funnel's stored figures (in scope, per owner), won and
+    lost columns their last 30 days live; a search counts live. The same numbers as the
+    opportunities themselves."""
+    first, second, won = stage(), stage(index=1), stage(StageKind.WON)
+    for owner, amount in ((org.sales1, "100"), (org.sales1, "250"), (org.sales3, "400")):
+        opportunity_for(owner, amount=amount)
+    moved = opportunity_for(org.sales1, title="挪动", amount="70")
+    services_opportunities.opportunity_move(
+        actor=org.sales1, opportunity=moved, stage=second, position=0, expected_version=1
+    )
+    closed = opportunity_for(org.sales3, title="赢单", amount="900")
+    services_opportunities.opportunity_mark_won(
+        actor=org.sales3, opportunity=closed, expected_version=1
+    )
+
+    def board(user, **filters):
+        columns = selectors_opportunities.opportunity_board(user=user, **filters)
+        return {c["stage"].pk: (c["count"], c["total"]) for c in columns if c["count"]}
+
+    def live(user, owner=None):
+        counted = selectors_opportunities.opportunity_list_visible_to(user=user)
+        if owner is not None:
+            counted = counted.filter(owner=owner)
+        return {
+            row["stage"]: (row["n"], row["total"])
+            for row in counted.values("stage").annotate(n=Count("id"), total=Sum("amount"))
+        }
+
+    for user in (org.finance, org.salesmgr1, org.sales1, org.sales3):
+        assert board(user) == live(user), user.username
+        assert board(user, owner_id=org.sales1.pk) == live(user, org.sales1), user.username
+    assert board(org.finance)[won.pk] == (1, Decimal("900.00"))
+    assert board(org.finance)[second.pk] == (1, Decimal("70.00"))
+
+    # Proof of the source: a figure changed by hand shows, except on a searched board.
+    OpportunityFigure.objects.filter(stage=first, owner=org.sales1).update(
+        opportunities=F("opportunities") + 10
+    )
+    assert board(org.sales1)[first.pk][0] == 12
+    assert board(org.sales1, query="ERP")[first.pk][0] == 2
 
 
 def test_calendar_day_shows_the_first_plans_and_links_to_the_rest(

@@ -5,8 +5,10 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
+from kehu.analytics.models import SalesFigure
 from kehu.finance import selectors, services
 from kehu.finance.models import InstalmentStatus
 from tests.finance.factories import (
@@ -22,6 +24,7 @@ from tests.finance.factories import (
 
 pytestmark = pytest.mark.django_db
 
+ZERO = Decimal("0.00")
 DAY = datetime.date(2025, 12, 31)  # "today" of every report below
 
 
@@ -283,6 +286,79 @@ def test_collections_by_month_net_reversals_and_refunds(org):
     assert total_net == selectors.contract_money(contract=contract).received
     only_last = selectors.collections_by_month(user=org.finance, start=last_month, end=last_month)
     assert [row["month"] for row in only_last] == [last_month]
+
+
+def _collections_live(user, start, end):
+    """The collections report summed from the payments and refunds themselves."""
+    months: dict = {}
+    for queryset, field, key in (
+        (selectors.payment_list_visible_to(user=user).filter(status="confirmed"), "received_on", 0),
+        (selectors.refund_list_visible_to(user=user).filter(status="approved"), "refunded_on", 1),
+    ):
+        for document in queryset.filter(**{f"{field}__range": (start, end)}):
+            sums = months.setdefault(getattr(document, field).replace(day=1), [ZERO, ZERO])
+            sums[key] += document.amount
+    return [
+        {"month": month, "received": r, "refunded": f, "net": r - f}
+        for month, (r, f) in sorted(months.items())
+        if r or f
+    ]
+
+
+def test_collections_whole_months_from_the_figures_cut_months_live(org):
+    """Months the period covers whole are read from the stored sales figures, the months it
+    cuts from the payments: the same rows as summing every document, in every scope."""
+    today = timezone.localdate()
+
+    def month_before(day):
+        return (day.replace(day=1) - datetime.timedelta(days=1)).replace(day=1)
+
+    m0 = today.replace(day=1)
+    m1 = month_before(m0)
+    m2 = month_before(m1)
+    m3 = month_before(m2)
+    mine = active_contract(org, amount="100000.00")
+    theirs = active_contract(org, org.sales3, amount="100000.00")
+    days = [(m3, 2, "100.00"), (m3, 20, "200.00"), (m2, 0, "300.00"), (m2, 27, "400.00")]
+    days += [(m1, 5, "500.00"), (today, 0, "600.00")]
+    for contract in (mine, theirs):
+        for month, plus, amount in days:
+            received_on = month + datetime.timedelta(days=plus)
+            pay(contract, amount, received_on=received_on, confirm_by=org.finance)
+    kept = pay(mine, "700.00", received_on=m2 + datetime.timedelta(days=3), confirm_by=org.finance)
+    wrong = pay(mine, "50.00", received_on=m2 + datetime.timedelta(days=3), confirm_by=org.finance)
+    services.payment_reverse(actor=org.finance, payment=wrong, reason="录错")  # dated today
+    approved_refund(org, kept, "30.00")  # refunded today
+    start = m3 + datetime.timedelta(days=10)  # cuts m3: its 100 before, its 200 inside
+    # Cut months summed by their days outside (m3 from 10) and inside (m2 from 20).
+    for since in (start, m2 + datetime.timedelta(days=20)):
+        for user in (org.finance, org.salesmgr1, org.sales1, org.sales3):
+            for end in (
+                today,
+                m0 - datetime.timedelta(days=1),
+                today + datetime.timedelta(days=40),
+            ):
+                rows = selectors.collections_by_month(user=user, start=since, end=end)
+                assert rows == _collections_live(user, since, end), (user.username, since, end)
+    mine_rows = selectors.collections_by_month(user=org.sales1, start=start, end=today)
+    assert [r["received"] for r in mine_rows] == [
+        Decimal("200.00"),
+        Decimal("1450.00"),  # 300 + 400 + 700 + 50, reversed in m0
+        Decimal("500.00"),
+        Decimal("550.00"),  # 600 less the 50 reversed
+    ]
+
+    # The whole months are the figures': a cent added to one shows in that month only.
+    SalesFigure.objects.filter(owner=org.sales1, month=m2).update(
+        collected_cents=F("collected_cents") + 1
+    )
+    changed = selectors.collections_by_month(user=org.sales1, start=start, end=today)
+    assert [r["received"] - b["received"] for r, b in zip(changed, mine_rows, strict=True)] == [
+        ZERO,
+        Decimal("0.01"),
+        ZERO,
+        ZERO,
+    ]
 
 
 def test_expenses_by_category_and_department(org):
