@@ -728,8 +728,9 @@ def collections_by_month(*, user, start: datetime.date, end: datetime.date) -> l
     require_perm(user, "finance.view")
     first, last = _month(start), _month(end)
     after_last = _next_month(last)
-    refunds_by_day = dict(
-        refund_list_visible_to(user=user)
+    refunds_by_day: dict[datetime.date, Decimal] = {
+        refunded_on: amount
+        for refunded_on, amount in refund_list_visible_to(user=user)
         .filter(
             status=RefundStatus.APPROVED,
             refunded_on__gte=first,
@@ -739,7 +740,8 @@ def collections_by_month(*, user, start: datetime.date, end: datetime.date) -> l
         .annotate(amount=Sum("amount"))
         .order_by()
         .values_list("refunded_on", "amount")
-    )
+        if refunded_on is not None
+    }
     collected = dict(
         visible_to(SalesFigure.objects.all(), user)
         .filter(month__gte=first, month__lt=after_last)
