@@ -11,22 +11,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kehu.analytics.models import CustomerScore, Segment
+from kehu.core.dates import month_end, month_start
 from kehu.core.forms import KehuForm
 from kehu.system.models import User
 
 # Monthly figures are kept for 36 months (services.FIGURE_MONTHS); with the comparison
 # year a range may span 24 of them.
 MAX_RANGE_MONTHS = 24
-
-
-def month_start(day: datetime.date, months_back: int = 0) -> datetime.date:
-    """First day of the month ``months_back`` months before ``day``'s (negative: after)."""
-    index = day.year * 12 + day.month - 1 - months_back
-    return datetime.date(index // 12, index % 12 + 1, 1)
-
-
-def month_end(day: datetime.date) -> datetime.date:
-    return month_start(day, -1) - datetime.timedelta(days=1)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kehu.analytics import services
-from kehu.analytics.forms import Period, month_end, month_start
+from kehu.analytics.forms import Period
 from kehu.analytics.models import (
     AnalyticsRun,
     CustomerScore,
@@ -28,6 +28,7 @@ from kehu.analytics.models import (
     RunKind,
     Segment,
 )
+from kehu.core.dates import month_end, month_start
 from kehu.core.permissions import has_perm, require_perm
 from kehu.core.scope import DataScope, user_data_scope, visible_to
 

@@ -31,6 +31,7 @@ from kehu.analytics.models import (
     RunStatus,
 )
 from kehu.analytics.stats import churn, clv, forecast, recommend, rfm
+from kehu.core.dates import month_start
 
 logger = logging.getLogger(__name__)
 ZERO = Decimal("0.00")
@@ -89,12 +90,6 @@ def _orders():
 # --- monthly figures ----------------------------------------------------------------------
 
 
-def _month_start(day: datetime.date, months_back: int) -> datetime.date:
-    """First day of the month ``months_back`` months before ``day``'s (negative: after)."""
-    index = day.year * 12 + day.month - 1 - months_back
-    return datetime.date(index // 12, index % 12 + 1, 1)
-
-
 def figures_refresh(*, as_of: datetime.date | None = None) -> AnalyticsRun:
     """Rebuild the monthly totals per owner for the last ``FIGURE_MONTHS`` months."""
     as_of = as_of or timezone.localdate()
@@ -104,7 +99,7 @@ def figures_refresh(*, as_of: datetime.date | None = None) -> AnalyticsRun:
         from kehu.finance.models import ExpenseClaim, Payment, PaymentStatus, Refund, RefundStatus
         from kehu.sales.models import Contract, ContractStatus
 
-        start = _month_start(as_of, FIGURE_MONTHS - 1)
+        start = month_start(as_of, FIGURE_MONTHS - 1)
         sources = [
             (
                 Metric.CONTRACT_AMOUNT,
@@ -882,9 +877,9 @@ def forecast_refresh(*, as_of: datetime.date | None = None) -> AnalyticsRun:
         from kehu.hr.models import Department
         from kehu.hr.selectors import department_subtree_ids
 
-        last_full = _month_start(as_of, 1)  # the current month is not complete
-        months = [_month_start(last_full, back) for back in range(FIGURE_MONTHS - 1, -1, -1)]
-        future = [_month_start(as_of, -step) for step in range(0, 3)]
+        last_full = month_start(as_of, 1)  # the current month is not complete
+        months = [month_start(last_full, back) for back in range(FIGURE_MONTHS - 1, -1, -1)]
+        future = [month_start(as_of, -step) for step in range(0, 3)]
         result: dict = {
             "months": [m.isoformat() for m in months],
             "future": [m.isoformat() for m in future],

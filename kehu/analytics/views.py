@@ -22,9 +22,10 @@ from django.utils.translation import pgettext_lazy
 from django.views import View
 
 from kehu.analytics import selectors
-from kehu.analytics.forms import CustomerScoreFilter, PeriodForm, month_end, month_start
+from kehu.analytics.forms import CustomerScoreFilter, PeriodForm
 from kehu.analytics.models import CustomerScore, Metric, MonthlyFigure, RunKind, Segment
 from kehu.analytics.templatetags.analytics import money
+from kehu.core.dates import month_end, month_start
 from kehu.core.exports import FORMATS, ExportColumn, export_response
 from kehu.core.permissions import has_perm
 from kehu.core.views import Column, KehuListView, ModulePermissionMixin, is_htmx

@@ -34,6 +34,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from kehu.approvals.models import ApprovalRequest, ApprovalStatus
+from kehu.core.dates import month_end, month_start
 from kehu.core.money import MoneyField, quantize_money
 from kehu.core.permissions import require_perm
 from kehu.core.scope import get_visible_or_404, visible_to
@@ -727,7 +728,7 @@ def collections_by_month(*, user, start: datetime.date, end: datetime.date) -> l
 
     require_perm(user, "finance.view")
     first, last = _month(start), _month(end)
-    after_last = _next_month(last)
+    after_last = month_start(last, -1)
     refunds_by_day: dict[datetime.date, Decimal] = {
         refunded_on: amount
         for refunded_on, amount in refund_list_visible_to(user=user)
@@ -773,29 +774,23 @@ def collections_by_month(*, user, start: datetime.date, end: datetime.date) -> l
     rows = []
     month = first
     while month <= last:
-        month_end = _next_month(month) - day
-        inside_from, inside_to = max(start, month), min(end, month_end)
-        inside_days = (inside_to - inside_from).days + 1
-        whole = Decimal(int(collected.get(month) or 0)) / 100 + refunds(month, month_end)
-        if inside_days == month_end.day:
+        last_day = month_end(month)
+        inside_from, inside_to = max(start, month), min(end, last_day)
+        whole = Decimal(int(collected.get(month) or 0)) / 100 + refunds(month, last_day)
+        outside_days = past_days(month, inside_from - day) + past_days(inside_to + day, last_day)
+        if inside_from == month and inside_to == last_day:
             received = whole
-        elif past_days(inside_from, inside_to) <= past_days(month, inside_from - day) + past_days(
-            inside_to + day, month_end
-        ):
+        elif past_days(inside_from, inside_to) <= outside_days:
             received = paid(inside_from, inside_to)
         else:
-            received = whole - paid(month, inside_from - day) - paid(inside_to + day, month_end)
+            received = whole - paid(month, inside_from - day) - paid(inside_to + day, last_day)
         refunded = quantize_money(refunds(inside_from, inside_to))
         if received or refunded:
             received = quantize_money(received)
             net = received - refunded
             rows.append({"month": month, "received": received, "refunded": refunded, "net": net})
-        month = _next_month(month)
+        month = month_start(month, -1)
     return rows
-
-
-def _next_month(day: datetime.date) -> datetime.date:
-    return (day.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
 
 
 def _month(value) -> datetime.date:

@@ -20,7 +20,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from kehu.analytics import aggregates
-from kehu.analytics.forms import Period, month_end, month_start
+from kehu.analytics.forms import Period
 from kehu.analytics.models import (
     ContractWithoutPlan,
     CustomerReceivable,
@@ -31,6 +31,7 @@ from kehu.analytics.models import (
     SalesFigure,
 )
 from kehu.analytics.selectors import top_products
+from kehu.core.dates import month_end, month_start
 from kehu.core.exceptions import ServiceError
 from kehu.customers import services as customer_services
 from kehu.finance import selectors as finance_selectors

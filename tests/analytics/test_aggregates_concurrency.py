@@ -96,8 +96,9 @@ def order_one(ctx, writer):
 
 def test_writers_adding_to_the_same_rows_at_once_lose_nothing(live):
     from kehu.analytics.aggregates import aggregates_rebuild
-    from kehu.analytics.forms import Period, month_end, month_start
+    from kehu.analytics.forms import Period
     from kehu.analytics.selectors import top_products
+    from kehu.core.dates import month_end, month_start
     from kehu.finance import selectors as finance_selectors
     from kehu.hr.selectors import achievement_for
     from kehu.system.models import User

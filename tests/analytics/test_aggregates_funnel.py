@@ -21,11 +21,12 @@ from django.http import Http404
 from django.utils import timezone
 
 from kehu.analytics import aggregates
-from kehu.analytics.forms import Period, month_end, month_start
+from kehu.analytics.forms import Period
 from kehu.analytics.models import ExpenseFigure, OpportunityFigure
 from kehu.analytics.selectors import expenses_summary, funnel
 from kehu.approvals.models import ApprovalRequest
 from kehu.approvals.services import approval_reject, approval_withdraw
+from kehu.core.dates import month_end, month_start
 from kehu.core.exceptions import PermissionRefused, ServiceError
 from kehu.customers import services as customer_services
 from kehu.customers import services_opportunities as opportunities

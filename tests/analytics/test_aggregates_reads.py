@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from kehu.analytics import selectors
-from kehu.analytics.forms import Period, month_end, month_start
+from kehu.analytics.forms import Period
+from kehu.core.dates import month_end, month_start
 from kehu.core.exceptions import PermissionRefused
 from kehu.finance import selectors as finance_selectors
 from kehu.sales import services as sales

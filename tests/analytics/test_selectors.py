@@ -8,8 +8,9 @@ import pytest
 from django.db.models import Sum
 
 from kehu.analytics import selectors
-from kehu.analytics.forms import PeriodForm, month_start, preset_period
+from kehu.analytics.forms import PeriodForm, preset_period
 from kehu.analytics.models import Metric, Segment
+from kehu.core.dates import month_start
 from kehu.core.exceptions import PermissionRefused
 from kehu.customers.selectors import customer_list_visible_to, followup_list_visible_to
 from kehu.customers.selectors_opportunities import opportunity_list_visible_to

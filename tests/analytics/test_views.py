@@ -14,8 +14,8 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from kehu.analytics import services
-from kehu.analytics.forms import month_start
 from kehu.analytics.models import Metric, MonthlyFigure
+from kehu.core.dates import month_start
 from kehu.sales import services as sales
 from kehu.system.models import Role
 from tests.analytics.helpers import TODAY, build_company
