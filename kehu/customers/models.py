@@ -445,6 +445,12 @@ class Opportunity(BusinessModel):
                 name="opp_board_idx",
                 condition=models.Q(deleted_at__isnull=True),
             ),
+            # The board's won and lost columns: the last 30 days' closings.
+            models.Index(
+                fields=["closed_at"],
+                name="opp_closed_idx",
+                condition=models.Q(closed_at__isnull=False, deleted_at__isnull=True),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
