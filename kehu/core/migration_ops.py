@@ -95,3 +95,54 @@ def drop_field_indexes(*alter_fields: migrations.AlterField) -> migrations.Separ
         ],
         state_operations=list(alter_fields),
     )
+
+
+class TrigramIndex(Operation):
+    """A GIN index of the trigrams of `columns` (upper-cased, as `icontains` compares them)
+    on PostgreSQL, for substring search (kehu/customers/linked_search.py); nothing elsewhere
+    (SQLite has no such index). Not model state: Django's GinIndex cannot be built on SQLite.
+    """
+
+    reversible = True
+    reduces_to_sql = True
+
+    def __init__(self, model_name: str, name: str, columns: list[str]) -> None:
+        self.model_name = model_name
+        self.name = name
+        self.columns = columns
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        pass
+
+    def database_forwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        model = to_state.apps.get_model(app_label, self.model_name)
+        connection = schema_editor.connection
+        if connection.vendor != "postgresql" or not self.allow_migrate_model(
+            connection.alias, model
+        ):
+            return
+        quote = schema_editor.quote_name
+        columns = ", ".join(f"UPPER({quote(c)}::text) gin_trgm_ops" for c in self.columns)
+        schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS {quote(self.name)} ON "
+            f"{quote(model._meta.db_table)} USING gin ({columns})"
+        )
+        # The planner's statistics of the indexed expressions: without them it guessed a
+        # term in 8 % of the rows and scanned 5,000,000 orders for one in none.
+        schema_editor.execute(f"ANALYZE {quote(model._meta.db_table)}")
+
+    def database_backwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(self.name)}")
+
+    def describe(self) -> str:
+        return f"Trigram index {self.name} on {self.model_name} ({', '.join(self.columns)})"
+
+    @property
+    def migration_name_fragment(self) -> str:
+        return self.name.lower()

@@ -8,13 +8,14 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from kehu.core.api import ScopedQuerysetMixin, expected_version
 from kehu.core.filters import IdFilter
 from kehu.core.scope import visible_to
 from kehu.customers import services_opportunities as services
+from kehu.customers.linked_search import LinkedSearchFilter
 from kehu.customers.models import Customer, Opportunity, PipelineStage
 from kehu.customers.serializers_opportunities import (
     OpportunityLostSerializer,
@@ -61,10 +62,10 @@ class OpportunityViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):  # type: i
     serializer_class = OpportunitySerializer
     queryset = Opportunity.objects.select_related("customer", "stage", "owner")
     filterset_class = OpportunityFilter
-    filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, LinkedSearchFilter, OrderingFilter]
     ordering_fields = ["id", "amount", "expected_close_date", "created_at", "board_position"]
     ordering = ["-id"]
-    search_fields = ["title", "customer__name"]
+    search_fields = ["title"]  # and the customer's name (LinkedSearchFilter)
 
     @property
     def perm_action(self):

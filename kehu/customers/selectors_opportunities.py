@@ -9,6 +9,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from kehu.core.permissions import require_perm
 from kehu.core.scope import get_visible_or_404, visible_to
+from kehu.customers.linked_search import linked_search_q
 from kehu.customers.models import Opportunity, PipelineStage, StageKind
 
 
@@ -75,7 +76,7 @@ def opportunity_board(*, user, owner_id: int | None = None, query: str = "") -> 
     if owner_id is not None:
         queryset = queryset.filter(owner_id=owner_id)
     if query:
-        queryset = queryset.filter(Q(title__icontains=query) | Q(customer__name__icontains=query))
+        queryset = queryset.filter(linked_search_q(Opportunity, query, fields=("title",)))
     recent = timezone.now() - datetime.timedelta(days=30)
     closed = Q(closed_at__gte=recent) & ~Q(stage__kind=StageKind.OPEN)
     totals: dict[int, Any] = {

@@ -60,6 +60,7 @@ from kehu.customers.forms import (
     assignable_users,
 )
 from kehu.customers.imports import customer_export_columns
+from kehu.customers.linked_search import linked_search_q
 from kehu.customers.models import (
     Contact,
     Customer,
@@ -820,7 +821,7 @@ class SearchOnlyFilter(django_filters.FilterSet):
     def search(self, queryset, name, value):
         value = value.strip()[:100]
         if queryset.model is Contact:
-            return queryset.filter(Q(name__icontains=value) | Q(customer__name__icontains=value))
+            return queryset.filter(linked_search_q(Contact, value, fields=("name",)))
         return queryset.filter(selectors.customer_search_q(user=self.request.user, query=value))
 
 
@@ -1074,7 +1075,7 @@ class OpportunityFilter(django_filters.FilterSet):
         self.filters["owner"].queryset = assignable_users(self.request.user)
 
     def search(self, queryset, name, value):
-        return queryset.filter(Q(title__icontains=value) | Q(customer__name__icontains=value))
+        return queryset.filter(linked_search_q(Opportunity, value, fields=("title",)))
 
 
 class OpportunityListView(KehuListView):

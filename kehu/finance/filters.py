@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kehu.core.forms import KehuForm
 from kehu.customers.forms import assignable_users
+from kehu.customers.linked_search import linked_search_q
 from kehu.finance.models import (
     ExpenseClaim,
     ExpenseStatus,
@@ -22,10 +23,17 @@ from kehu.finance.models import (
     RefundStatus,
 )
 from kehu.hr.models import Department
+from kehu.sales.models import Contract
 from kehu.system.models import User
 from kehu.system.selectors import dictionary_items
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"})
+
+
+def _contract_number_or_title(value: str):
+    return linked_search_q(
+        Contract, value, fields=("number", "title"), customer=None, through="contract"
+    )
 
 
 def _date(label, field: str, lookup: str):
@@ -79,17 +87,12 @@ class _FinanceFilter(django_filters.FilterSet):
 
     def filter_contract(self, queryset, name, value):
         value = value.strip()
-        return queryset.filter(
-            Q(contract__number__iexact=value)
-            | Q(contract__number__icontains=value)
-            | Q(contract__title__icontains=value)
-        )
+        return queryset.filter(_contract_number_or_title(value))
 
     def filter_customer(self, queryset, name, value):
         value = value.strip()
         return queryset.filter(
-            Q(contract__customer__name__icontains=value)
-            | Q(contract__customer__name_initials__icontains=value.lower())
+            linked_search_q(queryset.model, value, customer="contract__customer", initials=True)
         )
 
 
@@ -193,12 +196,8 @@ class ExpenseFilter(django_filters.FilterSet):
 
     def filter_customer(self, queryset, name, value):
         value = value.strip()
-        return queryset.filter(
-            Q(customer__name__icontains=value) | Q(customer__name_initials__icontains=value.lower())
-        )
+        return queryset.filter(linked_search_q(queryset.model, value, initials=True))
 
     def filter_contract(self, queryset, name, value):
         value = value.strip()
-        return queryset.filter(
-            Q(contract__number__icontains=value) | Q(contract__title__icontains=value)
-        )
+        return queryset.filter(_contract_number_or_title(value))

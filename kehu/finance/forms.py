@@ -20,6 +20,7 @@ from kehu.core.exceptions import ServiceError
 from kehu.core.filters import is_id
 from kehu.core.forms import KehuForm, SearchSelect, search_select_choices
 from kehu.core.scope import visible_to
+from kehu.customers.linked_search import linked_search_q
 from kehu.customers.models import Customer
 from kehu.finance import selectors, services
 from kehu.finance.models import (
@@ -66,10 +67,7 @@ def contract_search(queryset: QuerySet[Contract], query: str) -> QuerySet[Contra
     if not query:
         return queryset
     return queryset.filter(
-        Q(number__icontains=query)
-        | Q(title__icontains=query)
-        | Q(customer__name__icontains=query)
-        | Q(customer__name_initials__icontains=query.lower())
+        linked_search_q(Contract, query, fields=("number", "title"), initials=True)
     )
 
 
@@ -87,9 +85,7 @@ def customer_search(queryset: QuerySet[Customer], query: str) -> QuerySet[Custom
     query = (query or "").strip()[:100]
     if not query:
         return queryset
-    return queryset.filter(
-        Q(name__icontains=query) | Q(name_initials__icontains=query.lower()) | Q(code=query)
-    )
+    return queryset.filter(linked_search_q(Customer, query, customer="", initials=True))
 
 
 def visible_customers(user) -> QuerySet[Customer]:
@@ -635,10 +631,12 @@ class ReconciliationFilterForm(KehuForm):
         data = self.cleaned_data
         text = (data.get("contract") or "").strip()
         if text:
-            contracts = contracts.filter(Q(number__icontains=text) | Q(title__icontains=text))
+            contracts = contracts.filter(
+                linked_search_q(Contract, text, fields=("number", "title"), customer=None)
+            )
         customer = (data.get("customer") or "").strip()
         if customer:
-            contracts = contracts.filter(customer__name__icontains=customer)
+            contracts = contracts.filter(linked_search_q(Contract, customer))
         if data.get("owner") is not None:
             contracts = contracts.filter(owner=data["owner"])
         if data.get("department") is not None:

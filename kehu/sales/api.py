@@ -38,6 +38,7 @@ from kehu.core.exceptions import ServiceError
 from kehu.core.exports import export_record_logged
 from kehu.core.permissions import has_perm, require_perm
 from kehu.core.scope import visible_to
+from kehu.customers.linked_search import LinkedSearchFilter
 from kehu.customers.models import Customer, Opportunity
 from kehu.sales import selectors, services
 from kehu.sales.api_filters import ContractFilter, OrderFilter, QuoteFilter, ShipmentFilter
@@ -179,7 +180,9 @@ class _DocumentViewSet(
 ):
     """Quotes, contracts and orders: create and update with their lines, through services."""
 
+    # and the customer's name: number and title are trigram-indexed (LinkedSearchFilter)
     search_fields = ["number", "title"]
+    filter_backends = [DjangoFilterBackend, LinkedSearchFilter, OrderingFilter]
 
     def get_serializer(self, *args, **kwargs):
         serializer = super().get_serializer(*args, **kwargs)

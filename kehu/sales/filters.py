@@ -11,6 +11,7 @@ from kehu.core.filters import is_id
 from kehu.core.forms import KehuForm
 from kehu.core.scope import DataScope, user_data_scope
 from kehu.customers.forms import assignable_users
+from kehu.customers.linked_search import linked_search_q
 from kehu.products.models import Warehouse
 from kehu.sales.models import (
     Contract,
@@ -87,11 +88,7 @@ class SalesDocumentFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
-            Q(number__icontains=value)
-            | Q(title__icontains=value)
-            | Q(customer__name__icontains=value)
-        )
+        return queryset.filter(linked_search_q(queryset.model, value, fields=("number", "title")))
 
     def filter_customer(self, queryset, name, value):
         value = value.strip()
@@ -99,11 +96,7 @@ class SalesDocumentFilter(django_filters.FilterSet):
             return queryset
         if is_id(value):  # the customer's 360° page links here with its id
             return queryset.filter(customer_id=int(value))
-        return queryset.filter(
-            Q(customer__name__icontains=value)
-            | Q(customer__code__iexact=value)
-            | Q(customer__name_initials__contains=value.lower())
-        )
+        return queryset.filter(linked_search_q(queryset.model, value, initials=True))
 
     def filter_date_from(self, queryset, name, value):
         return queryset.filter(**{f"{self.date_field}__gte": value})
@@ -181,7 +174,8 @@ class ShipmentFilter(django_filters.FilterSet):
             return queryset
         return queryset.filter(
             Q(number__icontains=value)
-            | Q(order__number__icontains=value)
-            | Q(order__customer__name__icontains=value)
             | Q(tracking_number__icontains=value)
+            | linked_search_q(
+                Order, value, fields=("number",), customer="order__customer", through="order"
+            )
         )

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from kehu.core.search import SearchHit, SearchProvider, register_search
+from kehu.customers.linked_search import linked_search_q
 
 
 def search_documents(*, user, query: str, limit: int) -> list[SearchHit]:
     from kehu.sales import selectors
 
     query = query.strip()
-    match = Q(number__icontains=query) | Q(title__icontains=query)
-    if len(query) >= 2:
-        match |= Q(customer__name__icontains=query)
+    customer = "customer" if len(query) >= 2 else None
     hits: list[SearchHit] = []
     for kind, queryset in (
         (_("Quote"), selectors.quote_list_visible_to(user=user)),
@@ -23,6 +21,9 @@ def search_documents(*, user, query: str, limit: int) -> list[SearchHit]:
     ):
         if len(hits) >= limit:
             break
+        match = linked_search_q(
+            queryset.model, query, fields=("number", "title"), customer=customer
+        )
         for document in queryset.filter(match).order_by("-id")[: limit - len(hits)]:
             hits.append(
                 SearchHit(

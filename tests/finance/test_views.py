@@ -158,6 +158,34 @@ def test_lists_and_reports_show_only_what_is_in_scope(org, books, client_for, na
         assert theirs in everything.content.decode()
 
 
+FILTERED = {
+    "finance:payment_list": ("p1", "p3"),
+    "finance:invoice_list": ("inv1", "inv3"),
+    "finance:refund_list": ("ref1", "ref3"),
+    "finance:reconciliation": ("c1", "c3"),
+}
+
+
+@pytest.mark.parametrize("name", FILTERED)
+@pytest.mark.parametrize("by", ["customer", "contract"])
+def test_lists_filter_by_customer_and_contract_within_scope(org, books, client_for, name, by):
+    """By the customer's name or the contract's number (kehu/customers/linked_search.py)."""
+    own, theirs = (getattr(books, attr).number for attr in FILTERED[name])
+
+    def term(contract):
+        return contract.customer.name if by == "customer" else contract.number
+
+    def shown(number, body):  # as a cell, not in the page's own links (language switch)
+        return f">{number}<" in body
+
+    finance = client_for(org.finance)
+    body = finance.get(reverse(name), {by: term(books.c1)}).content.decode()
+    assert shown(own, body) and not shown(theirs, body)
+    assert shown(theirs, finance.get(reverse(name), {by: term(books.c3)}).content.decode())
+    body = client_for(org.sales1).get(reverse(name), {by: term(books.c3)}).content.decode()
+    assert not shown(theirs, body)
+
+
 @pytest.mark.parametrize("name", LISTS + ["finance:payment_create", "finance:invoice_create"])
 def test_pages_refused_without_finance_view(org, books, client_for, name):
     assert client_for(org.hr).get(reverse(name)).status_code == 403
