@@ -40,9 +40,18 @@ def _ids_probe(parts: list[tuple[str, tuple]]) -> list[int] | None:
 
 def text_ids(model: type[Model], query: str, fields: tuple[str, ...]) -> list[int] | None:
     """Ids of ``model``'s rows (deleted ones too: the caller's queryset decides) whose
-    ``fields`` contain ``query``, read from PostgreSQL's trigram indexes on them. None when
-    no index can tell: SQLite, a term under three characters, or more than
-    ``SEARCH_IDS_INLINE`` rows."""
+    ``fields`` contain ``query``, read from the indexes on them: PostgreSQL's trigram
+    indexes, and for contact names the customer search's (FTS5 and bigrams on SQLite too).
+    None when no index can tell (a shorter term, a column SQLite does not index) or more
+    than ``SEARCH_IDS_INLINE`` rows match."""
+    table = model._meta.db_table
+    if table == textindex.CONTACT_TABLE and fields == textindex.CONTACT_FTS_COLUMNS:
+        if len(query) == textindex.BIGRAM:
+            return _ids_probe([textindex.bigram_select(table, query)])
+        if len(query) >= textindex.MIN_TRIGRAM and textindex.fts_available():
+            fts = textindex.fts_table(table)
+            match = textindex.fts_match(fields, query)
+            return _ids_probe([(f"SELECT rowid FROM {fts} WHERE {fts} MATCH %s", (match,))])
     if connection.vendor != "postgresql" or len(query) < textindex.MIN_TRIGRAM:
         return None
     manager = model._base_manager
@@ -78,6 +87,21 @@ def customer_ids_named(query: str, *, initials: bool = False) -> list[int] | Non
     return _ids_probe(parts)
 
 
+def _rows_ids(
+    model: type[Model], customer: str, own: list[int], customers: list[int]
+) -> list[int] | None:
+    """``own`` and the ids of the rows whose customer (path ``customer``; "": the rows are
+    customers) is one of ``customers``, or None if more than ``SEARCH_IDS_INLINE``."""
+    if customer and customers:
+        rows = model._base_manager.filter(**{f"{customer}__pk__in": customers}).values("pk")
+        found = _ids_probe([_sql(rows)])
+        if found is None:
+            return None
+        customers = found
+    ids = sorted({*own, *customers})
+    return ids if len(ids) <= SEARCH_IDS_INLINE else None
+
+
 def linked_search_q(
     model: type[Model],
     query: str,
@@ -87,24 +111,33 @@ def linked_search_q(
     initials: bool = False,
     through: str = "",
 ) -> Q:
-    """Rows one of whose ``fields`` (of ``model``; ``through``: the path to it, when the
-    rows are another model's) contains ``query`` in any case, or whose customer
-    ``customer_ids_named`` finds (``customer``: the path to it; "" when the rows are
-    customers, None not to search customers). Few matches: their ids; otherwise conditions
-    no index serves."""
+    """``model``'s rows (deleted ones too: the caller's queryset decides) one of whose
+    ``fields`` contains ``query`` in any case, or whose customer ``customer_ids_named``
+    finds (``customer``: the path to it; "" when the rows are customers, None not to
+    search customers). ``through``: the path from the filtered rows to ``model``'s, when
+    they are another model's.
+
+    When the indexes tell, the rows' own ids, not their customers': under a page's
+    ORDER BY id LIMIT n, ``customer_id IN (…)`` had PostgreSQL walk the primary key
+    expecting the rows early (0.55 s for one customer's orders among 5,000,000).
+    Otherwise conditions no index serves."""
     query = query.strip()
     if not query:
         return Q()
     prefix = f"{through}__" if through else ""
-    own_ids = text_ids(model, query, fields) if fields else []
-    customer_ids = customer_ids_named(query, initials=initials) if customer is not None else []
-    found = [Q(**{f"{prefix}pk__in": own_ids})] if own_ids else []
-    if own_ids is None:
+    own = text_ids(model, query, fields) if fields else []
+    customers = customer_ids_named(query, initials=initials) if customer is not None else []
+    if own is not None and customers is not None:
+        ids = _rows_ids(model, customer or "", own, customers)
+        if ids is not None:
+            return Q(**{f"{prefix}pk__in": ids})
+    found = [Q(**{f"{prefix}pk__in": own})] if own else []
+    if own is None:
         found += [_contains(f"{prefix}{name}", query) for name in fields]
-    to_customer = f"{customer}__" if customer else ""
-    if customer_ids:
-        found.append(Q(**{f"{to_customer}pk__in": customer_ids}))
-    elif customer_ids is None:
+    to_customer = f"{prefix}{customer}__" if customer else prefix
+    if customers:
+        found.append(Q(**{f"{to_customer}pk__in": customers}))
+    elif customers is None:
         found += [_contains(f"{to_customer}{name}", query) for name in ("name", "short_name")]
         lowered = query.lower().replace(" ", "")
         if initials and _LATIN.match(lowered):
@@ -116,12 +149,15 @@ def linked_search_q(
 class LinkedSearchFilter(SearchFilter):
     """``?search=`` through ``linked_search_q``, the whole text as one term: the view's
     ``search_fields`` are the model's own columns (trigram-indexed on PostgreSQL), its
-    ``search_customer`` the path to the customer (default ``customer``)."""
+    ``search_customer`` the path to the customer (default ``customer``); or the view's
+    own ``search_q(query)``."""
 
     def filter_queryset(self, request, queryset, view):
         query = request.query_params.get(self.search_param, "").strip()[:100]
         if not query:
             return queryset
+        if hasattr(view, "search_q"):
+            return queryset.filter(view.search_q(query))
         customer = getattr(view, "search_customer", "customer")
         fields = tuple(getattr(view, "search_fields", ()))
         return queryset.filter(

@@ -42,6 +42,7 @@ from kehu.customers.linked_search import LinkedSearchFilter
 from kehu.customers.models import Customer, Opportunity
 from kehu.sales import selectors, services
 from kehu.sales.api_filters import ContractFilter, OrderFilter, QuoteFilter, ShipmentFilter
+from kehu.sales.filters import shipment_search_q
 from kehu.sales.models import (
     Contract,
     ContractLine,
@@ -649,7 +650,12 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _SalesVi
     model = Shipment
     serializer_class = ShipmentSerializer
     filterset_class = ShipmentFilter
-    search_fields = ["number", "tracking_number", "order__number"]
+    search_fields = ["number", "tracking_number"]  # and the order's number and customer
+    filter_backends = [DjangoFilterBackend, LinkedSearchFilter, OrderingFilter]
+
+    @staticmethod
+    def search_q(query: str):
+        return shipment_search_q(query)
     ordering_fields = ["id", "number", "shipped_on", "created_at"]
     ordering = ["-shipped_on", "-id"]
 

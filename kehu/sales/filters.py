@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
-from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from kehu.core.filters import is_id
@@ -26,6 +25,13 @@ from kehu.sales.models import (
 from kehu.system.models import User
 
 DATE = forms.DateInput(attrs={"type": "date"})
+
+
+def shipment_search_q(value: str):
+    """Shipments by number, tracking number, their order's number or customer."""
+    return linked_search_q(
+        Shipment, value, fields=("number", "tracking_number"), customer="order__customer"
+    ) | linked_search_q(Order, value, fields=("number",), customer=None, through="order")
 
 
 def _amount_widget(placeholder) -> forms.NumberInput:
@@ -172,10 +178,4 @@ class ShipmentFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
-            Q(number__icontains=value)
-            | Q(tracking_number__icontains=value)
-            | linked_search_q(
-                Order, value, fields=("number",), customer="order__customer", through="order"
-            )
-        )
+        return queryset.filter(shipment_search_q(value))

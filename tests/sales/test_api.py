@@ -875,6 +875,28 @@ def test_shipments_read_only_scoped_and_bounded(org, api_for, django_assert_max_
     assert api_for(org.hr).get(SHIPMENTS).status_code == 403
 
 
+def test_shipments_search_by_number_tracking_order_and_customer_in_scope(org, api_for, client_for):
+    for owner in (org.sales1, org.sales3):
+        services.order_ship(actor=org.warehouse, order=confirmed_order(owner, "1", "2"))
+    mine = Shipment.objects.get(order__owner=org.sales1)
+    theirs = Shipment.objects.get(order__owner=org.sales3)
+    Shipment.objects.filter(pk=mine.pk).update(tracking_number="SF1234567890")
+    terms = [mine.number, "SF12345", mine.order.number, mine.order.customer.name]
+
+    def numbers(user, term):
+        response = api_for(user).get(SHIPMENTS, {"search": term})
+        assert response.status_code == 200
+        return {row["number"] for row in response.json()["results"]}
+
+    for term in terms:
+        assert numbers(org.sales1, term) == {mine.number}, term
+        page = client_for(org.sales1).get(reverse("sales:shipment_list"), {"q": term})
+        assert f">{mine.number}<" in page.content.decode(), term
+    for term in (theirs.number, theirs.order.customer.name):
+        assert numbers(org.sales1, term) == set(), term
+        assert numbers(org.warehouse, term) == {theirs.number}, term
+
+
 # --- the whole way through the API ----------------------------------------------------------
 
 
