@@ -656,6 +656,7 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _SalesVi
     @staticmethod
     def search_q(query: str):
         return shipment_search_q(query)
+
     ordering_fields = ["id", "number", "shipped_on", "created_at"]
     ordering = ["-shipped_on", "-id"]
 
