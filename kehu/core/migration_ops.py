@@ -97,19 +97,24 @@ def drop_field_indexes(*alter_fields: migrations.AlterField) -> migrations.Separ
     )
 
 
-class TrigramIndex(Operation):
-    """A GIN index of the trigrams of `columns` (upper-cased, as `icontains` compares them)
-    on PostgreSQL, for substring search (kehu/customers/linked_search.py); nothing elsewhere
-    (SQLite has no such index). Not model state: Django's GinIndex cannot be built on SQLite.
+class SubstringIndex(Operation):
+    """A GIN index of the trigrams (``grams=3``: pg_trgm) or two-character substrings
+    (``grams=2``: ``kehu_bigrams``, kehu/customers/textindex.py) of `columns`, upper-cased as
+    `icontains` compares them, on PostgreSQL, for substring search
+    (kehu/customers/linked_search.py); nothing elsewhere (SQLite has no such index). Not
+    model state: Django's GinIndex cannot be built on SQLite.
     """
 
     reversible = True
     reduces_to_sql = True
 
-    def __init__(self, model_name: str, name: str, columns: list[str]) -> None:
+    def __init__(self, model_name: str, name: str, columns: list[str], grams: int = 3) -> None:
+        if grams not in (2, 3):
+            raise ValueError("grams: 2 or 3")
         self.model_name = model_name
         self.name = name
         self.columns = columns
+        self.grams = grams
 
     def state_forwards(self, app_label: str, state: Any) -> None:
         pass
@@ -124,8 +129,12 @@ class TrigramIndex(Operation):
         ):
             return
         quote = schema_editor.quote_name
-        columns = ", ".join(f"UPPER({quote(c)}::text) gin_trgm_ops" for c in self.columns)
-        schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        if self.grams == 3:
+            columns = ", ".join(f"UPPER({quote(c)}::text) gin_trgm_ops" for c in self.columns)
+            schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        else:  # the expression the search repeats (textindex.pg_bigram_expression)
+            grams = " || ".join(f"kehu_bigrams(UPPER({quote(c)}::text))" for c in self.columns)
+            columns = f"({grams})"
         schema_editor.execute(
             f"CREATE INDEX IF NOT EXISTS {quote(self.name)} ON "
             f"{quote(model._meta.db_table)} USING gin ({columns})"
@@ -141,7 +150,8 @@ class TrigramIndex(Operation):
             schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(self.name)}")
 
     def describe(self) -> str:
-        return f"Trigram index {self.name} on {self.model_name} ({', '.join(self.columns)})"
+        kind = "Trigram" if self.grams == 3 else "Bigram"
+        return f"{kind} index {self.name} on {self.model_name} ({', '.join(self.columns)})"
 
     @property
     def migration_name_fragment(self) -> str:

@@ -38,25 +38,61 @@ def _ids_probe(parts: list[tuple[str, tuple]]) -> list[int] | None:
     return None if len(rows) > SEARCH_IDS_INLINE else sorted({row[0] for row in rows})
 
 
-def text_ids(model: type[Model], query: str, fields: tuple[str, ...]) -> list[int] | None:
+# Columns with a GIN index of their two-character substrings on PostgreSQL (sales 0007,
+# customers 0011); every record column searched has a trigram index there.
+PG_BIGRAM_COLUMNS = {
+    "sales_quote": ("title",),
+    "sales_contract": ("title",),
+    "sales_order": ("title",),
+    "customers_opportunity": ("title",),
+}
+
+
+def _searched(query: str, fields: tuple[str, ...], codes: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns a term is looked for in: codes (numbers) from three characters, since
+    two (HT, 20) are in nearly every number."""
+    return fields + codes if len(query) >= textindex.MIN_TRIGRAM else fields
+
+
+def text_ids(
+    model: type[Model], query: str, fields: tuple[str, ...], codes: tuple[str, ...] = ()
+) -> list[int] | None:
     """Ids of ``model``'s rows (deleted ones too: the caller's queryset decides) whose
-    ``fields`` contain ``query``, read from the indexes on them: PostgreSQL's trigram
-    indexes, and for contact names the customer search's (FTS5 and bigrams on SQLite too).
-    None when no index can tell (a shorter term, a column SQLite does not index) or more
-    than ``SEARCH_IDS_INLINE`` rows match."""
+    ``fields`` or ``codes`` (``_searched``) contain ``query``, read from the indexes on them:
+    PostgreSQL's trigram and bigram indexes, and for contact names the customer search's
+    (FTS5 and bigrams on SQLite too). None when no index can tell (one character, a column
+    SQLite does not index) or more than ``SEARCH_IDS_INLINE`` rows match."""
     table = model._meta.db_table
-    if table == textindex.CONTACT_TABLE and fields == textindex.CONTACT_FTS_COLUMNS:
+    columns = _searched(query, fields, codes)
+    if not columns:
+        return []
+    if len(query) < textindex.BIGRAM:
+        return None
+    if table == textindex.CONTACT_TABLE and columns == textindex.CONTACT_FTS_COLUMNS:
         if len(query) == textindex.BIGRAM:
             return _ids_probe([textindex.bigram_select(table, query)])
-        if len(query) >= textindex.MIN_TRIGRAM and textindex.fts_available():
+        if textindex.fts_available():
             fts = textindex.fts_table(table)
-            match = textindex.fts_match(fields, query)
+            match = textindex.fts_match(columns, query)
             return _ids_probe([(f"SELECT rowid FROM {fts} WHERE {fts} MATCH %s", (match,))])
-    if connection.vendor != "postgresql" or len(query) < textindex.MIN_TRIGRAM:
+    if connection.vendor != "postgresql":
         return None
+    if len(query) == textindex.BIGRAM:
+        if not set(columns) <= set(PG_BIGRAM_COLUMNS.get(table, ())):
+            return None
+        return _ids_probe(
+            [
+                (
+                    f"SELECT id FROM {table} WHERE "
+                    f"({textindex.pg_bigram_expression((name,))}) @> ARRAY[UPPER(%s)]",
+                    (query,),
+                )
+                for name in columns
+            ]
+        )
     manager = model._base_manager
     return _ids_probe(
-        [_sql(manager.filter(**{f"{name}__icontains": query}).values("pk")) for name in fields]
+        [_sql(manager.filter(**{f"{name}__icontains": query}).values("pk")) for name in columns]
     )
 
 
@@ -107,12 +143,14 @@ def linked_search_q(
     query: str,
     *,
     fields: tuple[str, ...] = (),
+    codes: tuple[str, ...] = (),
     customer: str | None = "customer",
     initials: bool = False,
     through: str = "",
 ) -> Q:
     """``model``'s rows (deleted ones too: the caller's queryset decides) one of whose
-    ``fields`` contains ``query`` in any case, or whose customer ``customer_ids_named``
+    ``fields`` or ``codes`` (numbers: from three characters) contains ``query`` in any
+    case, or whose customer ``customer_ids_named``
     finds (``customer``: the path to it; "" when the rows are customers, None not to
     search customers). ``through``: the path from the filtered rows to ``model``'s, when
     they are another model's.
@@ -125,7 +163,7 @@ def linked_search_q(
     if not query:
         return Q()
     prefix = f"{through}__" if through else ""
-    own = text_ids(model, query, fields) if fields else []
+    own = text_ids(model, query, fields, codes)
     customers = customer_ids_named(query, initials=initials) if customer is not None else []
     if own is not None and customers is not None:
         ids = _rows_ids(model, customer or "", own, customers)
@@ -133,7 +171,7 @@ def linked_search_q(
             return Q(**{f"{prefix}pk__in": ids})
     found = [Q(**{f"{prefix}pk__in": own})] if own else []
     if own is None:
-        found += [_contains(f"{prefix}{name}", query) for name in fields]
+        found += [_contains(f"{prefix}{name}", query) for name in _searched(query, fields, codes)]
     to_customer = f"{prefix}{customer}__" if customer else prefix
     if customers:
         found.append(Q(**{f"{to_customer}pk__in": customers}))
@@ -148,9 +186,9 @@ def linked_search_q(
 
 class LinkedSearchFilter(SearchFilter):
     """``?search=`` through ``linked_search_q``, the whole text as one term: the view's
-    ``search_fields`` are the model's own columns (trigram-indexed on PostgreSQL), its
-    ``search_customer`` the path to the customer (default ``customer``); or the view's
-    own ``search_q(query)``."""
+    ``search_fields`` are the model's own text columns and ``search_codes`` its numbers
+    (indexed on PostgreSQL), ``search_customer`` the path to the customer (default
+    ``customer``); or the view's own ``search_q(query)``."""
 
     def filter_queryset(self, request, queryset, view):
         query = request.query_params.get(self.search_param, "").strip()[:100]
@@ -158,8 +196,12 @@ class LinkedSearchFilter(SearchFilter):
             return queryset
         if hasattr(view, "search_q"):
             return queryset.filter(view.search_q(query))
-        customer = getattr(view, "search_customer", "customer")
-        fields = tuple(getattr(view, "search_fields", ()))
         return queryset.filter(
-            linked_search_q(queryset.model, query, fields=fields, customer=customer)
+            linked_search_q(
+                queryset.model,
+                query,
+                fields=tuple(getattr(view, "search_fields", ())),
+                codes=tuple(getattr(view, "search_codes", ())),
+                customer=getattr(view, "search_customer", "customer"),
+            )
         )

@@ -32,7 +32,7 @@ DATE_WIDGET = forms.DateInput(attrs={"type": "date"})
 
 def _contract_number_or_title(value: str):
     return linked_search_q(
-        Contract, value, fields=("number", "title"), customer=None, through="contract"
+        Contract, value, fields=("title",), codes=("number",), customer=None, through="contract"
     )
 
 

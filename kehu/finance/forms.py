@@ -67,7 +67,7 @@ def contract_search(queryset: QuerySet[Contract], query: str) -> QuerySet[Contra
     if not query:
         return queryset
     return queryset.filter(
-        linked_search_q(Contract, query, fields=("number", "title"), initials=True)
+        linked_search_q(Contract, query, fields=("title",), codes=("number",), initials=True)
     )
 
 
@@ -632,7 +632,7 @@ class ReconciliationFilterForm(KehuForm):
         text = (data.get("contract") or "").strip()
         if text:
             contracts = contracts.filter(
-                linked_search_q(Contract, text, fields=("number", "title"), customer=None)
+                linked_search_q(Contract, text, fields=("title",), codes=("number",), customer=None)
             )
         customer = (data.get("customer") or "").strip()
         if customer:

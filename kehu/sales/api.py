@@ -181,8 +181,9 @@ class _DocumentViewSet(
 ):
     """Quotes, contracts and orders: create and update with their lines, through services."""
 
-    # and the customer's name: number and title are trigram-indexed (LinkedSearchFilter)
-    search_fields = ["number", "title"]
+    # and the customer's name (LinkedSearchFilter)
+    search_fields = ["title"]
+    search_codes = ["number"]
     filter_backends = [DjangoFilterBackend, LinkedSearchFilter, OrderingFilter]
 
     def get_serializer(self, *args, **kwargs):
@@ -650,11 +651,11 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _SalesVi
     model = Shipment
     serializer_class = ShipmentSerializer
     filterset_class = ShipmentFilter
-    search_fields = ["number", "tracking_number"]  # and the order's number and customer
     filter_backends = [DjangoFilterBackend, LinkedSearchFilter, OrderingFilter]
 
     @staticmethod
     def search_q(query: str):
+        """``?search=``: number, tracking number, the order's number or customer."""
         return shipment_search_q(query)
 
     ordering_fields = ["id", "number", "shipped_on", "created_at"]

@@ -30,8 +30,8 @@ DATE = forms.DateInput(attrs={"type": "date"})
 def shipment_search_q(value: str):
     """Shipments by number, tracking number, their order's number or customer."""
     return linked_search_q(
-        Shipment, value, fields=("number", "tracking_number"), customer="order__customer"
-    ) | linked_search_q(Order, value, fields=("number",), customer=None, through="order")
+        Shipment, value, codes=("number", "tracking_number"), customer="order__customer"
+    ) | linked_search_q(Order, value, codes=("number",), customer=None, through="order")
 
 
 def _amount_widget(placeholder) -> forms.NumberInput:
@@ -94,7 +94,9 @@ class SalesDocumentFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(linked_search_q(queryset.model, value, fields=("number", "title")))
+        return queryset.filter(
+            linked_search_q(queryset.model, value, fields=("title",), codes=("number",))
+        )
 
     def filter_customer(self, queryset, name, value):
         value = value.strip()

@@ -22,7 +22,7 @@ def search_documents(*, user, query: str, limit: int) -> list[SearchHit]:
         if len(hits) >= limit:
             break
         match = linked_search_q(
-            queryset.model, query, fields=("number", "title"), customer=customer
+            queryset.model, query, fields=("title",), codes=("number",), customer=customer
         )
         for document in queryset.filter(match).order_by("-id")[: limit - len(hits)]:
             hits.append(

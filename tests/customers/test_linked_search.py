@@ -9,10 +9,11 @@ from django.db.migrations.state import ProjectState
 from django.urls import reverse
 from django.utils import timezone
 
-from kehu.core.migration_ops import TrigramIndex
+from kehu.core.migration_ops import SubstringIndex
 from kehu.customers import linked_search
 from kehu.customers.linked_search import customer_ids_named, linked_search_q
 from kehu.customers.models import Contact, Customer, Opportunity
+from kehu.customers.textindex import pg_bigram_expression
 from kehu.sales.models import Contract
 from tests.customers.factories import ContactFactory, CustomerFactory
 from tests.customers.test_opportunities import opportunity_for
@@ -41,12 +42,13 @@ def records(org):
     return {"contracts": contracts, "huawei": huawei}
 
 
-def _expected(model, query, fields, customer, initials):
+def _expected(model, query, fields, codes, customer, initials):
     """The rows as the search promises them, tested in Python."""
     upper, lowered = query.strip().upper(), query.lower().replace(" ", "")
+    columns = fields + codes if len(upper) >= 3 else fields  # numbers from three characters
     found = set()
     for row in model.objects.all():
-        hit = any(upper in getattr(row, name).upper() for name in fields)
+        hit = any(upper in getattr(row, name).upper() for name in columns)
         owner = row if customer == "" else (getattr(row, customer) if customer else None)
         if owner is not None:
             owner = Customer.all_objects.get(pk=owner.pk)
@@ -60,14 +62,14 @@ def _expected(model, query, fields, customer, initials):
 
 
 SEARCHES = [
-    (Contract, ("number", "title"), "customer", False),
-    (Contract, ("number", "title"), "customer", True),
-    (Opportunity, ("title",), "customer", False),
-    (Contact, ("name",), None, False),
-    (Customer, (), "", True),
+    (Contract, ("title",), ("number",), "customer", False),
+    (Contract, ("title",), ("number",), "customer", True),
+    (Opportunity, ("title",), (), "customer", False),
+    (Contact, ("name",), (), None, False),
+    (Customer, (), (), "", True),
 ]
 QUERIES = ["达安数据", "达安", "达", "ERP", "erp", "Erp实施", "hwjs", "hw", "acme", "ACME TRADING"]
-QUERIES += ["王芳", "j", "无此客户", " 达安 "]
+QUERIES += ["王芳", "j", "无此客户", " 达安 ", "HT", "采购", "合同"]
 
 
 @pytest.mark.parametrize("dense", [False, True], ids=["ids", "conditions"])
@@ -76,11 +78,13 @@ def test_ids_and_conditions_find_the_same_rows(org, records, monkeypatch, dense)
         monkeypatch.setattr(linked_search, "SEARCH_IDS_INLINE", 0)
     contract = records["contracts"][1]
     queries = [*QUERIES, contract.number[3:9], records["huawei"].code.lower()]
-    for model, fields, customer, initials in SEARCHES:
+    for model, fields, codes, customer, initials in SEARCHES:
         for query in queries:
-            q = linked_search_q(model, query, fields=fields, customer=customer, initials=initials)
+            q = linked_search_q(
+                model, query, fields=fields, codes=codes, customer=customer, initials=initials
+            )
             found = set(model.objects.filter(q).values_list("pk", flat=True))
-            expected = _expected(model, query, fields, customer, initials)
+            expected = _expected(model, query, fields, codes, customer, initials)
             assert found == expected, (model.__name__, query, customer, initials)
 
 
@@ -150,17 +154,35 @@ def test_api_search_takes_the_customer_name_and_keeps_the_scope(org, records, ap
 
 
 @pytest.mark.django_db(transaction=True)
-def test_trigram_index_operation_builds_on_postgresql_only():
-    operation = TrigramIndex("contract", "contract_test_trgm", ["number", "title"])
+@pytest.mark.parametrize("grams", [3, 2])
+def test_substring_index_operation_builds_on_postgresql_only(grams):
+    operation = SubstringIndex("contract", "contract_test_grams", ["title"], grams=grams)
     state = ProjectState.from_apps(apps)
+
+    def indexes():
+        with connection.cursor() as cursor:
+            return connection.introspection.get_constraints(cursor, "sales_contract")
+
     with connection.schema_editor() as editor:
         operation.database_forwards("sales", editor, state, state)
-    with connection.cursor() as cursor:
-        indexes = connection.introspection.get_constraints(cursor, "sales_contract")
-    assert ("contract_test_trgm" in indexes) == (connection.vendor == "postgresql")
+    assert ("contract_test_grams" in indexes()) == (connection.vendor == "postgresql")
+    if connection.vendor == "postgresql":  # the search's own lookup can use it
+        if grams == 3:
+            sql, params = linked_search._sql(
+                Contract._base_manager.filter(title__icontains="年度采购")
+            )
+        else:
+            sql, params = (
+                "SELECT id FROM sales_contract WHERE "
+                f"({pg_bigram_expression(('title',))}) @> ARRAY[UPPER(%s)]",
+                ("采购",),
+            )
+        with connection.cursor() as cursor:
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = " ".join(row[0] for row in cursor.fetchall())
+            cursor.execute("RESET enable_seqscan")
+        assert "contract_test_grams" in plan
     with connection.schema_editor() as editor:
         operation.database_backwards("sales", editor, state, state)
-    with connection.cursor() as cursor:
-        assert "contract_test_trgm" not in connection.introspection.get_constraints(
-            cursor, "sales_contract"
-        )
+    assert "contract_test_grams" not in indexes()
