@@ -1,12 +1,13 @@
 """Sales benchmark cases: the contract list (salesperson and manager), a contract's page,
-the API contract list."""
+the API contract list, and searches of contracts, orders and the opportunity board by a
+customer's name or a contract's number (kehu/customers/linked_search.py)."""
 
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
 from kehu.core.bench import BenchContext, Case, deep_page, register
-from kehu.sales.models import Contract
+from kehu.sales.models import Contract, Order
 from kehu.sales.selectors import contract_list_visible_to
 
 TABLE = Contract._meta.db_table
@@ -50,6 +51,7 @@ def contract_cases(ctx: BenchContext) -> list[Case]:
                 listing=False,
             )
         )
+        cases += _search_cases(user, sample, "")
     manager = ctx.manager
     if manager is not None:
         deep_all = deep_page(contract_list_visible_to(user=manager), ctx.deep_page_all)
@@ -92,4 +94,41 @@ def contract_cases(ctx: BenchContext) -> list[Case]:
                     listing=False,
                 )
             )
+            cases += _search_cases(manager, sample, "all_")
     return cases
+
+
+def _search_cases(user, sample: Contract, prefix: str) -> list[Case]:
+    """Searches for the sample contract's customer (four characters of its name: a few
+    customers at any size) and for its number."""
+    name = sample.customer.name
+    term = name[2:6] if len(name) >= 6 else name
+    return [
+        _page(
+            f"{prefix}contract_search_customer",
+            _("Contracts, searched by customer"),
+            user,
+            f"/sales/contracts/?q={term}",
+        ),
+        _page(
+            f"{prefix}contract_search_number",
+            _("Contracts, searched by number"),
+            user,
+            f"/sales/contracts/?q={sample.number}",
+        ),
+        Case(
+            f"{prefix}order_search_customer",
+            _("Orders, searched by customer"),
+            group="sales",
+            user=user,
+            url=f"/sales/orders/?q={term}",
+            bare_sql=Order._meta.db_table,
+        ),
+        Case(
+            f"{prefix}board_search_customer",
+            _("Opportunity board, searched by customer"),
+            group="sales",
+            user=user,
+            url=f"/customers/opportunities/?q={term}",
+        ),
+    ]
