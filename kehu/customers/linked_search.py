@@ -6,11 +6,11 @@ whole table at a million customers: 0.4-4.5 s for a term that matches a few reco
 customer's name, a number), which is what people search for. Both sides are looked up in
 indexes first, as ``customer_search_q`` does for customers: the customers by the customer
 search indexes (trigram or FTS5 for three characters or more, bigram for two), the record's
-own columns by PostgreSQL trigram indexes (``sales`` 0007, ``customers`` 0011; SQLite has
-none on them). Few matches become the ids; many become conditions no index serves, so a
-page ordered by its index walks it and stops after its rows, as dense matches are met at
-once (through a trigram index PostgreSQL first collected every match: 0.8 s for
-框架合同 in the contracts).
+own columns by PostgreSQL trigram and bigram indexes (``sales`` 0007, ``customers`` 0011;
+SQLite has none on them but for contact names). Few matches become the rows' ids; many
+become conditions no index serves, so a page ordered by its index walks it and stops after
+its rows, as dense matches are met at once (through a trigram index PostgreSQL first
+collected every match: 0.8 s for 框架合同 in the contracts).
 """
 
 from __future__ import annotations
@@ -150,10 +150,9 @@ def linked_search_q(
 ) -> Q:
     """``model``'s rows (deleted ones too: the caller's queryset decides) one of whose
     ``fields`` or ``codes`` (numbers: from three characters) contains ``query`` in any
-    case, or whose customer ``customer_ids_named``
-    finds (``customer``: the path to it; "" when the rows are customers, None not to
-    search customers). ``through``: the path from the filtered rows to ``model``'s, when
-    they are another model's.
+    case, or whose customer ``customer_ids_named`` finds (``customer``: the path to it; ""
+    when the rows are customers, None not to search customers). ``through``: the path from
+    the filtered rows to ``model``'s, when they are another model's.
 
     When the indexes tell, the rows' own ids, not their customers': under a page's
     ORDER BY id LIMIT n, ``customer_id IN (…)`` had PostgreSQL walk the primary key
