@@ -3,7 +3,8 @@
 Run by ``make loadtest`` (BENCHMARKS.md, "Load test"), which serves Kehu with gunicorn on
 loopback and drives it with ``locust --headless``. Every user logs in through the login page
 and then clicks around as people do: lists, searches, a customer's 360° page, contracts, the
-dashboard and the aging report, now and then a follow-up written through the API. A
+dashboard and the aging report, searches of contracts, orders, the board and the global
+search by a customer's name, now and then a follow-up written through the API. A
 response that is not what the page should answer counts as a failure; the run must end
 with none.
 
@@ -24,6 +25,15 @@ SALES_LOGINS = os.environ.get("LOAD_SALES_USERS", "sales1,sales2,sales3").split(
 MANAGER_LOGINS = os.environ.get("LOAD_MANAGER_USERS", "manager,salesmgr1,salesmgr2").split(",")
 # Terms a salesperson types: a Chinese fragment, pinyin initials, the start of a mobile number.
 SEARCH_TERMS = ["科技", "贸易", "有限", "kj", "my", "138", "139", "华"]
+# Terms a record search gets: part of a customer's name (a few customers, two characters,
+# nearly all), a word of a title or none.
+RECORD_TERMS = ["达安数据", "恒通建设", "九州汽车", "达安", "恒通", "有限公司", "框架合同", "ERP"]
+RECORD_SEARCHES = [
+    ("/sales/contracts/?q=", "contracts: search"),
+    ("/sales/orders/?q=", "orders: search"),
+    ("/customers/opportunities/?q=", "opportunities: board, searched"),
+    ("/search/?q=", "global search"),
+]
 CUSTOMER_LINK = re.compile(r'href="/customers/(\d+)/"')
 CONTRACT_LINK = re.compile(r'href="/sales/contracts/(\d+)/"')
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -104,6 +114,11 @@ class KehuUser(FastHttpUser):
     @task(3)
     def contract_list(self) -> None:
         self.remember(self.page("/sales/contracts/", "contracts: list").text)
+
+    @task(2)
+    def record_search(self) -> None:
+        url, name = random.choice(RECORD_SEARCHES)
+        self.page(url + random.choice(RECORD_TERMS), name)
 
     @task(2)
     def contract_detail(self) -> None:
