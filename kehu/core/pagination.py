@@ -16,6 +16,8 @@ statement_timeout, SQLite's progress handler) and the list pages on without a to
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.paginator import EmptyPage, Paginator
@@ -25,6 +27,7 @@ from django.utils.functional import cached_property
 DEFAULT_COUNT_CAP = 10_000
 DEFAULT_COUNT_BUDGET_MS = 50
 SQLITE_PROGRESS_STEPS = 10_000  # how often SQLite asks whether the budget is spent
+T = TypeVar("T")
 
 
 def list_count_cap() -> int:
@@ -38,7 +41,13 @@ def list_count_budget_ms() -> int:
 
 def count_within(queryset, budget_ms: int) -> int | None:
     """``queryset.count()``, or None when the database needs longer than ``budget_ms``."""
-    connection = connections[queryset.db]
+    return within_budget(queryset.count, budget_ms, using=queryset.db)
+
+
+def within_budget(read: Callable[[], T], budget_ms: int, *, using: str = "default") -> T | None:
+    """``read()`` (queries of database ``using``), or None when the database needs longer
+    than ``budget_ms`` for them."""
+    connection = connections[using]
     if connection.vendor == "sqlite":
         connection.ensure_connection()
         deadline = time.perf_counter() + budget_ms / 1000
@@ -47,7 +56,7 @@ def count_within(queryset, budget_ms: int) -> int | None:
             lambda: time.perf_counter() > deadline, SQLITE_PROGRESS_STEPS
         )
         try:
-            return queryset.count()
+            return read()
         except OperationalError as exc:
             if "interrupted" not in str(exc):
                 raise
@@ -55,18 +64,18 @@ def count_within(queryset, budget_ms: int) -> int | None:
         finally:
             connection.connection.set_progress_handler(None, 0)
     if connection.vendor != "postgresql":
-        return queryset.count()
+        return read()
     try:
         # SET LOCAL inside a transaction (a savepoint when one is open): a cancelled count
         # rolls it back with the limit, and no later statement of the connection, nor
         # another client's behind a transaction-pooling proxy, inherits the limit.
         nested = connection.in_atomic_block
-        with transaction.atomic(using=queryset.db), connection.cursor() as cursor:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL statement_timeout = {max(1, int(budget_ms))}")  # 0: none
-            count = queryset.count()
+            result = read()
             if nested:  # the enclosing transaction goes on after the savepoint
                 cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
-        return count
+        return result
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != "57014":  # query_canceled
             raise

@@ -133,6 +133,27 @@ def test_board_counts_only_the_matches(org, records, client_for):
     assert body.count('data-count="1"') == 1
 
 
+def test_a_searched_board_over_the_count_budget_shows_cards_uncounted(
+    org, records, client_for, monkeypatch
+):
+    from kehu.core import pagination
+    from kehu.customers.selectors_opportunities import BOARD_COLUMN_LIMIT
+
+    for n in range(BOARD_COLUMN_LIMIT + 1):
+        opportunity_for(org.sales1, title=f"扩容{n}期")
+    url = reverse("customers:opportunity_board")
+    client = client_for(org.sales1)
+    counted = _texts(client.get(url, {"q": "扩容"}))
+    assert 'data-count="22"' in counted and "2 more in the list" in counted
+    monkeypatch.setattr(pagination, "within_budget", lambda read, budget_ms, **kw: None)
+    body = _texts(client.get(url, {"q": "扩容"}))
+    assert "二期扩容" in body or "扩容20期" in body
+    assert "data-count=" not in body and "data-total=" not in body
+    assert "not counted in time" in body and "More in the list" in body
+    # Unsearched, the board's figures are read without a budget.
+    assert 'data-count="' in _texts(client.get(url))
+
+
 def test_api_search_takes_the_customer_name_and_keeps_the_scope(org, records, api_for):
     theirs = CustomerFactory(name="永泰达安科技有限公司", owner=org.sales3)
     contract_for(org.sales3, customer=theirs, title="别人的合同")

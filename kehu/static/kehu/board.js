@@ -27,6 +27,7 @@
   function addToColumn(column, count, amount) {
     const counter = column.querySelector("[data-count]");
     const sum = column.querySelector("[data-total]");
+    if (!counter || !sum) return; // a searched board with too many matches to count
     counter.dataset.count = String(Number(counter.dataset.count) + count);
     sum.dataset.total = String(parseFloat(sum.dataset.total) + amount);
     counter.textContent = Number(counter.dataset.count).toLocaleString();
