@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from kehu.approvals.models import ApprovalRequest, ApprovalStatus
 from kehu.approvals.selectors import approval_document_type_choices, approval_inbox_for
 from kehu.core.forms import KehuForm
+from kehu.customers.linked_search import linked_search_q
 
 
 class ApprovalRequestFilter(django_filters.FilterSet):
@@ -14,8 +15,7 @@ class ApprovalRequestFilter(django_filters.FilterSet):
 
     q = django_filters.CharFilter(
         label=_("Search"),
-        field_name="title",
-        lookup_expr="icontains",
+        method="filter_q",
         widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Document")}),
     )
     status = django_filters.ChoiceFilter(
@@ -33,6 +33,12 @@ class ApprovalRequestFilter(django_filters.FilterSet):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.filters["document_type"].extra["choices"] = approval_document_type_choices()
+
+    def filter_q(self, queryset, name, value):
+        # The title holds the document's number, title and customer (indexed, approvals 0003).
+        return queryset.filter(
+            linked_search_q(ApprovalRequest, value.strip()[:100], fields=("title",), customer=None)
+        )
 
 
 class ApprovalRequestApiFilter(django_filters.FilterSet):

@@ -41,6 +41,7 @@ def _ids_probe(parts: list[tuple[str, tuple]]) -> list[int] | None:
 # Columns with a GIN index of their two-character substrings on PostgreSQL (sales 0007,
 # customers 0011); every record column searched has a trigram index there.
 PG_BIGRAM_COLUMNS = {
+    "approvals_approvalrequest": ("title",),
     "sales_quote": ("title",),
     "sales_contract": ("title",),
     "sales_order": ("title",),

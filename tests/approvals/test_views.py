@@ -75,6 +75,19 @@ def test_list_filters(org, client_for):
     assert "<html" not in results.content.decode() and "待审合同" in results.content.decode()
 
 
+def test_search_by_number_or_customer_within_scope(org, client_for):
+    """The title holds the document's number and customer (kehu/customers/linked_search.py)."""
+    contract, mine = submit(org.sales1, amount="800.00", title="扩容合同")
+    _, theirs = submit(org.sales3, amount="700.00", title="扩容合同")
+    url = reverse("approvals:request_list")
+    for client, sees_theirs in ((client_for(org.sales1), False), (client_for(org.manager), True)):
+        for term in (contract.number, contract.customer.name, "扩容", "扩容合同"):
+            page = client.get(url, {"q": term}).content.decode()
+            assert mine.title in page, term
+        page = client.get(url, {"q": theirs.title.split()[0]}).content.decode()
+        assert (theirs.title in page) is sees_theirs and mine.title not in page
+
+
 @pytest.mark.parametrize("name", LISTS)
 def test_lists_do_not_grow_with_rows(org, client_for, name):
     submit(org.sales1, amount="150000.00")
