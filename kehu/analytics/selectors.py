@@ -29,6 +29,7 @@ from kehu.analytics.models import (
     Segment,
 )
 from kehu.core.dates import month_end, month_start
+from kehu.core.money import from_cents
 from kehu.core.permissions import has_perm, require_perm
 from kehu.core.scope import DataScope, user_data_scope, visible_to
 
@@ -161,7 +162,7 @@ def opportunities_by_stage_stored(*, user, owner_id: int | None = None) -> dict[
     if owner_id is not None:
         figures = figures.filter(owner_id=owner_id)
     return {
-        row["stage"]: {"count": row["count"], "amount": _from_cents(row["amount"])}
+        row["stage"]: {"count": row["count"], "amount": from_cents(row["amount"])}
         for row in figures.values("stage")
         .annotate(count=Sum("opportunities"), amount=Sum("amount_cents"))
         .filter(count__gt=0)
@@ -339,16 +340,12 @@ def top_products(*, user, period: Period, limit: int = 10) -> list[dict]:
             "product_id": row["product"],
             "name": products[row["product"]].name,
             "code": products[row["product"]].code,
-            "amount": _from_cents(row["amount"]),
+            "amount": from_cents(row["amount"]),
             "quantity": (Decimal(row["quantity"] or 0) / 1000).quantize(Decimal("0.001")),
             "orders": row["orders"],
         }
         for row in rows
     ]
-
-
-def _from_cents(value) -> Decimal:
-    return (Decimal(int(value or 0)) / 100).quantize(ZERO)
 
 
 # --- stored aggregates: target achievement and receivables aging ---------------------------
@@ -370,8 +367,8 @@ def achievement_stored(*, user_ids, department_ids, year: int, month: int | None
 
     def values(row: Any) -> dict:
         return {
-            "contract_amount": _from_cents(row["contract"]),
-            "payment_amount": _from_cents(row["collected"]),
+            "contract_amount": from_cents(row["contract"]),
+            "payment_amount": from_cents(row["collected"]),
         }
 
     if user_ids:
@@ -473,8 +470,8 @@ def receivables_buckets_stored(
         sums["not_due"] += int(row["not_due"] or 0)
     return {
         key: {
-            **{bucket: _from_cents(sums[bucket]) for bucket in AGING_BUCKETS},
-            "total": _from_cents(sum(sums.values())),
+            **{bucket: from_cents(sums[bucket]) for bucket in AGING_BUCKETS},
+            "total": from_cents(sum(sums.values())),
         }
         for key, sums in result.items()
     }
@@ -597,7 +594,7 @@ def expenses_summary(*, user, period: Period, live: bool = False) -> list[dict]:
     else:
         require_perm(user, "finance.view")
         rows = [
-            {**row, "amount": _from_cents(row["amount"])}
+            {**row, "amount": from_cents(row["amount"])}
             for row in visible_to(
                 ExpenseFigure.objects.filter(month__gte=period.start, month__lte=period.end),
                 user,

@@ -22,6 +22,11 @@ def quantize_money(value: Decimal | int | str) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def from_cents(cents: int | None) -> Decimal:
+    """An amount stored as whole cents (the stored aggregates), as money."""
+    return quantize_money(Decimal(int(cents or 0)) / 100)
+
+
 class MoneyField(models.DecimalField):
     """Decimal(18, 2): up to 9,999,999,999,999,999.99, enough for any SME ledger."""
 

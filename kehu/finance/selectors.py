@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from kehu.approvals.models import ApprovalRequest, ApprovalStatus
 from kehu.core.dates import month_end, month_start
-from kehu.core.money import MoneyField, quantize_money
+from kehu.core.money import MoneyField, from_cents, quantize_money
 from kehu.core.permissions import require_perm
 from kehu.core.scope import get_visible_or_404, visible_to
 from kehu.finance.models import (
@@ -727,7 +727,7 @@ def collections_by_month(*, user, start: datetime.date, end: datetime.date) -> l
     from kehu.analytics.models import SalesFigure
 
     require_perm(user, "finance.view")
-    first, last = _month(start), _month(end)
+    first, last = month_start(start), month_start(end)
     after_last = month_start(last, -1)
     refunds_by_day: dict[datetime.date, Decimal] = {
         refunded_on: amount
@@ -776,7 +776,7 @@ def collections_by_month(*, user, start: datetime.date, end: datetime.date) -> l
     while month <= last:
         last_day = month_end(month)
         inside_from, inside_to = max(start, month), min(end, last_day)
-        whole = Decimal(int(collected.get(month) or 0)) / 100 + refunds(month, last_day)
+        whole = from_cents(collected.get(month)) + refunds(month, last_day)
         outside_days = past_days(month, inside_from - day) + past_days(inside_to + day, last_day)
         if inside_from == month and inside_to == last_day:
             received = whole
@@ -791,12 +791,6 @@ def collections_by_month(*, user, start: datetime.date, end: datetime.date) -> l
             rows.append({"month": month, "received": received, "refunded": refunded, "net": net})
         month = month_start(month, -1)
     return rows
-
-
-def _month(value) -> datetime.date:
-    if isinstance(value, datetime.datetime):
-        value = value.date()
-    return value.replace(day=1)
 
 
 def expenses_by_category(*, user, start: datetime.date, end: datetime.date) -> list[dict]:
